@@ -1,0 +1,18 @@
+"""keras_optlab: chapter 8 of *Deep Learning* (Goodfellow, Bengio & Courville) for Keras 3.
+
+Public surface only: everything here is a re-export.
+"""
+
+from keras_optlab import clipping, optimizers, schedules
+from keras_optlab.optimizers import (
+    SGD,
+    AdaGrad,
+    Adam,
+    Momentum,
+    Nesterov,
+    NesterovRMSProp,
+    RMSProp,
+)
+from keras_optlab.schedules import LinearDecay
+
+__version__ = "0.1.0"
