@@ -152,7 +152,9 @@ class Scaled(keras.initializers.Initializer):
     def __init__(self, initializer, scale):
         self.initializer = keras.initializers.get(initializer)
         if self.initializer is None:
-            raise ValueError(f"`initializer` must name an initializer. Received: {initializer!r}")
+            raise ValueError(
+                f"`initializer` must name an initializer. Received: initializer={initializer!r}"
+            )
         self.scale = _check_scale(scale)
 
     def __call__(self, shape, dtype=None):

@@ -1,0 +1,178 @@
+"""Gradient clipping against the notes' cliffs (Goodfellow et al. 2016, Sec. 8.2.4, 10.11.1).
+
+A cliff is a region where several large weights multiply into a huge gradient: one
+step −εg taken there throws the parameters far away. Clipping bounds the step. Every
+function here is pure — it takes gradients (and, for adaptive clipping, the weights) and
+returns new gradients plus a boolean scalar that says whether clipping changed anything
+— so each is tested alone; the optimizers in :mod:`keras_optlab.optimizers` call them
+from their ``clipnorm``/``clipvalue``/``global_clipnorm``/``adaptive_clipnorm`` arguments.
+
+All functions are written in ``keras.ops`` and accept ``None`` entries (variables without
+a gradient), which they pass through. TensorFlow ``IndexedSlices`` (sparse gradients of
+embeddings) are clipped through their ``values``, as ``tf.clip_by_norm`` does.
+
+Norms of float16/bfloat16 gradients are accumulated in float32 so that squaring does not
+overflow; the clipped gradients keep their own dtype.
+"""
+
+import keras
+from keras import ops
+
+__all__ = [
+    "global_norm",
+    "all_finite",
+    "clip_by_value",
+    "clip_by_norm",
+    "clip_by_global_norm",
+    "adaptive_clip",
+    "unit_norms",
+]
+
+_HALF = ("float16", "bfloat16")
+
+
+def _is_slices(g):
+    return type(g).__name__ == "IndexedSlices"
+
+
+def _values(g):
+    """The dense values of a gradient (``IndexedSlices`` → its ``values``)."""
+    return g.values if _is_slices(g) else g
+
+
+def _rewrap(g, values):
+    return type(g)(values, g.indices, g.dense_shape) if _is_slices(g) else values
+
+
+def densify(g):
+    """A dense tensor for any gradient (``IndexedSlices`` scattered into zeros)."""
+    if _is_slices(g):
+        import tensorflow as tf  # IndexedSlices only exist on the TF backend.
+
+        return tf.convert_to_tensor(g)
+    return g
+
+
+def _accumulation_dtype(x):
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    return "float32" if dtype in _HALF else dtype
+
+
+def _sum_squares(x, axis=None, keepdims=False):
+    x = ops.cast(x, _accumulation_dtype(x))
+    return ops.sum(ops.square(x), axis=axis, keepdims=keepdims)
+
+
+def _false():
+    return ops.convert_to_tensor(False)
+
+
+def global_norm(grads):
+    """‖g‖ over every gradient together, as a float32 scalar.
+
+    The norm is NaN or Inf when any entry is.
+    """
+    parts = [ops.cast(_sum_squares(_values(g)), "float32") for g in grads if g is not None]
+    if not parts:
+        return ops.convert_to_tensor(0.0, "float32")
+    return ops.sqrt(ops.sum(ops.stack(parts)))
+
+
+def all_finite(grads):
+    """A boolean scalar: True when no gradient entry is NaN or ±Inf."""
+    checks = [ops.all(ops.isfinite(_values(g))) for g in grads if g is not None]
+    if not checks:
+        return ops.convert_to_tensor(True)
+    return ops.all(ops.stack(checks))
+
+
+def clip_by_value(grads, clipvalue):
+    """Clip every entry into [−clipvalue, clipvalue]. Returns (grads, changed)."""
+    out, changed = [], _false()
+    for g in grads:
+        if g is None:
+            out.append(g)
+            continue
+        v = _values(g)
+        changed = ops.logical_or(changed, ops.any(ops.abs(v) > clipvalue))
+        out.append(_rewrap(g, ops.clip(v, -clipvalue, clipvalue)))
+    return out, changed
+
+
+def _scale_to(norm, threshold, dtype):
+    """threshold / max(norm, threshold), cast to ``dtype``: 1 when norm ≤ threshold."""
+    norm = ops.cast(norm, dtype)
+    # convert_to_tensor(dtype=…), not cast: casting a Python float goes through
+    # float32 on TensorFlow and would round a float64 threshold.
+    threshold = ops.convert_to_tensor(threshold, dtype)
+    return threshold / ops.maximum(norm, threshold)
+
+
+def clip_by_norm(grads, clipnorm):
+    """Rescale each gradient tensor whose own norm exceeds ``clipnorm`` to that norm.
+
+    g ← g · clipnorm / max(‖g‖, clipnorm), per tensor (Keras' ``clipnorm``).
+    Returns (grads, changed).
+    """
+    out, changed = [], _false()
+    for g in grads:
+        if g is None:
+            out.append(g)
+            continue
+        v = _values(g)
+        norm = ops.sqrt(_sum_squares(v))
+        changed = ops.logical_or(changed, norm > clipnorm)
+        out.append(_rewrap(g, v * _scale_to(norm, clipnorm, v.dtype)))
+    return out, changed
+
+
+def clip_by_global_norm(grads, clipnorm, norm=None):
+    """Rescale all gradients together when their global norm exceeds ``clipnorm``.
+
+    g ← g · clipnorm / max(‖g‖_global, clipnorm) (the book's Eq. 10.48, and Keras'
+    ``global_clipnorm``). ``norm`` may pass an already computed :func:`global_norm`.
+    Returns (grads, changed).
+    """
+    if norm is None:
+        norm = global_norm(grads)
+    out = [
+        None if g is None else _rewrap(g, _values(g) * _scale_to(norm, clipnorm, _values(g).dtype))
+        for g in grads
+    ]
+    return out, norm > clipnorm
+
+
+def unit_norms(x):
+    """Norm of each unit of ``x``: over every axis but the last; a 1-D tensor's
+    units are its entries and a scalar is one unit."""
+    rank = len(x.shape)
+    if rank <= 1:
+        return ops.abs(ops.cast(x, _accumulation_dtype(x)))
+    return ops.sqrt(_sum_squares(x, axis=tuple(range(rank - 1)), keepdims=True))
+
+
+def adaptive_clip(grads, params, clipnorm, eps=1e-3):
+    """Unit-wise adaptive gradient clipping (Brock et al. 2021, "High-Performance
+    Large-Scale Image Recognition Without Normalization", Sec. 4.1).
+
+    For every unit i (see :func:`unit_norms`):
+    g_i ← g_i · min(1, λ · max(‖w_i‖, eps) / ‖g_i‖), with λ = ``clipnorm``.
+    A sparse gradient is made dense first, since a unit spans every row.
+    Returns (grads, changed).
+    """
+    out, changed = [], _false()
+    for g, w in zip(grads, params):
+        if g is None:
+            out.append(g)
+            continue
+        g = densify(g)
+        w = ops.convert_to_tensor(w)
+        g_norm = unit_norms(g)
+        max_norm = clipnorm * ops.maximum(unit_norms(w), eps)
+        max_norm = ops.cast(max_norm, g_norm.dtype)
+        too_big = g_norm > max_norm
+        changed = ops.logical_or(changed, ops.any(too_big))
+        # where() keeps 0/0 out of units whose gradient is zero.
+        factor = ops.where(too_big, max_norm / ops.where(too_big, g_norm, 1.0), 1.0)
+        out.append(g * ops.cast(factor, g.dtype))
+    return out, changed

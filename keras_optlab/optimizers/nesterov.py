@@ -1,0 +1,68 @@
+"""SGD with Nesterov momentum — Algorithm 8.3 of Goodfellow, Bengio & Courville (2016)."""
+
+import keras
+
+from keras_optlab.optimizers.base import BookOptimizer, check_unit_interval, fill_docstring
+
+
+@fill_docstring
+@keras.saving.register_keras_serializable(package="keras_optlab")
+class Nesterov(BookOptimizer):
+    """SGD with Nesterov momentum, *Deep Learning* Algorithm 8.3, Sec. 8.3.3.
+
+    The book's algorithm evaluates the gradient at the interim point θ + αv:
+    ```
+    Require: learning rate ε, momentum parameter α       (`learning_rate`, `momentum`)
+    Require: initial parameter θ, initial velocity v = 0
+    while stopping criterion not met do
+        θ̃ ← θ + αv                                         (interim update)
+        g ← ∇ at θ̃
+        v ← αv − εg
+        θ ← θ + v
+    end while
+    ```
+    A Keras optimizer cannot choose where the gradient is taken: Keras always
+    differentiates at the model's weights. So the model's weights hold the
+    look-ahead point φ = θ + αv itself, and the gradient Keras computes is exactly
+    the book's ∇J(θ + αv). Substituting θ = φ − αv into the loop gives the update
+    that is implemented:
+    ```
+        g ← ∇ at φ
+        v ← αv − εg
+        φ ← φ + αv − εg          (= θ_new + α v_new)
+    ```
+    v starts at 0, so φ = θ at the start; to read the book's θ at any time, subtract
+    α·v (slot "velocity") from the weights.
+
+    Args:
+        learning_rate: Float ≥ 0 or a schedule. ε. Defaults to 0.01.
+        momentum: Float in [0, 1). α. Defaults to 0.9.
+        {{base_optimizer_keyword_args}}
+
+    Reference: Goodfellow, Bengio & Courville, *Deep Learning*, 2016, Alg. 8.3;
+    Sutskever, Martens, Dahl & Hinton (2013), "On the importance of initialization
+    and momentum in deep learning".
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.9, name="nesterov", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.momentum = check_unit_interval("momentum", momentum)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._velocities = self.add_optimizer_variables(var_list, "velocity")
+
+    def update_step(self, gradient, variable, learning_rate):
+        g, lr = self.prepare(gradient, variable, learning_rate)
+        v = self.slot(self._velocities, variable)
+        step = lr * g
+        v_new = self.momentum * v - step
+        self.assign(v, v_new)
+        self.assign_add(variable, self.momentum * v_new - step)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"momentum": self.momentum})
+        return config
