@@ -204,10 +204,10 @@ class BookOptimizer(keras.optimizers.Optimizer):
         model_vars = self._trainable_variables if trainable_variables is None else list(trainable_variables)
         kept = [v for v in self.variables if v is not self._gradient_norm and v is not self._skipped_steps]
         kept += list(model_vars)
-        before = [ops.copy(v) for v in kept]  # snapshots (convert_to_tensor may alias a tf.Variable)
+        before = [ops.copy(v.value) for v in kept]  # snapshots (convert_to_tensor may alias a tf.Variable)
         super().apply(grads, trainable_variables)
         for v, old in zip(kept, before):
-            v.assign(ops.where(finite, v, old))
+            v.assign(ops.where(finite, v.value, old))
         self._skipped_steps.assign_add(ops.cast(ops.logical_not(finite), self._skipped_steps.dtype))
 
     def _backend_apply_gradients(self, grads, trainable_variables):
