@@ -80,9 +80,16 @@ def _built(model, x):
     return model
 
 
+def _input(model):
+    """The model's symbolic input in the structure it is called with."""
+    if isinstance(model, keras.Sequential):  # Sequential.input is the node's, unset
+        return model.inputs[0]
+    return model.input
+
+
 def _values(model, tensors, x):
     """Evaluate symbolic tensors of `model`'s graph on `x` (a sub-model, public API)."""
-    return keras.Model(model.input, tensors)(x, training=False)
+    return keras.Model(_input(model), tensors)(x, training=False)
 
 
 def _reported_layers(model):
@@ -155,7 +162,7 @@ def _values_and_gradients(model, outputs, x, y):
     import tensorflow as tf
 
     predictions = list(model.outputs)
-    probe = keras.Model(model.input, outputs + predictions)
+    probe = keras.Model(_input(model), outputs + predictions)
     x_tensor = tf.nest.map_structure(tf.convert_to_tensor, x)
     with tf.GradientTape() as tape:
         # Watching the input puts every intermediate on the tape, even a layer that has
@@ -213,7 +220,9 @@ def calibrate(model, x, target_std=1.0, tolerance=0.1, max_iterations=10):
             math.isfinite(value) and value > 0
         ):
             raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
-    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
+    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or (
+        max_iterations < 1
+    ):
         raise ValueError(
             f"`max_iterations` must be a positive int. Received: max_iterations={max_iterations!r}"
         )

@@ -27,7 +27,9 @@ def _float_list(values, name):
     try:
         out = [float(v) for v in np.asarray(values, dtype="float64").reshape(-1)]
     except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a list of numbers. Received: {name}={values!r}") from None
+        raise ValueError(
+            f"`{name}` must be a list of numbers. Received: {name}={values!r}"
+        ) from None
     if not out or not all(math.isfinite(v) for v in out):
         raise ValueError(
             f"`{name}` must be a non-empty list of finite numbers. Received: {name}={values!r}"
@@ -208,7 +210,10 @@ def _class_counts(y, num_classes):
     if y.ndim == 2 and y.shape[1] > 1:  # one-hot or soft labels
         y = y.astype("float64")
         if np.any(y < 0) or not np.all(np.isfinite(y)):
-            raise ValueError("one-hot labels `y` must be finite and >= 0. Received: a negative value")
+            raise ValueError(
+                "one-hot labels `y` must be finite and >= 0. Received: a negative or "
+                "non-finite value"
+            )
         if num_classes is not None and num_classes != y.shape[1]:
             raise ValueError(
                 f"`num_classes`={num_classes} does not match the {y.shape[1]} label columns "
@@ -224,7 +229,9 @@ def _class_counts(y, num_classes):
     if num_classes is None:
         num_classes = int(y.max()) + 1
     elif isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"`num_classes` must be a positive int. Received: num_classes={num_classes!r}")
+        raise ValueError(
+            f"`num_classes` must be a positive int. Received: num_classes={num_classes!r}"
+        )
     bad = y[(y < 0) | (y >= num_classes)]
     if bad.size:
         raise ValueError(

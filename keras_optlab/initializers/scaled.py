@@ -114,7 +114,7 @@ class FanInUniform(_SeededInitializer):
 
 @keras.saving.register_keras_serializable(package="keras_optlab")
 class NormalizedUniform(_SeededInitializer):
-    """W ~ U(−s·√(6/(m+n)), s·√(6/(m+n))) — normalized initialization (Glorot & Bengio 2010).
+    """W ~ U(−s·√(6/(m+n)), s·√(6/(m+n))): normalized init (Glorot & Bengio 2010).
 
     Goodfellow et al. (2016), Sec. 8.4. With s = 1 it equals
     `keras.initializers.GlorotUniform`; `scale` is what a hyperparameter search tunes.

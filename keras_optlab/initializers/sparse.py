@@ -79,7 +79,8 @@ class SparseK(_SeededInitializer):
         dtype = keras.backend.standardize_dtype(values.dtype)
         tiny = 2.0**-14 if dtype == "float16" else 2.0**-126  # smallest normal
         values = ops.where(ops.equal(values, 0), ops.cast(tiny, dtype), values)
-        kernel = ops.where(keep, ops.multiply(values, ops.cast(self.scale, dtype)), ops.zeros_like(values))
+        values = ops.multiply(values, ops.cast(self.scale, dtype))
+        kernel = ops.where(keep, values, ops.zeros_like(values))
         return ops.reshape(kernel, shape)
 
     def get_config(self):

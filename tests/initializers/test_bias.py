@@ -221,10 +221,14 @@ def test_sigmoid_multilabel_rates_and_loss():
     y = (rng.random((3000, 3)) < rates).astype("float32")
     observed = y.mean(axis=0)
     model = zero_kernel_output_model(
-        3, "sigmoid", MarginalBias.from_labels(y, link="sigmoid", smoothing=0), "binary_crossentropy"
+        3,
+        "sigmoid",
+        MarginalBias.from_labels(y, link="sigmoid", smoothing=0),
+        "binary_crossentropy",
     )
     x = rng.normal(size=(3000, 3)).astype("float32")
-    np.testing.assert_allclose(model.predict(x[:4], verbose=0), np.tile(observed, (4, 1)), rtol=1e-5)
+    predictions = model.predict(x[:4], verbose=0)
+    np.testing.assert_allclose(predictions, np.tile(observed, (4, 1)), rtol=1e-5)
     binary_entropy = np.mean([entropy([r, 1 - r]) for r in observed])
     # Keras clips probabilities at 1e-7 in binary cross-entropy: agreement to 1e-4.
     assert model.evaluate(x, y, verbose=0) == pytest.approx(binary_entropy, rel=1e-4)

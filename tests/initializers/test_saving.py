@@ -47,7 +47,8 @@ def test_config_round_trip_and_keras_serialization(initializer, shape):
 
 def model_using_every_initializer():
     inputs = keras.Input((6, 4))
-    h = keras.layers.Conv1D(4, 3, padding="same", kernel_initializer=NormalizedUniform(seed=2))(inputs)
+    conv = keras.layers.Conv1D(4, 3, padding="same", kernel_initializer=NormalizedUniform(seed=2))
+    h = conv(inputs)
     h = keras.layers.LSTM(
         4,
         return_sequences=True,

@@ -26,7 +26,13 @@ def limit(cls, shape, scale=1.0):
 
 @pytest.mark.parametrize(
     "shape, fans",
-    [((), (1, 1)), ((7,), (7, 7)), ((5, 3), (5, 3)), ((3, 4, 5), (12, 15)), ((3, 3, 8, 16), (72, 144))],
+    [
+        ((), (1, 1)),
+        ((7,), (7, 7)),
+        ((5, 3), (5, 3)),
+        ((3, 4, 5), (12, 15)),
+        ((3, 3, 8, 16), (72, 144)),
+    ],
 )
 def test_fans_follow_keras_rule(shape, fans):
     assert _fans(shape) == fans
