@@ -10,6 +10,7 @@ renders its rows as markdown.
 """
 
 import dataclasses
+import numbers
 import time
 
 import keras
@@ -126,10 +127,9 @@ def _named(optimizers):
 
 
 def _learning_rate(optimizer):
-    schedule = optimizer._learning_rate if hasattr(optimizer, "_learning_rate") else None
-    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-        return None
-    return float(ops.convert_to_numpy(optimizer.learning_rate))
+    """The optimizer's constant learning rate, or ``None`` for a schedule."""
+    value = optimizer.get_config()["learning_rate"]
+    return float(value) if isinstance(value, numbers.Real) else None
 
 
 def digits_race(
