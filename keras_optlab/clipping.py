@@ -68,14 +68,16 @@ def _false():
 
 
 def global_norm(grads):
-    """‖g‖ over every gradient together, as a float32 scalar.
+    """‖g‖ over every gradient together, as a scalar of the widest gradient dtype
+    (float64 when any gradient is float64, else float32).
 
     The norm is NaN or Inf when any entry is.
     """
-    parts = [ops.cast(_sum_squares(_values(g)), "float32") for g in grads if g is not None]
+    parts = [_sum_squares(_values(g)) for g in grads if g is not None]
     if not parts:
         return ops.convert_to_tensor(0.0, "float32")
-    return ops.sqrt(ops.sum(ops.stack(parts)))
+    wide = "float64" if any(keras.backend.standardize_dtype(p.dtype) == "float64" for p in parts) else "float32"
+    return ops.sqrt(ops.sum(ops.stack([ops.cast(p, wide) for p in parts])))
 
 
 def all_finite(grads):

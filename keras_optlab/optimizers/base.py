@@ -227,7 +227,7 @@ class BookOptimizer(keras.optimizers.Optimizer):
         # clipping with keras_optlab.clipping, which has the same semantics and also
         # reports whether anything changed.
         norm = clipping.global_norm(grads)
-        self._gradient_norm.assign(norm)
+        self._gradient_norm.assign(ops.cast(norm, "float32"))
         if not self._clips:
             return grads
         changed = ops.convert_to_tensor(False)
