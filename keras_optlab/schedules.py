@@ -1,14 +1,17 @@
 """The book's linear learning-rate decay (Goodfellow et al. 2016, Sec. 8.3.1, Eq. 8.14)."""
 
 import keras
-from keras import ops
 
 from keras_optlab.optimizers.base import check_number
 
 
 @keras.saving.register_keras_serializable(package="keras_optlab")
-class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+class LinearDecay(keras.optimizers.schedules.PolynomialDecay):
     """ε_k = (1 − α) ε₀ + α ε_τ with α = k/τ, constant at ε_τ once k ≥ τ.
+
+    This is Keras' `PolynomialDecay` with `power=1` and `cycle=False` (the same
+    formula, (ε₀ − ε_τ)(1 − k/τ) + ε_τ), which computes it; this class gives it the
+    book's name and arguments and validates them.
 
     k counts the optimizer's updates, starting at 0 for the first one, so the first
     update uses ε₀ and update number τ + 1 (k = τ) the first to use ε_τ. The book
@@ -29,21 +32,26 @@ class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate, final_learning_rate, decay_steps):
-        self.initial_learning_rate = check_number("initial_learning_rate", initial_learning_rate, low=0.0)
-        self.final_learning_rate = check_number("final_learning_rate", final_learning_rate, low=0.0)
+        initial_learning_rate = check_number("initial_learning_rate", initial_learning_rate, low=0.0)
+        final_learning_rate = check_number("final_learning_rate", final_learning_rate, low=0.0)
         if isinstance(decay_steps, bool) or not isinstance(decay_steps, int) and not (
             isinstance(decay_steps, float) and decay_steps.is_integer()
         ):
             raise TypeError(f"`decay_steps` must be an integer >= 1. Received: decay_steps={decay_steps!r}")
         if decay_steps < 1:
             raise ValueError(f"`decay_steps` must be an integer >= 1. Received: decay_steps={decay_steps!r}")
-        self.decay_steps = int(decay_steps)
+        super().__init__(
+            initial_learning_rate=initial_learning_rate,
+            decay_steps=int(decay_steps),
+            end_learning_rate=final_learning_rate,
+            power=1.0,
+            cycle=False,
+            name="LinearDecay",
+        )
 
-    def __call__(self, step):
-        dtype = keras.backend.floatx()
-        k = ops.minimum(ops.cast(step, dtype), float(self.decay_steps))
-        alpha = k / float(self.decay_steps)
-        return (1.0 - alpha) * self.initial_learning_rate + alpha * self.final_learning_rate
+    @property
+    def final_learning_rate(self):
+        return self.end_learning_rate
 
     def get_config(self):
         return {
