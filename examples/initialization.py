@@ -7,7 +7,7 @@
    prior and is ahead after the first epoch.
 
 The LSTM forget-bias experiment is in examples/initialization_lstm.py.
-Run: python examples/initialization.py   (about 30 s on 2 CPU cores)
+Run: python examples/initialization.py   (24 s on 2 CPU cores here)
 """
 
 import os

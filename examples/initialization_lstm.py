@@ -11,7 +11,7 @@ Predicting the mean leaves MSE = Var(target) ≈ 1/6; solving it needs memory ac
 about T/2 steps. Prints validation MSE per epoch and writes
 runs/initialization_lstm.png.
 
-Run: python examples/initialization_lstm.py   (about 40 s on 2 CPU cores)
+Run: python examples/initialization_lstm.py   (29 s on 2 CPU cores here)
 """
 
 import os

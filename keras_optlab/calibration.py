@@ -198,7 +198,8 @@ def calibrate(model, x, target_std=1.0, tolerance=0.1, max_iterations=10):
     procedure of Goodfellow et al. (2016), Sec. 8.4 — raise the weights of the first
     layer whose activations are too small, then the next — with the LSUV update rule
     (Mishkin & Matas 2016). Layers whose std cannot reach the target within
-    `max_iterations` (e.g. a large bias) are reported with `converged=False`.
+    `max_iterations` (e.g. a large bias) are reported with `converged=False`. Only the
+    model's own layers are visited: layers inside a nested model are left as they are.
 
     Args:
         model: a built Sequential or Functional model (an unbuilt one is called on `x`).

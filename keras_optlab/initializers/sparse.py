@@ -36,10 +36,10 @@ class SparseK(_SeededInitializer):
     Values: `scale · N(0, 1)`, exactly. Martens (2010) draws the non-zero weights from a
     unit Gaussian with k = 15 — the point of the scheme is that individual weights do
     *not* shrink with m — so the defaults reproduce his choice and `scale` is the one
-    knob; the pre-activation variance is k · scale² · E[x²], independent of m. A
-    Gaussian draw of exactly 0.0 (probability ~2⁻²⁴ per draw in float32) would silently
-    lose a non-zero, so such a draw is replaced by the smallest positive normal float
-    times `scale`.
+    knob; for inputs with second moment E[x²] the pre-activation variance is
+    k · scale² · E[x²], independent of m. A Gaussian draw of exactly 0.0 (rare, but
+    possible in floating point) would silently lose a non-zero, so such a draw is
+    replaced by the smallest positive normal float times `scale`.
 
     Args:
         k: positive int, non-zeros per unit (Martens: 15).
