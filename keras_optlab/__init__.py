@@ -11,8 +11,10 @@ from keras_optlab.optimizers import (
     Momentum,
     Nesterov,
     NesterovRMSProp,
+    Newton,
     RMSProp,
 )
 from keras_optlab.schedules import LinearDecay
+from keras_optlab.training import SecondOrder
 
 __version__ = "0.1.0"

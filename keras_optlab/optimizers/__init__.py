@@ -1,4 +1,4 @@
-"""The book's optimizers (Goodfellow et al. 2016, Algorithms 8.1–8.7), one per file.
+"""The book's optimizers (Goodfellow et al. 2016, Algorithms 8.1–8.8), one per file.
 
 All are ``keras.optimizers.Optimizer`` subclasses registered as ``keras_optlab>Name``.
 """
@@ -9,7 +9,8 @@ from keras_optlab.optimizers.base import BookOptimizer
 from keras_optlab.optimizers.momentum import Momentum
 from keras_optlab.optimizers.nesterov import Nesterov
 from keras_optlab.optimizers.nesterov_rmsprop import NesterovRMSProp
+from keras_optlab.optimizers.newton import Newton
 from keras_optlab.optimizers.rmsprop import RMSProp
 from keras_optlab.optimizers.sgd import SGD
 
-__all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "NesterovRMSProp", "Adam", "BookOptimizer"]
+__all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "NesterovRMSProp", "Adam", "Newton", "BookOptimizer"]

@@ -80,3 +80,24 @@ def test_bad_hyperparameter_is_refused(cls, kwargs, error, argument):
 )
 def test_boundary_values_are_accepted(cls, kwargs):
     cls(**kwargs)
+
+
+NEWTON_BAD = [
+    (dict(damping=-1.0), ValueError, "damping"),
+    (dict(solver="lbfgs"), ValueError, "solver"),
+    (dict(max_cg_iterations=0), ValueError, "max_cg_iterations"),
+    (dict(max_cg_iterations=2.5), TypeError, "max_cg_iterations"),
+    (dict(cg_tolerance=0.0), ValueError, "cg_tolerance"),
+    (dict(adaptive_damping="yes"), TypeError, "adaptive_damping"),
+    (dict(adaptive_damping=True, damping=0.0), ValueError, "damping"),
+    (dict(saddle_free=True, solver="cg"), ValueError, "solver"),
+    (dict(weight_decay=0.1), ValueError, "weight_decay"),
+    (dict(clipnorm=1.0), ValueError, "clipnorm"),
+]
+
+
+@pytest.mark.parametrize("kwargs, error, argument", NEWTON_BAD, ids=[str(k) for k, _, _ in NEWTON_BAD])
+def test_bad_newton_argument_is_refused(kwargs, error, argument):
+    with pytest.raises(error) as info:
+        ko.Newton(**kwargs)
+    assert argument in str(info.value)

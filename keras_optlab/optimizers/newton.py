@@ -1,0 +1,328 @@
+"""Newton's method, regularized — Algorithm 8.8 and Sec. 8.6.1 of Goodfellow et al. (2016)."""
+
+import numbers
+
+import keras
+import tensorflow as tf
+
+from keras_optlab.curvature.hvp import hvp_from_loss, loss_and_gradient
+from keras_optlab.optimizers.base import BookOptimizer, check_number, fill_docstring
+
+SOLVERS = ("auto", "exact", "cg")
+# Above this many parameters `solver="exact"` refuses: the Hessian has n² entries
+# (4096² float32 = 64 MiB) and its factorization costs O(n³).
+MAX_EXACT_PARAMETERS = 4096
+# Martens (2010), Sec. 4.5: CG starts from the previous direction, decayed.
+WARM_START_DECAY = 0.95
+_UNSUPPORTED = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema", "loss_scale_factor",
+                "gradient_accumulation_steps", "adaptive_clipnorm")
+
+
+def _flat(tensors, dtype):
+    return tf.concat([tf.reshape(tf.cast(t, dtype), [-1]) for t in tensors], axis=0)
+
+
+def _unflat(vector, like):
+    out, start = [], 0
+    for v in like:
+        size = _size(v.shape)
+        out.append(tf.reshape(vector[start : start + size], v.shape))
+        start += size
+    return out
+
+
+@fill_docstring
+@keras.saving.register_keras_serializable(package="keras_optlab")
+class Newton(BookOptimizer):
+    """Newton's method with Levenberg–Marquardt regularization, *Deep Learning*
+    Algorithm 8.8 and Sec. 8.6.1.
+
+    ```
+    Require: initial parameter θ₀                     (the model's weights)
+    Require: training set of m examples               (each batch)
+    while stopping criterion not met do
+        compute gradient g ← ∇θ J(θ)
+        compute Hessian H ← ∇²θ J(θ)
+        compute Hessian inverse H⁻¹                    (here: solve, never invert)
+        compute update Δθ = −H⁻¹ g
+        apply update θ = θ + Δθ
+    end while
+    ```
+    Near a saddle point H has negative eigenvalues and the Newton step moves *toward*
+    the saddle; Sec. 8.6.1 regularizes with a constant α on the diagonal:
+    θ ← θ − ε (H + αI)⁻¹ g, with ε = `learning_rate` and α = `damping`.
+
+    Solvers:
+
+    * ``"exact"`` forms H (one `tf.GradientTape.jacobian` of the gradient) and solves
+      (H + αI) d = g through its eigendecomposition (an exactly singular H + αI is
+      inverted on its range). It refuses models with more than
+      ``MAX_EXACT_PARAMETERS`` (4096) parameters.
+    * ``"cg"`` is Hessian-free (Martens 2010): conjugate gradient on (H + αI) d = g
+      using only Hessian-vector products (double backprop, about two gradients each),
+      warm-started from the previous direction × 0.95, at most `max_cg_iterations`
+      iterations, until ‖residual‖ ≤ `cg_tolerance`·‖g‖. CG stops early when it meets
+      non-positive curvature (pᵀ(H + αI)p ≤ 0, Steihaug's rule) and keeps the iterate
+      it has: increase `damping` when the Hessian is indefinite.
+    * ``"auto"``: exact up to 4096 parameters, CG above.
+
+    ``adaptive_damping=True`` adjusts α after every step from the reduction ratio
+    ρ = (J(θ + Δθ) − J(θ)) / (gᵀΔθ + ½ΔθᵀHΔθ): α ← 3/2·α when ρ < 1/4, α ← 2/3·α when
+    ρ > 3/4 (Martens 2010, Sec. 4.1; one extra forward pass). The current α is the
+    optimizer variable ``damping_value`` and is saved with it.
+
+    ``saddle_free=True`` (exact solver) replaces H by |H| — the same eigenvectors with
+    eigenvalues |λᵢ| — so that negative curvature pushes away from saddles
+    (Dauphin et al. 2014): d = Q diag(1/(|λ| + α)) Qᵀ g.
+
+    A Keras optimizer never sees the loss, which Newton needs: train with
+    ``keras_optlab.SecondOrder(model)`` (its `train_step` calls :meth:`newton_step`)
+    or call :meth:`minimize` with a zero-argument loss. TensorFlow backend only. The
+    gradient/clipping arguments of first-order optimizers (weight decay, clipping,
+    EMA, accumulation, loss scaling) do not apply to a Newton step and are refused;
+    ``skip_nonfinite`` is honoured (a step whose gradient or direction is not finite
+    is skipped). Telemetry: ``gradient_norm`` and ``skipped_steps``; ``clipped_steps``
+    stays 0. All variables must share one float dtype.
+
+    Args:
+        learning_rate: Float ≥ 0 or a schedule. ε. Defaults to 1.0 (the full step).
+        damping: Float ≥ 0. α. Defaults to 1e-4. Must be > 0 with
+            `adaptive_damping` (a multiplicative rule cannot leave 0).
+        solver: "auto", "exact" or "cg".
+        max_cg_iterations: Int ≥ 1. Defaults to 50.
+        cg_tolerance: Float > 0, relative to ‖g‖. Defaults to 1e-5.
+        adaptive_damping: Bool. Defaults to False.
+        saddle_free: Bool. Defaults to False. Needs the exact solver.
+        skip_nonfinite, name: as for every keras_optlab optimizer.
+
+    References: Goodfellow, Bengio & Courville, *Deep Learning*, 2016, Alg. 8.8,
+    Sec. 8.6.1; Martens (2010), "Deep learning via Hessian-free optimization", ICML;
+    Dauphin et al. (2014), "Identifying and attacking the saddle point problem in
+    high-dimensional non-convex optimization", NeurIPS; Nocedal & Wright (2006),
+    *Numerical Optimization*, Alg. 7.2 (Steihaug CG).
+    """
+
+    def __init__(
+        self,
+        learning_rate=1.0,
+        damping=1e-4,
+        solver="auto",
+        max_cg_iterations=50,
+        cg_tolerance=1e-5,
+        adaptive_damping=False,
+        saddle_free=False,
+        name="newton",
+        **kwargs,
+    ):
+        for arg in _UNSUPPORTED:
+            if kwargs.get(arg) not in (None, False):
+                raise ValueError(
+                    f"`{arg}` does not apply to Newton steps and is not supported by Newton. "
+                    f"Received: {arg}={kwargs[arg]!r}"
+                )
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.damping = check_number("damping", damping, low=0.0)
+        if solver not in SOLVERS:
+            raise ValueError(f"`solver` must be one of {SOLVERS}. Received: solver={solver!r}")
+        self.solver = solver
+        if isinstance(max_cg_iterations, bool) or not isinstance(max_cg_iterations, numbers.Integral):
+            raise TypeError(f"`max_cg_iterations` must be an integer >= 1. Received: max_cg_iterations={max_cg_iterations!r}")
+        if max_cg_iterations < 1:
+            raise ValueError(f"`max_cg_iterations` must be an integer >= 1. Received: max_cg_iterations={max_cg_iterations!r}")
+        self.max_cg_iterations = int(max_cg_iterations)
+        self.cg_tolerance = check_number("cg_tolerance", cg_tolerance, low=0.0, low_open=True)
+        for arg, value in (("adaptive_damping", adaptive_damping), ("saddle_free", saddle_free)):
+            if not isinstance(value, bool):
+                raise TypeError(f"`{arg}` must be a bool. Received: {arg}={value!r}")
+        if adaptive_damping and self.damping == 0.0:
+            raise ValueError("`damping` must be > 0 when `adaptive_damping=True`. Received: damping=0.0")
+        if saddle_free and solver == "cg":
+            raise ValueError("`saddle_free=True` needs the exact solver (it takes |H| from an eigendecomposition). "
+                             "Received: solver='cg'")
+        self.adaptive_damping = adaptive_damping
+        self.saddle_free = saddle_free
+
+    # ------------------------------------------------------------------ state
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._directions = self.add_optimizer_variables(var_list, "direction")
+        self._damping_value = self.add_variable(
+            (), initializer=keras.initializers.Constant(self.damping), dtype="float32", name="damping_value"
+        )
+        self.num_parameters = sum(_size(v.shape) for v in var_list)
+        self.resolved_solver = self._resolve_solver(self.num_parameters)
+
+    @property
+    def damping_value(self):
+        """The current α (changes with `adaptive_damping`)."""
+        return self._damping_value
+
+    def _resolve_solver(self, n):
+        solver = self.solver
+        if solver == "auto":
+            solver = "exact" if n <= MAX_EXACT_PARAMETERS else "cg"
+        if solver == "exact" and n > MAX_EXACT_PARAMETERS:
+            raise ValueError(
+                f"solver='exact' forms the {n}×{n} Hessian; it is refused above {MAX_EXACT_PARAMETERS} "
+                "parameters. Use solver='cg' (Hessian-free)."
+            )
+        if self.saddle_free and solver != "exact":
+            raise ValueError(
+                f"saddle_free=True needs the exact solver, refused above {MAX_EXACT_PARAMETERS} parameters "
+                f"(this model has {n})."
+            )
+        return solver
+
+    # ------------------------------------------------------------------ the first-order entry point
+    def apply(self, grads, trainable_variables=None):
+        raise TypeError(
+            "keras_optlab.optimizers.Newton needs the loss, which a Keras optimizer never sees: "
+            "wrap the model in keras_optlab.SecondOrder(model) before compile() and fit(), "
+            "or call Newton.minimize(loss_fn, variables)."
+        )
+
+    def update_step(self, gradient, variable, learning_rate):  # pragma: no cover - apply() refuses first
+        self.apply([gradient], [variable])
+
+    # ------------------------------------------------------------------ Newton steps
+    def newton_step(self, loss_fn, variables):
+        """One step θ ← θ − ε(H + αI)⁻¹g on a zero-argument ``loss_fn``; returns J(θ)
+        before the step. Works eagerly and inside ``tf.function``."""
+        variables = list(variables)
+        if not self.built:
+            with keras.name_scope(self.name, caller=self):
+                self.build(variables)
+        dtype = variables[0].dtype
+        tf_vars = [v.value if isinstance(v, keras.Variable) else v for v in variables]
+        alpha = tf.cast(self._damping_value.value, dtype)
+        lr = tf.cast(self.learning_rate, dtype)
+
+        if self.resolved_solver == "exact":
+            loss, grads, hessian = self._exact_hessian(loss_fn, tf_vars)
+            g = _flat(grads, dtype)
+            direction = self._exact_direction(hessian, g, alpha)
+            curvature = lambda d: tf.tensordot(d, tf.linalg.matvec(hessian, d), 1)  # noqa: E731
+        else:
+            loss, grads = loss_and_gradient(loss_fn, tf_vars)
+            g = _flat(grads, dtype)
+
+            def hvp(p):
+                return _flat(hvp_from_loss(loss_fn, tf_vars, _unflat(p, tf_vars))[2], dtype)
+
+            x0 = WARM_START_DECAY * _flat([d.value for d in self._directions], dtype)
+            direction = self._cg(lambda p: hvp(p) + alpha * p, g, x0)
+            curvature = lambda d: tf.tensordot(d, hvp(d), 1)  # noqa: E731
+
+        self._gradient_norm.assign(tf.cast(tf.norm(g), "float32"))
+        finite = tf.reduce_all(tf.math.is_finite(direction)) & tf.math.is_finite(loss)
+        if not self.skip_nonfinite:
+            finite = tf.constant(True)
+
+        def take_step():
+            step = -lr * direction
+            for v, s in zip(tf_vars, _unflat(step, tf_vars)):
+                v.assign_add(s)
+            for d, s in zip(self._directions, _unflat(direction, tf_vars)):
+                d.assign(s)
+            if self.adaptive_damping:
+                self._adapt_damping(loss_fn, loss, g, step, curvature(step))
+            self._iterations.assign_add(1)
+            return tf.constant(0)
+
+        def skip():
+            self._skipped_steps.assign_add(tf.cast(1, self._skipped_steps.dtype))
+            return tf.constant(0)
+
+        tf.cond(finite, take_step, skip)
+        return loss
+
+    def _exact_hessian(self, loss_fn, tf_vars):
+        dtype = tf_vars[0].dtype
+        with tf.GradientTape() as outer:
+            loss, grads = loss_and_gradient(loss_fn, tf_vars)
+            g = _flat(grads, dtype)
+        blocks = outer.jacobian(g, tf_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        n = g.shape[0]
+        hessian = tf.concat([tf.reshape(b, [n, -1]) for b in blocks], axis=1)
+        return loss, grads, 0.5 * (hessian + tf.transpose(hessian))  # symmetric up to roundoff
+
+    def _exact_direction(self, hessian, g, alpha):
+        """(H + αI)⁻¹g — or (|H| + αI)⁻¹g when saddle-free — from H = QΛQᵀ.
+
+        One eigendecomposition serves both; an exactly singular H + αI is inverted on
+        its range (pseudo-inverse) instead of failing, and a non-finite H gives a NaN
+        direction (skipped with `skip_nonfinite`) instead of an exception.
+        """
+        finite = tf.reduce_all(tf.math.is_finite(hessian))
+        eigenvalues, q = tf.linalg.eigh(tf.where(finite, hessian, tf.zeros_like(hessian)))
+        if self.saddle_free:
+            eigenvalues = tf.abs(eigenvalues)
+        shifted = eigenvalues + alpha
+        singular = tf.equal(shifted, 0.0)
+        inverse = tf.where(singular, tf.zeros_like(shifted), 1.0 / tf.where(singular, tf.ones_like(shifted), shifted))
+        direction = tf.linalg.matvec(q, inverse * tf.linalg.matvec(q, g, transpose_a=True))
+        return tf.where(finite, direction, tf.fill(tf.shape(direction), tf.constant(float("nan"), direction.dtype)))
+
+    def _cg(self, matvec, b, x0):
+        """Truncated conjugate gradient for A x = b (Nocedal & Wright, Alg. 5.2 / 7.2)."""
+        threshold = self.cg_tolerance * tf.norm(b)
+        r0 = b - matvec(x0)
+        rs0 = tf.tensordot(r0, r0, 1)
+
+        def cond(i, x, r, p, rs, done):
+            return (i < self.max_cg_iterations) & tf.logical_not(done) & (tf.sqrt(rs) > threshold)
+
+        def body(i, x, r, p, rs, done):
+            ap = matvec(p)
+            pap = tf.tensordot(p, ap, 1)
+            negative = pap <= 0.0  # Steihaug: stop at non-positive curvature, keep x
+            a = tf.where(negative, tf.zeros_like(rs), rs / tf.where(negative, tf.ones_like(pap), pap))
+            x = x + a * p
+            r = r - a * ap
+            rs_new = tf.tensordot(r, r, 1)
+            p = r + (rs_new / tf.where(rs > 0, rs, tf.ones_like(rs))) * p
+            return i + 1, x, r, p, rs_new, negative
+
+        _, x, _, _, _, _ = tf.while_loop(cond, body, (tf.constant(0), x0, r0, r0, rs0, tf.constant(False)))
+        return x
+
+    def _adapt_damping(self, loss_fn, loss, g, step, step_curvature):
+        new_loss = tf.cast(loss_fn(), step.dtype)
+        predicted = tf.tensordot(g, step, 1) + 0.5 * step_curvature
+        ratio = (new_loss - tf.cast(loss, step.dtype)) / predicted
+        alpha = self._damping_value
+        factor = tf.where(ratio < 0.25, 1.5, tf.where(ratio > 0.75, 2.0 / 3.0, 1.0))
+        # A NaN ratio (no predicted change) leaves α alone; a step that made the loss
+        # non-finite raises it.
+        factor = tf.where(tf.math.is_finite(new_loss), tf.where(tf.math.is_nan(ratio), 1.0, factor), 1.5)
+        alpha.assign(alpha.value * tf.cast(factor, "float32"))
+
+    def minimize(self, loss_fn, variables, steps=1):
+        """Run ``steps`` Newton steps on a zero-argument ``loss_fn``; returns the list of
+        losses before each step (Python floats)."""
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+            raise ValueError(f"`steps` must be an integer >= 1. Received: steps={steps!r}")
+        return [float(self.newton_step(loss_fn, variables)) for _ in range(int(steps))]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "damping": self.damping,
+                "solver": self.solver,
+                "max_cg_iterations": self.max_cg_iterations,
+                "cg_tolerance": self.cg_tolerance,
+                "adaptive_damping": self.adaptive_damping,
+                "saddle_free": self.saddle_free,
+            }
+        )
+        return config
+
+
+def _size(shape):
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n

@@ -1,0 +1,160 @@
+"""Newton's method (Alg. 8.8, Sec. 8.6.1) against closed forms and a NumPy reference."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_optlab as ko
+from keras_optlab.optimizers.newton import MAX_EXACT_PARAMETERS
+
+
+def quartic_problem(dim=6, seed=0):
+    """J(θ) = ½θᵀAθ + ¼Σθ⁴ − bᵀθ: ∇J = Aθ + θ³ − b, H = A + 3 diag(θ²) (closed forms)."""
+    rng = np.random.default_rng(seed)
+    m = rng.normal(size=(dim, dim))
+    a = m @ m.T / dim + 0.1 * np.eye(dim)
+    b = rng.normal(size=dim)
+    theta0 = rng.normal(size=dim)
+    a_t, b_t = tf.constant(a), tf.constant(b)
+
+    def make(var):
+        return lambda: 0.5 * tf.tensordot(var, tf.linalg.matvec(a_t, var), 1) + 0.25 * tf.reduce_sum(var**4) - tf.tensordot(b_t, var, 1)
+
+    grad = lambda t: a @ t + t**3 - b  # noqa: E731
+    hess = lambda t: a + 3 * np.diag(t**2)  # noqa: E731
+    return theta0, make, grad, hess
+
+
+@pytest.mark.parametrize("solver", ["exact", "cg"])
+@pytest.mark.parametrize("damping, lr", [(0.0, 1.0), (0.5, 1.0), (0.25, 0.5)])
+def test_step_equals_numpy_reference(solver, damping, lr):
+    theta0, make, grad, hess = quartic_problem()
+    var = tf.Variable(theta0)
+    opt = ko.Newton(learning_rate=lr, damping=damping, solver=solver, max_cg_iterations=60, cg_tolerance=1e-12)
+    theta = theta0.copy()
+    for _ in range(3):
+        opt.minimize(make(var), [var])
+        theta = theta - np.float32(lr) * np.linalg.solve(hess(theta) + damping * np.eye(6), grad(theta))
+        # exact: float64 solve, ~1e-13; CG: residual ≤ 1e-12‖g‖ on κ(H) ≲ 1e3 → ≲ 1e-9.
+        np.testing.assert_allclose(var.numpy(), theta, rtol=1e-8, atol=1e-10)
+    assert int(opt.iterations) == 3
+
+
+def linear_regression(n=128, d=5, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    y = x @ rng.normal(size=(d, 1)) + 0.3 * rng.normal(size=(n, 1)) + 0.7
+    # Keras' data adapters hand float64 NumPy arrays to the model as float32: make the
+    # data float32-exact so that the least-squares solution below is of the same data.
+    x, y = x.astype("float32").astype("float64"), y.astype("float32").astype("float64")
+    xb = np.hstack([x, np.ones((n, 1))])
+    solution = np.linalg.lstsq(xb, y, rcond=None)[0].ravel()
+    return x, y, solution
+
+
+# Keras losses compute in floatx (float32) unless told otherwise.
+MSE64 = keras.losses.MeanSquaredError(dtype="float64")
+
+
+def float64_regressor(d):
+    keras.utils.set_random_seed(0)
+    inner = keras.Sequential([keras.Input((d,), dtype="float64"), keras.layers.Dense(1, dtype="float64")])
+    return inner, ko.SecondOrder(inner)
+
+
+def weights_of(inner):
+    return np.concatenate([np.asarray(inner.layers[0].kernel).ravel(), np.asarray(inner.layers[0].bias)])
+
+
+def test_exact_newton_solves_least_squares_in_one_step():
+    x, y, solution = linear_regression()
+    inner, model = float64_regressor(5)
+    model.compile(optimizer=ko.Newton(damping=0.0, solver="exact"), loss=MSE64)
+    model.fit(x, y, batch_size=128, epochs=1, verbose=0)  # one full-batch step
+    np.testing.assert_allclose(weights_of(inner), solution, rtol=1e-10, atol=1e-12)
+
+
+def test_cg_newton_reaches_least_squares_in_a_few_steps():
+    x, y, solution = linear_regression()
+    inner, model = float64_regressor(5)
+    model.compile(optimizer=ko.Newton(damping=0.0, solver="cg", cg_tolerance=1e-10), loss=MSE64)
+    model.fit(x, y, batch_size=128, epochs=3, verbose=0)
+    # CG on 6 unknowns is exact in ≤ 6 iterations up to roundoff.
+    np.testing.assert_allclose(weights_of(inner), solution, rtol=1e-8, atol=1e-10)
+
+
+def saddle():
+    var = tf.Variable([0.5, 0.5], dtype=tf.float64)
+    return var, lambda: var[0] ** 2 - var[1] ** 2
+
+
+def test_plain_newton_jumps_to_the_saddle_and_saddle_free_leaves_it():
+    var, f = saddle()
+    ko.Newton(damping=0.0, solver="exact").minimize(f, [var])
+    np.testing.assert_allclose(var.numpy(), [0.0, 0.0], atol=1e-15)  # the saddle point
+
+    var, f = saddle()
+    losses = ko.Newton(damping=0.0, solver="exact", saddle_free=True).minimize(f, [var], steps=3)
+    # |H| = 2I: x goes to 0, y moves away by 0.5 per step (−(1/2)·(−2y)... doubles y's distance).
+    assert abs(var.numpy()[0]) < 1e-15 and var.numpy()[1] > 0.5
+    assert float(f()) < losses[0]
+
+
+def test_damping_interpolates_towards_gradient_descent():
+    """(H + αI)⁻¹g → g/α as α grows: the direction turns into steepest descent."""
+    theta0, make, grad, _ = quartic_problem()
+    var = tf.Variable(theta0)
+    ko.Newton(damping=1e6, solver="exact").minimize(make(var), [var])
+    np.testing.assert_allclose(theta0 - var.numpy(), grad(theta0) / 1e6, rtol=1e-3)
+
+
+def test_adaptive_damping_follows_the_reduction_ratio():
+    # On a quadratic the model is exact: ρ = 1 > 3/4 → α ← 2/3 α.
+    var = tf.Variable([2.0, -1.0], dtype=tf.float64)
+    opt = ko.Newton(damping=0.5, adaptive_damping=True, solver="exact")
+    opt.minimize(lambda: tf.reduce_sum(var**2), [var])
+    assert float(opt.damping_value) == pytest.approx(0.5 * 2 / 3, rel=1e-6)
+    # J = √(1 + θ²) from θ = 2 with tiny α: the step overshoots to θ ≈ −8, ρ < 0 → α ← 3/2 α.
+    var = tf.Variable([2.0], dtype=tf.float64)
+    opt = ko.Newton(damping=1e-3, adaptive_damping=True, solver="exact")
+    opt.minimize(lambda: tf.reduce_sum(tf.sqrt(1.0 + var**2)), [var])
+    assert float(opt.damping_value) == pytest.approx(1.5e-3, rel=1e-5)
+
+
+def test_exact_solver_refuses_large_models():
+    inner = keras.Sequential([keras.Input((64,)), keras.layers.Dense(MAX_EXACT_PARAMETERS // 64 + 1)])
+    model = ko.SecondOrder(inner)
+    model.compile(optimizer=ko.Newton(solver="exact"), loss="mse")
+    x = np.zeros((4, 64), "float32")
+    with pytest.raises(ValueError, match="solver='cg'"):
+        model.fit(x, np.zeros((4, inner.output_shape[-1]), "float32"), verbose=0)
+
+
+def test_plain_model_with_newton_says_to_wrap_it():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=ko.Newton(), loss="mse")
+    with pytest.raises(TypeError, match="SecondOrder"):
+        model.fit(np.zeros((4, 3)), np.zeros((4, 1)), verbose=0)
+
+
+def test_skip_nonfinite_skips_a_nan_step():
+    var = tf.Variable([1.0, 2.0], dtype=tf.float64)
+    opt = ko.Newton(skip_nonfinite=True, solver="exact")
+    opt.minimize(lambda: tf.reduce_sum(tf.sqrt(var - 3.0)), [var])  # sqrt of negatives: NaN
+    np.testing.assert_array_equal(var.numpy(), [1.0, 2.0])
+    assert int(opt.skipped_steps) == 1 and int(opt.iterations) == 0
+
+
+def test_config_round_trip_and_serialization():
+    opt = ko.Newton(learning_rate=0.5, damping=1e-3, solver="cg", max_cg_iterations=7, cg_tolerance=1e-4,
+                    adaptive_damping=True)
+    assert ko.Newton.from_config(opt.get_config()).get_config() == opt.get_config()
+    clone = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
+    assert isinstance(clone, ko.Newton) and clone.get_config() == opt.get_config()
+
+
+def test_minimize_validates_steps():
+    var = tf.Variable([1.0])
+    with pytest.raises(ValueError, match="steps"):
+        ko.Newton().minimize(lambda: tf.reduce_sum(var**2), [var], steps=0)

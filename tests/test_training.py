@@ -1,0 +1,90 @@
+"""SecondOrder: the wrapper that lets Newton see the loss, through Keras' own API."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import keras_optlab as ko
+
+
+def digits_subset(n=256):
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = ((x - x.mean(0)) / (x.std(0) + 1e-6)).astype("float32")
+    return x[:n], y[:n].astype("int32")
+
+
+def tiny_classifier(seed=0):
+    keras.utils.set_random_seed(seed)
+    inner = keras.Sequential([keras.Input((64,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(10)])
+    return inner, ko.SecondOrder(inner)
+
+
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+@pytest.mark.parametrize("solver", ["exact", "cg"])
+def test_newton_fit_lowers_loss_and_updates_metrics(solver):
+    x, y = digits_subset()
+    inner, model = tiny_classifier()
+    model.compile(optimizer=ko.Newton(damping=1.0, solver=solver, adaptive_damping=True, max_cg_iterations=20),
+                  loss=LOSS, metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=128, epochs=4, verbose=0).history
+    assert history["loss"][-1] < 0.5 * history["loss"][0], history["loss"]
+    assert history["accuracy"][-1] > 0.6
+    assert model.optimizer.resolved_solver == solver
+    evaluated = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert evaluated["loss"] == pytest.approx(float(LOSS(y, inner.predict(x, verbose=0))), rel=1e-5)
+
+
+def test_first_order_optimizers_work_inside():
+    x, y = digits_subset()
+    _, model = tiny_classifier()
+    model.compile(optimizer=ko.Adam(3e-3), loss=LOSS)
+    history = model.fit(x, y, batch_size=32, epochs=3, verbose=0).history["loss"]
+    assert history[-1] < history[0]
+
+
+def test_keras_file_round_trip_and_resume(tmp_path):
+    x, y = digits_subset(128)
+    inner, model = tiny_classifier()
+    model.compile(optimizer=ko.Newton(damping=0.5, solver="cg", adaptive_damping=True, max_cg_iterations=10), loss=LOSS)
+    model.fit(x, y, batch_size=128, epochs=2, verbose=0)
+    model.save(tmp_path / "newton.keras")
+    loaded = keras.saving.load_model(tmp_path / "newton.keras")
+    assert isinstance(loaded, ko.SecondOrder) and isinstance(loaded.optimizer, ko.Newton)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # directions, damping, step
+    model.fit(x, y, batch_size=128, epochs=1, shuffle=False, verbose=0)
+    loaded.fit(x, y, batch_size=128, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_export_serves_the_wrapped_model(tmp_path):
+    x, y = digits_subset(64)
+    inner, model = tiny_classifier()
+    model.compile(optimizer=ko.Newton(damping=1.0), loss=LOSS)
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    model.export(str(tmp_path / "exported"), verbose=False)
+    np.save(tmp_path / "x.npy", x)
+    code = (
+        "import numpy as np, tensorflow as tf, sys;"
+        f"m = tf.saved_model.load({str(tmp_path / 'exported')!r});"
+        f"np.save({str(tmp_path / 'out.npy')!r}, m.serve(np.load({str(tmp_path / 'x.npy')!r})).numpy());"
+        "assert 'keras_optlab' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), inner.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_wrapper_validates_its_argument():
+    with pytest.raises(TypeError, match="keras.Model"):
+        ko.SecondOrder("not a model")
