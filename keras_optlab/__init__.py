@@ -3,7 +3,16 @@
 Public surface only: everything here is a re-export.
 """
 
-from keras_optlab import clipping, optimizers, schedules
+from keras_optlab import calibration, clipping, initializers, optimizers, schedules
+from keras_optlab.calibration import activation_report, calibrate
+from keras_optlab.initializers import (
+    FanInUniform,
+    GateBias,
+    MarginalBias,
+    NormalizedUniform,
+    Scaled,
+    SparseK,
+)
 from keras_optlab.optimizers import (
     SGD,
     AdaGrad,
