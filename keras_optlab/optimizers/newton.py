@@ -81,8 +81,8 @@ class Newton(BookOptimizer):
     gradient/clipping arguments of first-order optimizers (weight decay, clipping,
     EMA, accumulation, loss scaling) do not apply to a Newton step and are refused;
     ``skip_nonfinite`` is honoured (a step whose gradient or direction is not finite
-    is skipped). Telemetry: ``gradient_norm`` and ``skipped_steps``; ``clipped_steps``
-    stays 0. All variables must share one float dtype.
+    is skipped). Telemetry: ``gradient_norm``, ``skipped_steps``, ``cg_iterations``
+    (of the last step); ``clipped_steps`` stays 0. All variables must share one float dtype.
 
     Args:
         learning_rate: Float ≥ 0 or a schedule. ε. Defaults to 1.0 (the full step).
@@ -151,6 +151,7 @@ class Newton(BookOptimizer):
         self._damping_value = self.add_variable(
             (), initializer=keras.initializers.Constant(self.damping), dtype="float32", name="damping_value"
         )
+        self._cg_iterations = self.add_variable((), dtype="int32", name="cg_iterations")
         self.num_parameters = sum(_size(v.shape) for v in var_list)
         self.resolved_solver = self._resolve_solver(self.num_parameters)
 
@@ -158,6 +159,11 @@ class Newton(BookOptimizer):
     def damping_value(self):
         """The current α (changes with `adaptive_damping`)."""
         return self._damping_value
+
+    @property
+    def cg_iterations(self):
+        """CG iterations of the last step (each one Hessian-vector product); 0 for exact."""
+        return self._cg_iterations
 
     def _resolve_solver(self, n):
         solver = self.solver
@@ -285,7 +291,8 @@ class Newton(BookOptimizer):
             p = r + (rs_new / tf.where(rs > 0, rs, tf.ones_like(rs))) * p
             return i + 1, x, r, p, rs_new, negative
 
-        _, x, _, _, _, _ = tf.while_loop(cond, body, (tf.constant(0), x0, r0, r0, rs0, tf.constant(False)))
+        iterations, x, _, _, _, _ = tf.while_loop(cond, body, (tf.constant(0), x0, r0, r0, rs0, tf.constant(False)))
+        self._cg_iterations.assign(iterations)
         return x
 
     def _adapt_damping(self, loss_fn, loss, g, step, step_curvature):

@@ -82,6 +82,7 @@ def test_cg_newton_reaches_least_squares_in_a_few_steps():
     model.fit(x, y, batch_size=128, epochs=3, verbose=0)
     # CG on 6 unknowns is exact in ≤ 6 iterations up to roundoff.
     np.testing.assert_allclose(weights_of(inner), solution, rtol=1e-8, atol=1e-10)
+    assert 1 <= int(model.optimizer.cg_iterations) <= 6
 
 
 def saddle():
