@@ -1,0 +1,482 @@
+"""Step time of keras_optlab's optimizers against their Keras counterparts (CPU, TF backend).
+
+Each optimizer updates ``--params`` float32 parameters split into ``--variables``
+variables of mixed shapes through ``optimizer.apply(grads, variables)`` inside a
+``tf.function`` — with and without ``jit_compile=True`` — next to the Keras optimizer
+that computes the same kind of update:
+
+    SGD              keras.optimizers.SGD()
+    Momentum         keras.optimizers.SGD(momentum=0.9)
+    Nesterov         keras.optimizers.SGD(momentum=0.9, nesterov=True)
+    AdaGrad          keras.optimizers.Adagrad()
+    RMSProp          keras.optimizers.RMSprop()
+    NesterovRMSProp  keras.optimizers.RMSprop(momentum=0.9)   (no Keras counterpart:
+                     the nearest one, plain heavy-ball momentum; same state, same op count)
+    Adam             keras.optimizers.Adam()
+
+Method: every contender owns its variables (and slots) and shares one list of fixed
+random gradient tensors created once, outside the timed region. Each contender is
+built and its ``tf.function`` traced/compiled by ``--warmup`` calls before any timing.
+Then ``--rounds`` rounds run; in each round every contender performs ``--steps`` steps
+back to back, contenders interleaved (A B A B …, the order flipped every other round
+so that neither side always goes first). A round's time is read after a host read of
+the optimizer's ``iterations`` (a synchronisation point). Reported: the median ms/step
+of each side, and the ratio ours/keras as the median of the per-round ratios (paired
+rounds: a burst of load from another process hits both sides of the same round). The
+tracing count of every ``tf.function`` is checked after warm-up and after timing: a
+retrace during timing is an error.
+
+``--ablations`` adds keras_optlab variants to each round (same interleaving) to
+measure where time goes; they subclass the optimizers here and change nothing in the
+package:
+
+    no-telemetry       ``_clip_gradients`` returns the gradients untouched when no
+                       clipping is configured (drops the per-step global gradient norm
+                       that feeds ``optimizer.gradient_norm``).
+    l2loss-telemetry   the same norm through TF's fused ``tf.nn.l2_loss`` kernel
+                       instead of ``ops.sum(ops.square(g))``.
+
+Run from the repository root:
+
+    python benchmarks/optimizer_step.py                 # 10M params, 20 variables
+    python benchmarks/optimizer_step.py --quick         # 1M params, smoke run
+    python benchmarks/optimizer_step.py --optimizers Adam,SGD --xla-only --ablations
+
+Results go to ``--json`` (default ``benchmarks/results/optimizer_step_cpu.json``) with
+the CPU model, core count, date and library versions.
+"""
+
+import argparse
+import datetime
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import keras_optlab  # noqa: E402
+from keras_optlab import optimizers as optlab  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_JSON = os.path.join(HERE, "results", "optimizer_step_cpu.json")
+
+# Targets of issue 2 (ratio ours/keras, median).
+TARGETS = {False: 1.2, True: 1.1}
+
+# name -> (ours factory, keras factory, description of the Keras side, note)
+# Hyperparameters are the keras_optlab defaults on both sides; only the structure of the
+# update matters for the step time.
+PAIRS = {
+    "SGD": (
+        lambda: optlab.SGD(learning_rate=0.01),
+        lambda: keras.optimizers.SGD(learning_rate=0.01),
+        "keras.optimizers.SGD()",
+        None,
+    ),
+    "Momentum": (
+        lambda: optlab.Momentum(learning_rate=0.01, momentum=0.9),
+        lambda: keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
+        "keras.optimizers.SGD(momentum=0.9)",
+        None,
+    ),
+    "Nesterov": (
+        lambda: optlab.Nesterov(learning_rate=0.01, momentum=0.9),
+        lambda: keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, nesterov=True),
+        "keras.optimizers.SGD(momentum=0.9, nesterov=True)",
+        None,
+    ),
+    "AdaGrad": (
+        lambda: optlab.AdaGrad(learning_rate=0.01, epsilon=1e-7, initial_accumulator_value=0.0),
+        lambda: keras.optimizers.Adagrad(learning_rate=0.01, epsilon=1e-7, initial_accumulator_value=0.0),
+        "keras.optimizers.Adagrad()",
+        None,
+    ),
+    "RMSProp": (
+        lambda: optlab.RMSProp(learning_rate=0.001, rho=0.9, epsilon=1e-6),
+        lambda: keras.optimizers.RMSprop(learning_rate=0.001, rho=0.9, epsilon=1e-6),
+        "keras.optimizers.RMSprop()",
+        None,
+    ),
+    "NesterovRMSProp": (
+        lambda: optlab.NesterovRMSProp(learning_rate=0.001, rho=0.9, momentum=0.9, epsilon=1e-6),
+        lambda: keras.optimizers.RMSprop(learning_rate=0.001, rho=0.9, momentum=0.9, epsilon=1e-6),
+        "keras.optimizers.RMSprop(momentum=0.9)",
+        "no Keras counterpart: compared with RMSprop(momentum=0.9), heavy-ball momentum, same state",
+    ),
+    "Adam": (
+        lambda: optlab.Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
+        lambda: keras.optimizers.Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
+        "keras.optimizers.Adam()",
+        None,
+    ),
+}
+
+
+# --------------------------------------------------------------------------- ablations
+
+
+def _with_clip_gradients(factory, suffix, clip_gradients):
+    """Wrap an optimizer factory: same optimizer, another ``_clip_gradients``."""
+
+    def make():
+        opt = factory()
+        cls = type(opt)
+
+        def _clip_gradients(self, grads):
+            if self._clips:  # clipping configured: keep keras_optlab's own path
+                return cls._clip_gradients(self, grads)
+            return clip_gradients(self, grads)
+
+        opt.__class__ = type(f"{cls.__name__}{suffix}", (cls,), {"_clip_gradients": _clip_gradients})
+        return opt
+
+    return make
+
+
+def _no_telemetry(factory):
+    """No global gradient norm at all (``gradient_norm`` stays 0)."""
+    return _with_clip_gradients(factory, "NoTelemetry", lambda self, grads: grads)
+
+
+def _l2loss_telemetry(factory):
+    """The same telemetry, computed with TF's fused ``tf.nn.l2_loss`` (one kernel per
+    variable, no materialised g² tensor) instead of ``ops.sum(ops.square(g))``."""
+
+    def clip(self, grads):
+        parts = [2.0 * tf.nn.l2_loss(g) for g in grads if g is not None]
+        self._gradient_norm.assign(tf.sqrt(tf.add_n(parts)))
+        return grads
+
+    return _with_clip_gradients(factory, "L2LossTelemetry", clip)
+
+
+ABLATIONS = {"no-telemetry": _no_telemetry, "l2loss-telemetry": _l2loss_telemetry}
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def parse_count(text):
+    """'10M', '1e7', '500k', '10_000' -> int."""
+    text = str(text).strip().replace("_", "")
+    scale = 1
+    if text[-1:].lower() in ("k", "m", "g"):
+        scale = {"k": 10**3, "m": 10**6, "g": 10**9}[text[-1].lower()]
+        text = text[:-1]
+    value = float(text) * scale
+    if value < 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"not a positive integer count: {text!r}")
+    return int(value)
+
+
+def _factor(size, rows):
+    """(rows, size // rows) when rows divides size and both sides > 1, else None."""
+    if rows > 1 and size % rows == 0 and size // rows > 1:
+        return (rows, size // rows)
+    return None
+
+
+def variable_shapes(params, variables):
+    """``variables`` shapes of mixed rank whose sizes sum to exactly ``params``.
+
+    Sizes are as equal as possible; shapes cycle through a Dense-like kernel
+    (1000, n), its transpose, a conv-like 4-D kernel and a flat vector, falling back to
+    1-D whenever a size does not factor.
+    """
+    if variables < 1 or params < variables:
+        raise ValueError(f"need params >= variables >= 1, got params={params}, variables={variables}")
+    base, extra = divmod(params, variables)
+    sizes = [base + (1 if i < extra else 0) for i in range(variables)]
+    shapes = []
+    for i, size in enumerate(sizes):
+        kind = i % 4
+        shape = None
+        if kind == 0:
+            shape = _factor(size, 1000) or _factor(size, 100)
+        elif kind == 1:
+            s = _factor(size, 1000) or _factor(size, 100)
+            shape = s[::-1] if s else None
+        elif kind == 2:
+            for k in (3, 5, 2):  # a conv kernel (k, k, in, out)
+                s = _factor(size // (k * k), 64) or _factor(size // (k * k), 16) if size % (k * k) == 0 else None
+                if s:
+                    shape = (k, k) + s[::-1]
+                    break
+        shapes.append(shape or (size,))
+    assert sum(int(np.prod(s)) for s in shapes) == params
+    return shapes
+
+
+def make_variables(shapes, seed):
+    rng = np.random.default_rng(seed)
+    return [
+        keras.Variable(rng.standard_normal(shape, dtype=np.float32) * 0.05, dtype="float32", name=f"w{i}")
+        for i, shape in enumerate(shapes)
+    ]
+
+
+def make_gradients(shapes, seed):
+    rng = np.random.default_rng(seed)
+    return [tf.constant(rng.standard_normal(shape, dtype=np.float32) * 1e-2) for shape in shapes]
+
+
+class Contender:
+    """One optimizer with its own variables and its compiled step function."""
+
+    def __init__(self, label, factory, shapes, grads, xla, seed):
+        self.label = label
+        self.variables = make_variables(shapes, seed)
+        self.optimizer = factory()
+        # Build outside the traced function: slots are created once, eagerly.
+        self.optimizer.build(self.variables)
+        optimizer, variables = self.optimizer, self.variables
+
+        def step(grads):
+            optimizer.apply(grads, variables)
+
+        self.step = tf.function(step, jit_compile=xla, reduce_retracing=False)
+        self.grads = grads
+        self.times = []
+
+    def traces(self):
+        return self.step.experimental_get_tracing_count()
+
+    def sync(self):
+        return int(self.optimizer.iterations.numpy())
+
+    def run(self, steps):
+        step, grads = self.step, self.grads
+        self.sync()
+        start = time.perf_counter()
+        for _ in range(steps):
+            step(grads)
+        self.sync()
+        return time.perf_counter() - start
+
+    def release(self):
+        del self.step, self.optimizer, self.variables
+
+
+def device_info():
+    model = None
+    processors = 0
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model is None:
+                    model = line.split(":", 1)[1].strip()
+                if line.startswith("processor"):
+                    processors += 1
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return {
+        "kind": "cpu",
+        "cpu_model": model or platform.processor() or "unknown",
+        "cores": usable,
+        "cpuinfo_processors": processors or None,
+        "machine": platform.machine(),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+    }
+
+
+def versions():
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "keras_optlab": getattr(keras_optlab, "__version__", "unknown"),
+    }
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+def bench_pair(name, shapes, grads, xla, rounds, steps, warmup, ablations, log):
+    ours_factory, keras_factory, keras_desc, note = PAIRS[name]
+    specs = [("ours", ours_factory), ("keras", keras_factory)]
+    specs += [(f"ours:{a}", ABLATIONS[a](ours_factory)) for a in ablations]
+    contenders = [Contender(label, f, shapes, grads, xla, seed=i) for i, (label, f) in enumerate(specs)]
+    try:
+        for c in contenders:
+            for _ in range(warmup):
+                c.run(1)
+        traced = {c.label: c.traces() for c in contenders}
+        for label, count in traced.items():
+            if count != 1:
+                raise RuntimeError(f"{name} {label}: traced {count} times during warm-up (expected 1)")
+        for r in range(rounds):
+            order = contenders if r % 2 == 0 else contenders[::-1]
+            for c in order:
+                c.times.append(c.run(steps) / steps * 1e3)
+        for c in contenders:
+            if c.traces() != traced[c.label]:
+                raise RuntimeError(f"{name} {c.label}: retraced during timing ({traced[c.label]} -> {c.traces()})")
+        by = {c.label: c for c in contenders}
+        ours, theirs = by["ours"].times, by["keras"].times
+        entry = {
+            "optimizer": name,
+            "keras": keras_desc,
+            "note": note,
+            "xla": xla,
+            "ours_ms": statistics.median(ours),
+            "keras_ms": statistics.median(theirs),
+            "ratio": statistics.median(a / b for a, b in zip(ours, theirs)),
+            "ratio_of_medians": statistics.median(ours) / statistics.median(theirs),
+            "target": TARGETS[xla],
+            "ours_ms_rounds": ours,
+            "keras_ms_rounds": theirs,
+            "tracing_count": {c.label: c.traces() for c in contenders},
+            "ablations": {},
+        }
+        entry["meets_target"] = entry["ratio"] <= entry["target"]
+        for a in ablations:
+            t = by[f"ours:{a}"].times
+            entry["ablations"][a] = {
+                "ms": statistics.median(t),
+                "ratio": statistics.median(x / y for x, y in zip(t, theirs)),
+                "ms_rounds": t,
+            }
+        return entry
+    finally:
+        for c in contenders:
+            c.release()
+        del contenders
+        gc.collect()
+
+
+def format_table(results, ablations=()):
+    header = f"{'optimizer':<16} {'xla':<4} {'ours ms':>9} {'keras ms':>9} {'ratio':>6} {'target':>6} {'ok':<3}"
+    header += "".join(f" {a + ' ms':>16} {'ratio':>6}" for a in ablations)
+    header += "  keras counterpart"
+    lines = [header, "-" * len(header)]
+    for e in results:
+        line = (
+            f"{e['optimizer']:<16} {'yes' if e['xla'] else 'no':<4} {e['ours_ms']:9.2f} {e['keras_ms']:9.2f} "
+            f"{e['ratio']:6.2f} {e['target']:6.2f} {'yes' if e['meets_target'] else 'NO':<3}"
+        )
+        for a in ablations:
+            ab = e["ablations"].get(a)
+            line += f" {ab['ms']:16.2f} {ab['ratio']:6.2f}" if ab else " " * 24
+        line += f"  {e['keras']}" + ("*" if e["note"] else "")
+        lines.append(line)
+    for n in sorted({e["note"] for e in results if e["note"]}):
+        lines.append(f"* {n}")
+    return "\n".join(lines)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--params", type=parse_count, default=None, help="total float32 parameters (default 10M; --quick 1M)")
+    p.add_argument("--variables", type=int, default=20, help="number of variables (default 20)")
+    p.add_argument("--rounds", type=int, default=None, help="timed rounds per contender (default 7; --quick 3)")
+    p.add_argument("--steps", type=int, default=None, help="steps per round (default 10; --quick 3)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
+    p.add_argument("--optimizers", default=",".join(PAIRS), help=f"comma-separated subset of {','.join(PAIRS)}")
+    xla = p.add_mutually_exclusive_group()
+    xla.add_argument("--no-xla", action="store_true", help="only tf.function without jit_compile")
+    xla.add_argument("--xla-only", action="store_true", help="only tf.function(jit_compile=True)")
+    p.add_argument("--ablations", nargs="?", const="all", default=None, help=f"also time variants: {','.join(ABLATIONS)} (default all)")
+    p.add_argument("--quick", action="store_true", help="1M params, 3 rounds of 3 steps: a smoke run")
+    p.add_argument("--json", default=DEFAULT_JSON, help="where to write results (default %(default)s); '' for none")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if keras.backend.backend() != "tensorflow":
+        raise SystemExit(f"this benchmark needs KERAS_BACKEND=tensorflow (got {keras.backend.backend()})")
+    params = args.params or (10**6 if args.quick else 10**7)
+    rounds = args.rounds or (3 if args.quick else 7)
+    steps = args.steps or (3 if args.quick else 10)
+    names = [n.strip() for n in args.optimizers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PAIRS]
+    if unknown:
+        raise SystemExit(f"unknown optimizer(s) {unknown}; choose from {list(PAIRS)}")
+    if args.ablations is None:
+        ablations = []
+    elif args.ablations == "all":
+        ablations = list(ABLATIONS)
+    else:
+        ablations = [a.strip() for a in args.ablations.split(",") if a.strip()]
+        bad = [a for a in ablations if a not in ABLATIONS]
+        if bad:
+            raise SystemExit(f"unknown ablation(s) {bad}; choose from {list(ABLATIONS)}")
+    modes = [True] if args.xla_only else [False] if args.no_xla else [False, True]
+
+    shapes = variable_shapes(params, args.variables)
+    grads = make_gradients(shapes, args.seed + 1000)
+    print(
+        f"optimizer step: {params:,} float32 params in {len(shapes)} variables, "
+        f"{rounds} rounds x {steps} steps, warm-up {args.warmup}; "
+        f"TF {tf.__version__}, Keras {keras.__version__}",
+        flush=True,
+    )
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    results = []
+    for xla in modes:
+        for name in names:
+            t0 = time.perf_counter()
+            entry = bench_pair(name, shapes, grads, xla, rounds, steps, args.warmup, ablations, print)
+            results.append(entry)
+            print(
+                f"  {name:<16} xla={'yes' if xla else 'no ':<3} ours {entry['ours_ms']:8.2f} ms  "
+                f"keras {entry['keras_ms']:8.2f} ms  ratio {entry['ratio']:.2f}"
+                + "".join(f"  {a} {v['ms']:.2f} ms" for a, v in entry["ablations"].items())
+                + f"  ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
+    print()
+    print(format_table(results, ablations))
+
+    report = {
+        "benchmark": "optimizer_step",
+        "date": started.isoformat(timespec="seconds"),
+        "command": " ".join(["python", "benchmarks/optimizer_step.py"] + list(sys.argv[1:] if argv is None else argv)),
+        "device": device_info(),
+        "load_average_before": list(load_before) if load_before else None,
+        "load_average_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "versions": versions(),
+        "config": {
+            "params": params,
+            "variables": len(shapes),
+            "shapes": [list(s) for s in shapes],
+            "dtype": "float32",
+            "rounds": rounds,
+            "steps": steps,
+            "warmup": args.warmup,
+            "xla_modes": modes,
+            "optimizers": names,
+            "ablations": ablations,
+            "ratio": "median over rounds of (ours ms / keras ms) in the same round",
+        },
+        "targets": {"no_xla": TARGETS[False], "xla": TARGETS[True]},
+        "results": results,
+    }
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+        print(f"\nwrote {args.json}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

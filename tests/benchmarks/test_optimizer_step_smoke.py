@@ -1,0 +1,110 @@
+"""Smoke test of benchmarks/optimizer_step.py: it runs and writes well-formed JSON.
+
+Timings are never asserted (they belong to the benchmark, not to the tests).
+"""
+
+import importlib.util
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "optimizer_step.py"
+OPTIMIZERS = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "NesterovRMSProp", "Adam"]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("optimizer_step_bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_variable_shapes_cover_params_exactly(bench):
+    for params, variables in [(10_000_000, 20), (1_000_000, 20), (10_000, 4), (12_345, 7), (5, 5)]:
+        shapes = bench.variable_shapes(params, variables)
+        assert len(shapes) == variables
+        assert sum(int(np.prod(s)) for s in shapes) == params
+    ranks = {len(s) for s in bench.variable_shapes(10_000_000, 20)}
+    assert {1, 2, 4} <= ranks  # mixed shapes at the default size
+
+
+def test_parse_count(bench):
+    assert bench.parse_count("10M") == 10_000_000
+    assert bench.parse_count("1e7") == 10_000_000
+    assert bench.parse_count("500k") == 500_000
+    assert bench.parse_count("10_000") == 10_000
+
+
+TINY = ["--params", "10k", "--variables", "4", "--rounds", "1", "--steps", "1", "--warmup", "1"]
+
+
+def _check_entry(r):
+    for key in ("ours_ms", "keras_ms", "ratio", "ratio_of_medians", "target"):
+        assert isinstance(r[key], float) and np.isfinite(r[key]) and r[key] > 0, (r["optimizer"], key)
+    assert len(r["ours_ms_rounds"]) == len(r["keras_ms_rounds"]) == 1
+    assert isinstance(r["meets_target"], bool)
+    assert r["target"] == (1.1 if r["xla"] else 1.2)
+    assert r["keras"].startswith("keras.optimizers.")
+    assert set(r["tracing_count"].values()) == {1}  # traced once, never retraced
+    if r["optimizer"] == "NesterovRMSProp":
+        assert "no Keras counterpart" in r["note"]
+    else:
+        assert r["note"] is None
+
+
+def test_main_writes_json_both_modes(bench, tmp_path):
+    # XLA compilation dominates the run time: three optimizers cover both modes here,
+    # the next test runs all seven without XLA.
+    path = tmp_path / "step.json"
+    names = ["SGD", "NesterovRMSProp", "Adam"]
+    report = bench.main(TINY + ["--optimizers", ",".join(names), "--json", str(path)])
+    on_disk = json.loads(path.read_text())
+    assert on_disk == json.loads(json.dumps(report))
+
+    assert on_disk["benchmark"] == "optimizer_step"
+    assert on_disk["date"] and on_disk["command"].startswith("python benchmarks/optimizer_step.py")
+    device = on_disk["device"]
+    assert device["kind"] == "cpu" and device["cpu_model"] and device["cores"] >= 1
+    assert {"tensorflow", "keras", "python", "numpy", "keras_optlab"} <= set(on_disk["versions"])
+    config = on_disk["config"]
+    assert config["params"] == 10_000 and config["variables"] == 4
+    assert sum(int(np.prod(s)) for s in config["shapes"]) == 10_000
+    assert config["xla_modes"] == [False, True] and config["ablations"] == []
+    assert on_disk["targets"] == {"no_xla": 1.2, "xla": 1.1}
+
+    results = on_disk["results"]
+    assert [(r["optimizer"], r["xla"]) for r in results] == [(n, x) for x in (False, True) for n in names]
+    for r in results:
+        _check_entry(r)
+        assert r["tracing_count"] == {"ours": 1, "keras": 1} and r["ablations"] == {}
+
+
+def test_every_optimizer_with_ablations(bench, tmp_path):
+    path = tmp_path / "ablate.json"
+    report = bench.main(TINY + ["--no-xla", "--ablations", "--json", str(path)])
+    assert [(r["optimizer"], r["xla"]) for r in report["results"]] == [(n, False) for n in OPTIMIZERS]
+    ablations = ["no-telemetry", "l2loss-telemetry"]
+    assert json.loads(path.read_text())["config"]["ablations"] == ablations
+    for r in report["results"]:
+        _check_entry(r)
+        assert set(r["tracing_count"]) == {"ours", "keras"} | {f"ours:{a}" for a in ablations}
+        assert set(r["ablations"]) == set(ablations)
+        for a in ablations:
+            assert r["ablations"][a]["ms"] > 0 and r["ablations"][a]["ratio"] > 0
+
+
+def test_table_lists_every_result(bench):
+    entry = {
+        "optimizer": "Adam", "xla": True, "ours_ms": 2.0, "keras_ms": 1.0, "ratio": 2.0, "target": 1.1,
+        "meets_target": False, "keras": "keras.optimizers.Adam()", "note": None, "ablations": {},
+    }
+    table = bench.format_table([entry])
+    assert "Adam" in table and "2.00" in table and "NO" in table
+
+
+def test_unknown_optimizer_is_rejected(bench):
+    with pytest.raises(SystemExit):
+        bench.main(["--optimizers", "Adamax", "--json", ""])
