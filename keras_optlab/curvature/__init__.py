@@ -1,0 +1,39 @@
+"""Curvature of a Keras model's loss: Hessian-vector products and what they tell.
+
+Goodfellow et al. (2016), Sec. 8.2.1 (ill-conditioning) and 8.6 (second-order methods).
+TensorFlow backend only.
+
+* :func:`hvp` — H v of the compiled loss (double backprop, Pearlmutter 1994);
+* :func:`gradient_curvature` — gᵀg, gᵀHg, the critical learning rate 2gᵀg/gᵀHg and the
+  predicted change ½ε²gᵀHg − εgᵀg of a gradient step (Eq. 8.10);
+* :func:`top_eigenvalues` — Lanczos or power iteration on HVPs;
+* :func:`hessian_trace` — Hutchinson's estimator.
+
+Low level, on a zero-argument loss callable: :func:`loss_and_gradient`,
+:func:`hvp_from_loss`, :func:`gradient_hvp`; and :func:`loss_closure` (a model's loss as
+such a callable), :func:`model_loss_and_gradient`.
+"""
+
+from keras_optlab.curvature.hvp import (
+    gradient_hvp,
+    hvp,
+    hvp_from_loss,
+    loss_and_gradient,
+    loss_closure,
+    model_loss_and_gradient,
+)
+from keras_optlab.curvature.report import gradient_curvature
+from keras_optlab.curvature.spectrum import TraceEstimate, hessian_trace, top_eigenvalues
+
+__all__ = [
+    "TraceEstimate",
+    "gradient_curvature",
+    "gradient_hvp",
+    "hessian_trace",
+    "hvp",
+    "hvp_from_loss",
+    "loss_and_gradient",
+    "loss_closure",
+    "model_loss_and_gradient",
+    "top_eigenvalues",
+]

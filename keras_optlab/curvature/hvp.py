@@ -5,10 +5,32 @@ once more. It costs about two gradients and never forms H. Forward-over-reverse
 (``tf.autodiff.ForwardAccumulator`` over a tape) is cheaper in principle but breaks on
 non-unrolled RNNs inside ``tf.function``; double backprop works for every Keras layer.
 
+Two levels:
+
+* on a zero-argument loss callable: :func:`loss_and_gradient`, :func:`hvp_from_loss`,
+  :func:`gradient_hvp` (the textbook surfaces, custom training loops, Newton);
+* on a compiled Keras model: :func:`loss_closure` (the one place where a model's loss is
+  built), :func:`model_loss_and_gradient`, :func:`hvp` and the internal
+  :func:`model_oracle`, whose ``tf.function``s are traced once per model and reused.
+
+**Which loss.** The model's compiled loss, as Keras 3 exposes it publicly:
+``model.compute_loss(x=x, y=y, y_pred=model(x, training=False), sample_weight=...,
+training=False)``. That is the loss ``fit`` minimizes, including the losses Keras adds
+to it (``model.losses``: weight and activity regularizers, ``add_loss``) and a subclass'
+own ``compute_loss``, without loss scaling. The forward pass runs in inference mode
+(``training=False``): dropout is off and batch normalization uses its moving statistics,
+so that H is the Hessian of a deterministic function of the weights. (For a model with
+several outputs, Keras' ``compute_loss`` also updates the per-output loss trackers that
+``fit`` shows; nothing else is changed.)
+
 TensorFlow backend only: a Keras model's weights are differentiated with
-``tf.GradientTape``.
+``tf.GradientTape``; on another backend the model-level functions raise a
+``RuntimeError``.
 """
 
+import weakref
+
+import keras
 import tensorflow as tf
 
 
@@ -26,18 +48,199 @@ def loss_and_gradient(loss_fn, variables):
     return loss, grads
 
 
+def _double_backprop(loss_fn, variables, make_vectors):
+    # Pearlmutter (1994) by reverse-over-reverse: H v = ∇_θ ((∇_θ J)ᵀ v), v constant.
+    tf_vars = _as_tensors(variables)
+    with tf.GradientTape() as outer:
+        with tf.GradientTape() as inner:
+            loss = loss_fn()
+        grads = inner.gradient(loss, tf_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        vectors = [tf.stop_gradient(tf.cast(v, w.dtype)) for v, w in zip(make_vectors(grads), tf_vars)]
+        dot = tf.add_n([tf.reduce_sum(g * v) for g, v in zip(grads, vectors)])
+    hv = outer.gradient(dot, tf_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return loss, grads, hv
+
+
 def hvp_from_loss(loss_fn, variables, vectors):
     """(J, ∇J, H v) of a zero-argument ``loss_fn`` at the current ``variables``.
 
     ``vectors`` is a list shaped like ``variables``; so are the gradient and the
     product. Double backprop: one forward, two backward passes.
     """
-    tf_vars = _as_tensors(variables)
-    vectors = [tf.stop_gradient(tf.cast(v, w.dtype)) for v, w in zip(vectors, tf_vars)]
-    with tf.GradientTape() as outer:
-        with tf.GradientTape() as inner:
-            loss = loss_fn()
-        grads = inner.gradient(loss, tf_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        dot = tf.add_n([tf.reduce_sum(g * v) for g, v in zip(grads, vectors)])
-    hv = outer.gradient(dot, tf_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    return loss, grads, hv
+    return _double_backprop(loss_fn, variables, lambda grads: vectors)
+
+
+def gradient_hvp(loss_fn, variables):
+    """(J, g, H g) with g = ∇J: the curvature along the gradient itself.
+
+    What the book's second-order expansion of a gradient step needs (Goodfellow et al.
+    2016, Sec. 8.2.1, Eq. 8.10: J(θ − εg) ≈ J(θ) − εgᵀg + ½ε²gᵀHg), for the cost of
+    one Hessian-vector product: the gradient of the inner tape is reused as v.
+    """
+    return _double_backprop(loss_fn, variables, lambda grads: grads)
+
+
+# --------------------------------------------------------------------------- models
+
+
+def require_tensorflow(what="keras_optlab.curvature"):
+    """Raise a ``RuntimeError`` unless Keras runs on the TensorFlow backend."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise RuntimeError(
+            f"{what} differentiates Keras models with tf.GradientTape and needs the "
+            f"TensorFlow backend. Received: keras.backend.backend()={backend!r}. "
+            "Set KERAS_BACKEND=tensorflow."
+        )
+
+
+def _check_model(model):
+    require_tensorflow()
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model. Received: model={model!r}")
+    if not model.built:
+        raise ValueError(
+            f"Model {model.name!r} is not built: call it on data (or build it) first, so that "
+            "its trainable variables exist."
+        )
+    if not getattr(model, "compiled", False) or model.loss is None:
+        raise ValueError(
+            f"Model {model.name!r} has no compiled loss: call `model.compile(loss=...)` first. "
+            "Curvature is measured on the loss `fit` minimizes."
+        )
+    if not model.trainable_variables:
+        raise ValueError(f"Model {model.name!r} has no trainable variables.")
+
+
+def loss_closure(model, x, y, sample_weight=None):
+    """Zero-argument callable J() = the compiled loss of ``model`` on ``(x, y)``.
+
+    ``model.compute_loss(x=x, y=y, y_pred=model(x, training=False),
+    sample_weight=sample_weight, training=False)``: the compiled loss plus
+    ``model.losses`` (regularizers), forward pass in inference mode. Every model-level
+    curvature function of keras_optlab differentiates this closure.
+    """
+
+    def loss_fn():
+        y_pred = model(x, training=False)
+        return model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+
+    return loss_fn
+
+
+def to_tensors(structure):
+    """Convert a (nested) batch to tensors once, before it enters a traced function."""
+    if structure is None:
+        return None
+    return tf.nest.map_structure(tf.convert_to_tensor, structure)
+
+
+class _ModelOracle:
+    """The traced functions of one model: loss and gradient, H v, and (gᵀg, gᵀHg).
+
+    One ``tf.function`` each, ``reduce_retracing=True``, so a new batch size does not
+    retrace more than once. Held in a per-model cache (:func:`model_oracle`) and rebuilt
+    when the model is recompiled with another loss or its trainable variables change.
+    """
+
+    def __init__(self, model):
+        self.key = _oracle_key(model)
+        model_ref = weakref.ref(model)  # the cache must not keep the model alive
+
+        def closure(x, y, sample_weight):
+            model = model_ref()
+            return loss_closure(model, x, y, sample_weight), model.trainable_variables
+
+        @tf.function(reduce_retracing=True)
+        def value_and_gradient(x, y, sample_weight):
+            return loss_and_gradient(*closure(x, y, sample_weight))
+
+        @tf.function(reduce_retracing=True)
+        def product(x, y, sample_weight, vectors):
+            return hvp_from_loss(*closure(x, y, sample_weight), vectors)[2]
+
+        @tf.function(reduce_retracing=True)
+        def curvature(x, y, sample_weight):
+            # Dot products in float64 whatever the variables' dtype: gᵀg and gᵀHg are
+            # sums of up to millions of terms.
+            loss, grads, hg = gradient_hvp(*closure(x, y, sample_weight))
+            g64 = [tf.cast(g, tf.float64) for g in grads]
+            g_norm_sq = tf.add_n([tf.reduce_sum(g * g) for g in g64])
+            ghg = tf.add_n([tf.reduce_sum(g * tf.cast(h, tf.float64)) for g, h in zip(g64, hg)])
+            return tf.cast(loss, tf.float64), g_norm_sq, ghg
+
+        self.value_and_gradient = value_and_gradient
+        self.product = product
+        self.curvature = curvature
+
+
+def _oracle_key(model):
+    return (id(model.loss), tuple(id(v) for v in model.trainable_variables))
+
+
+_ORACLES = weakref.WeakKeyDictionary()
+
+
+def model_oracle(model):
+    """The cached :class:`_ModelOracle` of ``model`` (built, compiled, TF backend)."""
+    _check_model(model)
+    oracle = _ORACLES.get(model)
+    if oracle is None or oracle.key != _oracle_key(model):
+        oracle = _ORACLES[model] = _ModelOracle(model)
+    return oracle
+
+
+def _check_vectors(model, vectors):
+    variables = model.trainable_variables
+    if not isinstance(vectors, (list, tuple)) or len(vectors) != len(variables):
+        count = len(vectors) if isinstance(vectors, (list, tuple)) else type(vectors).__name__
+        raise ValueError(
+            "`vectors` must be a list shaped like `model.trainable_variables` "
+            f"({len(variables)} tensors). Received: {count}"
+        )
+    out = []
+    for v, w in zip(vectors, variables):
+        v = tf.convert_to_tensor(v, dtype=w.dtype)
+        if tuple(v.shape) != tuple(w.shape):
+            raise ValueError(
+                f"`vectors` entry for variable {w.path!r} must have shape {tuple(w.shape)}. "
+                f"Received: shape={tuple(v.shape)}"
+            )
+        out.append(v)
+    return out
+
+
+def model_loss_and_gradient(model, x, y, sample_weight=None):
+    """(J, ∇J) of the compiled loss of ``model`` on ``(x, y)``; the gradient is a list
+    shaped like ``model.trainable_variables`` (TensorFlow backend)."""
+    oracle = model_oracle(model)
+    return oracle.value_and_gradient(to_tensors(x), to_tensors(y), to_tensors(sample_weight))
+
+
+def hvp(model, x, y, vectors, sample_weight=None):
+    """Hessian-vector product H v of the compiled loss of ``model`` on ``(x, y)``.
+
+    H is the Hessian of J(θ) = ``model.compute_loss(x, y, model(x, training=False),
+    sample_weight)`` (regularization losses included, as in ``fit``) with respect to
+    ``model.trainable_variables``, at their current values. Computed by double
+    backpropagation (Pearlmutter 1994; Goodfellow et al. 2016, Sec. 8.2.1 and 8.6.1),
+    about two gradients' cost, H never formed. Traced once per model
+    (``tf.function``) and reused. TensorFlow backend only.
+
+    Args:
+        model: A built, compiled ``keras.Model``.
+        x, y: One batch of inputs and targets (the whole batch is one loss evaluation).
+        vectors: List of tensors shaped like ``model.trainable_variables``.
+        sample_weight: Optional sample weights, as in ``fit``.
+
+    Returns:
+        List of ``tf.Tensor`` shaped like ``model.trainable_variables``.
+
+    Example:
+
+    >>> v = [tf.ones_like(w) for w in model.trainable_variables]
+    >>> hv = hvp(model, x, y, v)
+    """
+    oracle = model_oracle(model)
+    vectors = _check_vectors(model, vectors)
+    return oracle.product(to_tensors(x), to_tensors(y), to_tensors(sample_weight), vectors)

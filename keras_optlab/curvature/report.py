@@ -1,0 +1,57 @@
+"""The book's ill-conditioning criterion, measured on a Keras model.
+
+A gradient step θ ← θ − εg changes the cost, to second order, by
+
+    J(θ − εg) − J(θ) ≈ ½ε² gᵀHg − ε gᵀg          (Goodfellow et al. 2016, Eq. 8.10)
+
+so the step makes things worse once ½ε²gᵀHg exceeds εgᵀg, i.e. when ε exceeds the
+critical learning rate 2gᵀg / gᵀHg (Sec. 8.2.1; along the gradient, the step that
+minimizes the quadratic model is gᵀg / gᵀHg, Eq. 4.10). gᵀHg costs one Hessian-vector
+product (Pearlmutter 1994). TensorFlow backend only.
+"""
+
+import math
+
+from keras_optlab.curvature.hvp import model_oracle, to_tensors
+from keras_optlab.optimizers.base import check_number
+
+
+def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None):
+    """Gradient norm and curvature along the gradient of the compiled loss on (x, y).
+
+    Symbols of Sec. 8.2.1: g = ∇_θ J at the current weights, H = ∇²_θ J, ε =
+    ``learning_rate``. J is ``model.compute_loss`` on ``model(x, training=False)``
+    (regularization losses included). Dot products in float64.
+
+    Args:
+        model: Built, compiled ``keras.Model`` (TensorFlow backend).
+        x, y: The batch the loss is evaluated on.
+        learning_rate: Optional float ε >= 0; adds ``predicted_change``.
+        sample_weight: Optional sample weights.
+
+    Returns:
+        Dict of Python floats:
+
+        * ``loss`` — J(θ);
+        * ``g_norm_sq`` — gᵀg;
+        * ``gHg`` — gᵀHg;
+        * ``critical_learning_rate`` — 2gᵀg / gᵀHg, ``inf`` when gᵀHg <= 0 (no step
+          size along −g makes the quadratic model worse);
+        * ``predicted_change`` (only given ``learning_rate``) — ½ε²gᵀHg − εgᵀg, Eq. 8.10.
+    """
+    if learning_rate is not None:
+        learning_rate = check_number("learning_rate", learning_rate, low=0.0)
+    oracle = model_oracle(model)
+    loss, g_norm_sq, ghg = (
+        float(t)
+        for t in oracle.curvature(to_tensors(x), to_tensors(y), to_tensors(sample_weight))
+    )
+    report = {
+        "loss": loss,
+        "g_norm_sq": g_norm_sq,
+        "gHg": ghg,
+        "critical_learning_rate": 2.0 * g_norm_sq / ghg if ghg > 0.0 else math.inf,
+    }
+    if learning_rate is not None:
+        report["predicted_change"] = 0.5 * learning_rate**2 * ghg - learning_rate * g_norm_sq
+    return report
