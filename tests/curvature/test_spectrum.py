@@ -1,0 +1,102 @@
+"""top_eigenvalues against numpy.linalg.eigh of the exact Hessian; Hutchinson's trace."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_optlab import curvature
+from tests.curvature import exact
+
+
+@pytest.fixture(scope="module")
+def mlp_hessian():
+    previous = keras.config.floatx()  # module scope: the autouse float64 fixture is per test
+    keras.config.set_floatx("float64")
+    try:
+        model, x, y = exact.mlp()
+        _, hessian = exact.gradient_and_hessian(exact.mlp_loss(model, x, y), model.trainable_variables)
+    finally:
+        keras.config.set_floatx(previous)
+    return model, x, y, hessian
+
+
+def test_lanczos_top_three(mlp_hessian):
+    model, x, y, hessian = mlp_hessian
+    expected = np.linalg.eigh(hessian)[0][::-1][:3]
+    values = curvature.top_eigenvalues(model, x, y, k=3, method="lanczos", tol=1e-10)
+    # 26 parameters: full-reorthogonalized Lanczos converges well within its 100 steps;
+    # float64 residual tolerance 1e-10 · λ_max bounds each Ritz value's error by
+    # ~1e-10 · λ_max (Ritz values of a symmetric operator: error ≤ residual).
+    np.testing.assert_allclose(values, expected, rtol=1e-8, atol=1e-9 * expected[0])
+
+
+def test_power_top_two(mlp_hessian):
+    model, x, y, hessian = mlp_hessian
+    expected = np.linalg.eigh(hessian)[0][::-1][:2]
+    values = curvature.top_eigenvalues(model, x, y, k=2, method="power", max_iterations=3000, tol=1e-13)
+    # The power iteration's Rayleigh quotient converges at the square of the eigenvalue
+    # ratio; stopping at relative change 1e-13 leaves an error well under 1e-6.
+    np.testing.assert_allclose(values, expected, rtol=1e-6)
+
+
+def test_eigenvectors_and_warm_start(mlp_hessian):
+    model, x, y, hessian = mlp_hessian
+    values, vectors = curvature.top_eigenvalues(model, x, y, tol=1e-10, return_eigenvectors=True)
+    u = exact.flatten(vectors[0])
+    np.testing.assert_allclose(hessian @ u, values[0] * u, atol=1e-6 * values[0])
+    warm = curvature.top_eigenvalues(model, x, y, method="power", max_iterations=2, initial_vector=vectors[0])
+    np.testing.assert_allclose(warm, values, rtol=1e-8)
+
+
+def test_negative_spectrum_power_shifts_to_the_largest():
+    # H = −2 XᵀX/N (weights) ⊕ bias block: every eigenvalue ≤ 0; the dominant one by
+    # magnitude is the most negative, the top one (returned) the least negative.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(loss=lambda y_true, y_pred: -ops.mean(ops.square(y_pred)))
+    x = np.random.default_rng(0).standard_normal((8, 3))
+    y = np.zeros((8, 1))
+    features = np.hstack([x, np.ones((8, 1))])
+    expected = np.linalg.eigvalsh(-2 * features.T @ features / 8)[::-1]
+    for method in ("lanczos", "power"):
+        values = curvature.top_eigenvalues(model, x, y, k=2, method=method, max_iterations=2000, tol=1e-13)
+        np.testing.assert_allclose(values, expected[:2], rtol=1e-6, err_msg=method)
+
+
+def test_hutchinson_trace_within_four_standard_errors(mlp_hessian):
+    model, x, y, hessian = mlp_hessian
+    estimate = curvature.hessian_trace(model, x, y, num_samples=200, seed=3)
+    assert estimate.num_samples == 200
+    # Unbiased estimator; |error| > 4 standard errors has probability < 1e-4 for a
+    # normal mean (the mean of 200 draws is close to normal).
+    assert abs(estimate.trace - np.trace(hessian)) <= 4 * estimate.standard_error
+    # The standard error is the estimator's own: one draw's variance is 2 Σ_{i≠j} H_ij².
+    off = hessian - np.diag(np.diag(hessian))
+    theory = np.sqrt(2 * np.sum(off**2) / 200)
+    assert 0.7 * theory < estimate.standard_error < 1.4 * theory
+
+
+def test_trace_is_exact_for_a_diagonal_hessian():
+    # Linear least squares on one-hot inputs: H = 2 diag(counts)/N, Rademacher exact.
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, use_bias=False)])
+    model.compile(loss="mse")
+    x = np.eye(4)[[0, 1, 1, 2, 3, 3, 3, 0]]
+    estimate = curvature.hessian_trace(model, x, np.ones((8, 1)), num_samples=5)
+    np.testing.assert_allclose(estimate.trace, 2.0, rtol=1e-12)
+    assert estimate.standard_error < 1e-12
+
+
+def test_arguments_are_validated(mlp_hessian):
+    model, x, y, _ = mlp_hessian
+    with pytest.raises(ValueError, match="k=0"):
+        curvature.top_eigenvalues(model, x, y, k=0)
+    with pytest.raises(ValueError, match="k=27"):
+        curvature.top_eigenvalues(model, x, y, k=27)
+    with pytest.raises(ValueError, match="method='qr'"):
+        curvature.top_eigenvalues(model, x, y, method="qr")
+    with pytest.raises(ValueError, match="tol=0"):
+        curvature.top_eigenvalues(model, x, y, tol=0)
+    with pytest.raises(ValueError, match="initial_vector"):
+        curvature.top_eigenvalues(model, x, y, initial_vector=np.zeros(26))
+    with pytest.raises(ValueError, match="num_samples=1"):
+        curvature.hessian_trace(model, x, y, num_samples=1)
