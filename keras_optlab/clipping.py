@@ -88,17 +88,22 @@ def all_finite(grads):
     return ops.all(ops.stack(checks))
 
 
-def clip_by_value(grads, clipvalue):
-    """Clip every entry into [−clipvalue, clipvalue]. Returns (grads, changed)."""
+def _per_tensor(grads, clip_one):
+    """Apply ``clip_one(values) -> (values, changed)`` to every gradient tensor."""
     out, changed = [], _false()
     for g in grads:
         if g is None:
             out.append(g)
             continue
-        v = _values(g)
-        changed = ops.logical_or(changed, ops.any(ops.abs(v) > clipvalue))
-        out.append(_rewrap(g, ops.clip(v, -clipvalue, clipvalue)))
+        values, c = clip_one(_values(g))
+        changed = ops.logical_or(changed, c)
+        out.append(_rewrap(g, values))
     return out, changed
+
+
+def clip_by_value(grads, clipvalue):
+    """Clip every entry into [−clipvalue, clipvalue]. Returns (grads, changed)."""
+    return _per_tensor(grads, lambda v: (ops.clip(v, -clipvalue, clipvalue), ops.any(ops.abs(v) > clipvalue)))
 
 
 def _scale_to(norm, threshold, dtype):
@@ -116,16 +121,12 @@ def clip_by_norm(grads, clipnorm):
     g ← g · clipnorm / max(‖g‖, clipnorm), per tensor (Keras' ``clipnorm``).
     Returns (grads, changed).
     """
-    out, changed = [], _false()
-    for g in grads:
-        if g is None:
-            out.append(g)
-            continue
-        v = _values(g)
+
+    def clip_one(v):
         norm = ops.sqrt(_sum_squares(v))
-        changed = ops.logical_or(changed, norm > clipnorm)
-        out.append(_rewrap(g, v * _scale_to(norm, clipnorm, v.dtype)))
-    return out, changed
+        return v * _scale_to(norm, clipnorm, v.dtype), norm > clipnorm
+
+    return _per_tensor(grads, clip_one)
 
 
 def clip_by_global_norm(grads, clipnorm, norm=None):

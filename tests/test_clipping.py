@@ -169,11 +169,25 @@ def test_skip_nonfinite_leaves_everything_untouched(name, bad):
 def test_without_skip_a_nan_gradient_poisons_the_weights(name):
     """Documented behaviour: skip_nonfinite=False applies the step as it is."""
     var = keras.Variable(np.ones((2, 2), dtype="float32"))
-    opt = OPTIMIZERS[name]()
+    opt = OPTIMIZERS[name](track_gradient_norm=True)
     opt.apply([ops.convert_to_tensor(np.array([[np.nan, 1.0], [1.0, 1.0]], dtype="float32"))], [var])
     assert np.isnan(np.asarray(var)[0, 0])
     assert np.isnan(float(opt.gradient_norm))
     assert int(opt.skipped_steps) == 0
+
+
+def test_gradient_norm_is_measured_only_when_asked_or_clipping():
+    g = [ops.convert_to_tensor(np.array([3.0, 4.0]), "float32")]
+    plain = ko.SGD(0.1)
+    plain.apply(g, [keras.Variable(np.zeros(2, "float32"))])
+    assert np.isnan(float(plain.gradient_norm))  # "not measured", never a fake 0
+    tracked = ko.SGD(0.1, track_gradient_norm=True)
+    tracked.apply(g, [keras.Variable(np.zeros(2, "float32"))])
+    assert float(tracked.gradient_norm) == pytest.approx(5.0)
+    assert int(tracked.clipped_steps) == 0
+    clipped = ko.SGD(0.1, clipvalue=10.0)
+    clipped.apply(g, [keras.Variable(np.zeros(2, "float32"))])
+    assert float(clipped.gradient_norm) == pytest.approx(5.0)
 
 
 def test_sparse_gradients_are_applied_densely():

@@ -25,8 +25,8 @@ class AdaGrad(BookOptimizer):
     ```
     Each parameter's learning rate shrinks with the square root of the sum of all
     its past squared gradients. Keras' `Adagrad` starts r at 0.1, which damps the
-    first steps; here r starts at 0 as in the book unless
-    `initial_accumulator_value` says otherwise.
+    first steps, and puts δ inside the root (ε/√(r + δ)); here r starts at 0 as in
+    the book unless `initial_accumulator_value` says otherwise, and δ is added to √r.
 
     Args:
         learning_rate: Float ≥ 0 or a schedule. ε. Defaults to 0.01.

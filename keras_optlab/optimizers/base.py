@@ -28,6 +28,11 @@ BASE_ARGS_DOC = """adaptive_clipnorm: Float > 0 or `None`. Unit-wise adaptive gr
             its entries), `g ← g · min(1, λ · max(‖w‖, 1e-3) / ‖g‖)` with
             λ = `adaptive_clipnorm`. Applied before `clipnorm`/`clipvalue`/
             `global_clipnorm`.
+        track_gradient_norm: Bool, defaults to `False`. Record the global gradient
+            norm of every step in `gradient_norm`. It costs one extra read of all
+            gradients per step (on CPU about +45% on an SGD step; see
+            benchmarks/README.md), so it is off unless asked for — or unless
+            clipping is on, which computes it anyway. `GradientStats` turns it on.
         skip_nonfinite: Bool, defaults to `False`. When `True`, a step whose
             gradients hold any NaN or Inf is skipped whole: the weights, every slot,
             the EMA and the step count (hence bias correction and learning-rate
@@ -127,7 +132,9 @@ class BookOptimizer(keras.optimizers.Optimizer):
     ``None`` until the optimizer is built):
 
     * ``gradient_norm`` — global norm of the last applied gradient, before any
-      clipping (NaN/Inf when that gradient was non-finite). With
+      clipping (NaN/Inf when that gradient was non-finite). Measured when some
+      clipping is configured or ``track_gradient_norm=True``; otherwise it stays NaN
+      ("not measured"). With
       ``gradient_accumulation_steps`` it is the norm of the averaged gradient that
       was applied. Under ``tf.distribute`` it is the first replica's gradient,
       before the all-reduce, which is also where Keras clips.
@@ -136,15 +143,21 @@ class BookOptimizer(keras.optimizers.Optimizer):
     * ``skipped_steps`` — number of steps skipped by ``skip_nonfinite``.
     """
 
-    def __init__(self, learning_rate, adaptive_clipnorm=None, skip_nonfinite=False, **kwargs):
+    def __init__(
+        self, learning_rate, adaptive_clipnorm=None, skip_nonfinite=False, track_gradient_norm=False, **kwargs
+    ):
         learning_rate = check_learning_rate(learning_rate)
         _check_keras_base_args(kwargs)
         adaptive_clipnorm = check_positive("adaptive_clipnorm", adaptive_clipnorm, allow_none=True)
-        if not isinstance(skip_nonfinite, bool):
-            raise TypeError(f"`skip_nonfinite` must be a bool. Received: skip_nonfinite={skip_nonfinite!r}")
+        for arg, value in (("skip_nonfinite", skip_nonfinite), ("track_gradient_norm", track_gradient_norm)):
+            if not isinstance(value, bool):
+                raise TypeError(f"`{arg}` must be a bool. Received: {arg}={value!r}")
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.adaptive_clipnorm = adaptive_clipnorm
         self.skip_nonfinite = skip_nonfinite
+        # A plain attribute read when the train step is traced: set it before the
+        # first step (GradientStats does, in on_train_begin).
+        self.track_gradient_norm = track_gradient_norm
         self._gradient_norm = self._clipped_steps = self._skipped_steps = None
 
     # ------------------------------------------------------------------ state
@@ -155,7 +168,8 @@ class BookOptimizer(keras.optimizers.Optimizer):
         # "only_first_replica": assignable from a tf.distribute replica context,
         # like Keras' own `iterations`.
         self._gradient_norm = self.add_variable(
-            (), dtype="float32", name="gradient_norm", aggregation="only_first_replica"
+            (), initializer=keras.initializers.Constant(float("nan")), dtype="float32",
+            name="gradient_norm", aggregation="only_first_replica",
         )
         self._clipped_steps = self.add_variable(
             (), dtype="int", name="clipped_steps", aggregation="only_first_replica"
@@ -226,6 +240,8 @@ class BookOptimizer(keras.optimizers.Optimizer):
         # one place where clipping and its telemetry belong. It replaces Keras'
         # clipping with keras_optlab.clipping, which has the same semantics and also
         # reports whether anything changed.
+        if not self._clips and not self.track_gradient_norm:
+            return grads  # Keras' own path: nothing to clip, nothing to measure
         norm = clipping.global_norm(grads)
         self._gradient_norm.assign(ops.cast(norm, "float32"))
         if not self._clips:
@@ -264,5 +280,11 @@ class BookOptimizer(keras.optimizers.Optimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"adaptive_clipnorm": self.adaptive_clipnorm, "skip_nonfinite": self.skip_nonfinite})
+        config.update(
+            {
+                "adaptive_clipnorm": self.adaptive_clipnorm,
+                "skip_nonfinite": self.skip_nonfinite,
+                "track_gradient_norm": self.track_gradient_norm,
+            }
+        )
         return config

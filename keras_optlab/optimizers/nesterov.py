@@ -2,12 +2,13 @@
 
 import keras
 
-from keras_optlab.optimizers.base import BookOptimizer, check_unit_interval, fill_docstring
+from keras_optlab.optimizers.base import fill_docstring
+from keras_optlab.optimizers.momentum import Momentum
 
 
 @fill_docstring
 @keras.saving.register_keras_serializable(package="keras_optlab")
-class Nesterov(BookOptimizer):
+class Nesterov(Momentum):
     """SGD with Nesterov momentum, *Deep Learning* Algorithm 8.3, Sec. 8.3.3.
 
     The book's algorithm evaluates the gradient at the interim point θ + αv:
@@ -44,15 +45,9 @@ class Nesterov(BookOptimizer):
     and momentum in deep learning".
     """
 
+    # Arguments, the velocity slot and the config are Momentum's; only the update differs.
     def __init__(self, learning_rate=0.01, momentum=0.9, name="nesterov", **kwargs):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.momentum = check_unit_interval("momentum", momentum)
-
-    def build(self, var_list):
-        if self.built:
-            return
-        super().build(var_list)
-        self._velocities = self.add_optimizer_variables(var_list, "velocity")
+        super().__init__(learning_rate=learning_rate, momentum=momentum, name=name, **kwargs)
 
     def update_step(self, gradient, variable, learning_rate):
         g, lr = self.prepare(gradient, variable, learning_rate)
@@ -61,8 +56,3 @@ class Nesterov(BookOptimizer):
         v_new = self.momentum * v - step
         self.assign(v, v_new)
         self.assign_add(variable, self.momentum * v_new - step)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"momentum": self.momentum})
-        return config

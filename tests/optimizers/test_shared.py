@@ -19,11 +19,14 @@ from tests.optimizers.conftest import LOSS, make_mlp
 @pytest.mark.backend_agnostic
 @pytest.mark.parametrize("name", NAMES)
 def test_config_round_trip(name):
-    opt = OPTIMIZERS[name](adaptive_clipnorm=0.5, skip_nonfinite=True, global_clipnorm=2.0, weight_decay=1e-4)
+    opt = OPTIMIZERS[name](
+        adaptive_clipnorm=0.5, skip_nonfinite=True, global_clipnorm=2.0, weight_decay=1e-4, track_gradient_norm=True
+    )
     config = opt.get_config()
     clone = type(opt).from_config(config)
     assert clone.get_config() == config
     assert config["adaptive_clipnorm"] == 0.5 and config["skip_nonfinite"] is True
+    assert config["track_gradient_norm"] is True
 
 
 @pytest.mark.backend_agnostic
@@ -168,7 +171,7 @@ def test_skip_nonfinite_through_fit(name, digits):
     x, y = digits[0][:128].copy(), digits[1][:128]
     x[40, 3] = np.nan  # poisons the second batch of 32
     model = make_mlp()
-    opt = OPTIMIZERS[name](skip_nonfinite=True)
+    opt = OPTIMIZERS[name](skip_nonfinite=True, track_gradient_norm=True)
     model.compile(optimizer=opt, loss=LOSS)
     model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
     assert int(opt.skipped_steps) == 1

@@ -21,6 +21,7 @@ BAD = [
     (ko.SGD, dict(adaptive_clipnorm=-0.01), ValueError, "adaptive_clipnorm"),
     (ko.SGD, dict(adaptive_clipnorm="1"), TypeError, "adaptive_clipnorm"),
     (ko.SGD, dict(skip_nonfinite="yes"), TypeError, "skip_nonfinite"),
+    (ko.SGD, dict(track_gradient_norm=1), TypeError, "track_gradient_norm"),
     (ko.SGD, dict(weight_decay=-1e-4), ValueError, "weight_decay"),
     (ko.SGD, dict(loss_scale_factor=0.0), ValueError, "loss_scale_factor"),
     (ko.SGD, dict(gradient_accumulation_steps=1), ValueError, "gradient_accumulation_steps"),
