@@ -394,7 +394,7 @@ class InitSearchResult:
                 {
                     "trial_id": trial_id,
                     "status": str(trial.status),
-                    "score": trial.score,
+                    "score": None if trial.score is None else float(trial.score),
                     "best_step": trial.best_step,
                     **trial.hyperparameters.values,
                 }
