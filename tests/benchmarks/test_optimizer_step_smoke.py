@@ -86,7 +86,7 @@ def test_every_optimizer_with_ablations(bench, tmp_path):
     path = tmp_path / "ablate.json"
     report = bench.main(TINY + ["--no-xla", "--ablations", "--json", str(path)])
     assert [(r["optimizer"], r["xla"]) for r in report["results"]] == [(n, False) for n in OPTIMIZERS]
-    ablations = ["no-telemetry", "l2loss-telemetry"]
+    ablations = ["tracked", "l2loss-tracked"]
     assert json.loads(path.read_text())["config"]["ablations"] == ablations
     for r in report["results"]:
         _check_entry(r)
