@@ -149,13 +149,19 @@ class GradientStats(keras.callbacks.Callback):
     batch and at each epoch's end. A ``keras.optimizers.LossScaleOptimizer`` around a
     keras_optlab optimizer is looked through.
 
+    The gradient norm costs the optimizer an extra pass over the gradients, so
+    keras_optlab optimizers measure it only when clipping or ``track_gradient_norm``
+    is on: GradientStats switches ``track_gradient_norm`` on when the model is handed
+    to it (and leaves it on; the next ``fit`` re-traces its training step once).
+
     Any other optimizer has no such telemetry: ``fit`` then fails at its start with a
     ``TypeError`` naming the optimizer (asking for statistics that cannot exist is a
     configuration error; a silent no-op would hide it).
     """
 
-    def on_train_begin(self, logs=None):
-        optimizer = self.model.optimizer
+    def set_model(self, model):
+        super().set_model(model)
+        optimizer = model.optimizer
         inner = getattr(optimizer, "inner_optimizer", None)
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and inner is not None:
             optimizer = inner
@@ -166,6 +172,11 @@ class GradientStats(keras.callbacks.Callback):
                 f"{type(optimizer).__module__}.{type(optimizer).__name__}: compile with a "
                 "keras_optlab.optimizers optimizer, or drop GradientStats."
             )
+        if not optimizer.track_gradient_norm:
+            optimizer.track_gradient_norm = True
+            # A training step traced before (an earlier fit) read the flag at tracing
+            # time: drop it so that fit traces one that measures the norm.
+            model.train_function = None
         self._optimizer = optimizer
 
     def _values(self):
