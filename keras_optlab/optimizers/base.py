@@ -133,10 +133,9 @@ class BookOptimizer(keras.optimizers.Optimizer):
 
     * ``gradient_norm`` — global norm of the last applied gradient, before any
       clipping (NaN/Inf when that gradient was non-finite). Measured when some
-      clipping is configured or ``track_gradient_norm=True``; otherwise it stays NaN
-      ("not measured"). With
-      ``gradient_accumulation_steps`` it is the norm of the averaged gradient that
-      was applied. Under ``tf.distribute`` it is the first replica's gradient,
+      clipping is configured or ``track_gradient_norm=True``; otherwise it stays
+      NaN ("not measured"). With ``gradient_accumulation_steps`` it is the norm of
+      the averaged gradient that was applied. Under ``tf.distribute`` it is the first replica's gradient,
       before the all-reduce, which is also where Keras clips.
     * ``clipped_steps`` — number of applied steps on which some clipping changed the
       gradient.
