@@ -60,6 +60,24 @@ def _race(args):
     return 0
 
 
+def _add_tune(subparsers):
+    from keras_optlab.tuning import add_digits_search_arguments, run_digits_search
+
+    parser = subparsers.add_parser(
+        "tune",
+        help="random search of the initial weight scale and dense vs sparse init (Keras Tuner)",
+        description=(
+            "Search init_scale and dense-vs-sparse initialization of a deep tanh MLP on digits with "
+            "Keras Tuner (Goodfellow et al. 2016, Sec. 8.4; random search, Bergstra & Bengio 2012), "
+            "then train it from Keras' default glorot_uniform for comparison. Writes DIR/trials.csv, "
+            "trials.md, best.json and val_loss_vs_init_scale.png; rerun on DIR to resume. "
+            "Same search as tuning/search_digits.py."
+        ),
+    )
+    add_digits_search_arguments(parser, default_out=os.path.join("runs", "tune"))
+    parser.set_defaults(handler=run_digits_search)
+
+
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -75,6 +93,7 @@ def build_parser():
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_race(subparsers)
+    _add_tune(subparsers)
     return parser
 
 
