@@ -61,7 +61,8 @@ class CurvatureMonitor(keras.callbacks.Callback):
     They are added to the batch logs of the measured batches, and every epoch's logs
     carry the last measurement — so History, CSVLogger and TensorBoard see them. Each
     measurement is also appended to :attr:`measurements` (with ``step``, the number of
-    training batches seen, and ``learning_rate``).
+    training batches seen, ``learning_rate`` and ``loss``, the monitor batch's loss —
+    kept out of ``logs``, where ``loss`` is the training loss).
 
     Cost per measurement: one Hessian-vector product along g (≈ 2 gradients of the
     monitor batch) plus ``eigen_iterations`` HVPs for ``lambda_max``. TensorFlow backend
@@ -125,7 +126,7 @@ class CurvatureMonitor(keras.callbacks.Callback):
             values["lambda_max"] = float(eigen[0])
             self._eigenvector = vectors[0] if np.all(np.isfinite(eigen)) else None
         values["ill_conditioned"] = float(learning_rate > values["critical_learning_rate"])
-        self.measurements.append({"step": self._seen, "learning_rate": learning_rate, **values})
+        self.measurements.append({"step": self._seen, "learning_rate": learning_rate, "loss": report["loss"], **values})
         return values
 
     def on_train_batch_end(self, batch, logs=None):

@@ -15,6 +15,7 @@ own dtype. TensorFlow backend only.
 import collections
 
 import numpy as np
+import tensorflow as tf
 
 from keras_optlab.curvature.hvp import model_oracle, to_tensors
 
@@ -38,7 +39,7 @@ class _FlatOperator:
         return np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in tensors])
 
     def __call__(self, flat):
-        vectors = [np.asarray(p, dtype=v.dtype) for p, v in zip(self.split(flat), self.variables)]
+        vectors = [tf.constant(p, dtype=v.dtype) for p, v in zip(self.split(flat), self.variables)]
         return self.flatten(self.oracle.product(*self.args, vectors))
 
 
