@@ -462,6 +462,9 @@ def search_init(
     """
     if tuner not in TUNERS:
         raise ValueError(f"`tuner` must be one of {TUNERS}. Received: tuner={tuner!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
+    seed = int(seed)
     max_trials = _check_positive_int(max_trials, "max_trials")
     epochs = _check_positive_int(epochs, "epochs")
     hypermodel = model if isinstance(model, InitSearch) else InitSearch(model, per_layer=per_layer, seed=seed)
@@ -471,7 +474,9 @@ def search_init(
     role = _role()
     common = dict(
         objective=objective,
-        seed=seed,
+        # Keras Tuner's Oracle takes `seed or random.randint(1, 10000)`: seed 0 would be no
+        # seed at all, so the oracle gets seed + 1 (one to one on the non-negative ints).
+        seed=seed + 1 if seed >= 0 else seed,
         hyperparameters=hyperparameters,
         directory=directory,
         project_name=project_name,
