@@ -1,12 +1,17 @@
-"""Optimizer races: the same model, the same start, the same minibatches, one optimizer each.
+"""Optimizer races: the same problem, the same start, one optimizer each.
 
-Goodfellow et al. (2016), ch. 8, compares its algorithms (Sec. 8.3–8.5) by how they
-handle the training objective; a race shows it on a real problem. Every entrant trains
-a copy of one model from identical initial weights, with the same shuffling seed, so
-the only difference between the curves is the update rule (and its hyperparameters).
+Goodfellow et al. (2016), ch. 8, compares its algorithms (Sec. 8.3–8.6) by how they
+handle the training objective; a race shows it. Every entrant starts from identical
+parameters (on digits: identical initial weights and the same shuffling seed), so the
+only difference between the curves is the update rule and its hyperparameters.
 
-:func:`digits_race` runs the race on scikit-learn's digits; :func:`format_table`
-renders its rows as markdown.
+* :func:`race` runs optimizers on the textbook surfaces of
+  :mod:`keras_optlab.lab.surfaces` and on digits, and returns trajectories, loss
+  curves, steps to a tolerance, final losses and wall times;
+* :func:`digits_race` is the digits-only race;
+* :func:`format_table` and :func:`format_surface_table` render rows as markdown.
+
+The module is called ``racing`` so that ``keras_optlab.lab.race`` can be the function.
 """
 
 import dataclasses
@@ -18,6 +23,7 @@ import numpy as np
 from keras import ops
 
 from keras_optlab import optimizers as book
+from keras_optlab.lab import surfaces as surfaces_module
 from keras_optlab.lab.data import load_digits
 
 DIGITS_EPOCHS = 10
@@ -42,6 +48,77 @@ DIGITS_LEARNING_RATES = {
     "Adam": 0.003,
 }
 
+# Every optimizer of keras_optlab, in the book's order; Newton only races on surfaces.
+OPTIMIZER_NAMES = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "NesterovRMSProp", "Adam", "Newton")
+
+# Learning rates of each optimizer on each default surface: the output of
+# `tune_surface_learning_rates(surface)` (13 rates from 1e-3 to 1; fewest steps to the
+# target, then lowest final loss; other hyperparameters at the class defaults). A rate
+# of 1.0 is the grid's edge: those methods (AdaGrad, RMSProp, Adam) take steps of about
+# ε per coordinate, so larger is faster on a 2-D problem with its start a few units away.
+# Newton keeps its defaults (full step, damping 1e-4). Unlisted optimizers get their
+# class defaults.
+SURFACE_HYPERPARAMETERS = {
+    "quadratic": {
+        "SGD": {"learning_rate": 0.18},
+        "Momentum": {"learning_rate": 0.018},
+        "Nesterov": {"learning_rate": 0.056},
+        "AdaGrad": {"learning_rate": 1.0},
+        "RMSProp": {"learning_rate": 1.0},
+        "NesterovRMSProp": {"learning_rate": 1.0},
+        "Adam": {"learning_rate": 1.0},
+    },
+    "rosenbrock": {
+        "SGD": {"learning_rate": 0.0018},
+        "Momentum": {"learning_rate": 0.0018},
+        "Nesterov": {"learning_rate": 0.001},
+        "AdaGrad": {"learning_rate": 1.0},
+        "RMSProp": {"learning_rate": 0.018},
+        "NesterovRMSProp": {"learning_rate": 0.0018},
+        "Adam": {"learning_rate": 1.0},
+    },
+    "saddle": {
+        "SGD": {"learning_rate": 0.1},
+        "Momentum": {"learning_rate": 0.018},
+        "Nesterov": {"learning_rate": 0.018},
+        "AdaGrad": {"learning_rate": 1.0},
+        "RMSProp": {"learning_rate": 1.0},
+        "NesterovRMSProp": {"learning_rate": 1.0},
+        "Adam": {"learning_rate": 1.0},
+    },
+    "cliff": {
+        "SGD": {"learning_rate": 1.0},
+        "Momentum": {"learning_rate": 1.0},
+        "Nesterov": {"learning_rate": 0.56},
+        "AdaGrad": {"learning_rate": 1.0},
+        "RMSProp": {"learning_rate": 0.32},
+        "NesterovRMSProp": {"learning_rate": 0.32},
+        "Adam": {"learning_rate": 0.18},
+    },
+    "plateau": {
+        "SGD": {"learning_rate": 1.0},
+        "Momentum": {"learning_rate": 0.56},
+        "Nesterov": {"learning_rate": 0.32},
+        "AdaGrad": {"learning_rate": 0.56},
+        "RMSProp": {"learning_rate": 0.056},
+        "NesterovRMSProp": {"learning_rate": 0.1},
+        "Adam": {"learning_rate": 1.0},
+    },
+    "long_term_dependency": {
+        "SGD": {"learning_rate": 0.001},
+        "Momentum": {"learning_rate": 0.001},
+        "Nesterov": {"learning_rate": 0.001},
+        "AdaGrad": {"learning_rate": 0.1},
+        "RMSProp": {"learning_rate": 0.032},
+        "NesterovRMSProp": {"learning_rate": 0.001},
+        "Adam": {"learning_rate": 0.056},
+    },
+}
+
+TOLERANCE = 1e-3
+# A surface run stops when the loss is not finite or θ leaves this radius.
+DIVERGED_NORM = 1e6
+
 
 @dataclasses.dataclass
 class RaceResult:
@@ -49,26 +126,54 @@ class RaceResult:
 
     Attributes:
         name: The optimizer's label in the race.
-        problem: What it was trained on (``"digits"``).
+        problem: What it was trained on (``"digits"`` or a surface's name).
         learning_rate: Its learning rate (``None`` for a schedule).
-        train_loss: Loss on the whole training set after the last epoch.
-        val_loss: Loss on the validation set after the last epoch.
-        val_accuracy: Accuracy on the validation set after the last epoch.
-        seconds: Wall time of training (``model.fit``, tracing included).
-        loss_history: Training-set loss before training and after every epoch
-            (``epochs + 1`` values; the first is the same for every entrant).
-        val_loss_history: The same for the validation set.
+        train_loss: Final loss (digits: on the whole training set after the last
+            epoch; a surface: J at the last point).
+        val_loss: Digits: loss on the validation set after the last epoch.
+        val_accuracy: Digits: validation accuracy after the last epoch.
+        seconds: Wall time of training (tracing included).
+        loss_history: Digits: training-set loss before training and after every epoch;
+            a surface: J(θ_k) for k = 0 … steps (the first value is the same for every
+            entrant).
+        val_loss_history: Digits: the same for the validation set.
+        trajectory: A surface: θ_k, array of shape ``(steps + 1, dim)``. Nesterov's
+            stored weights are its look-ahead point θ + αv (see its docstring).
+        target: A surface: the loss that counts as solved (J(θ*) + tolerance, or the
+            escape value of a surface without minimizer).
+        steps_to_target: The first k from which J stays ≤ target to the end of the
+            run, or ``None``.
+        diverged: A surface: the run stopped on a non-finite loss or a huge θ.
     """
 
     name: str
     problem: str
     learning_rate: float | None
     train_loss: float
-    val_loss: float
-    val_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
     seconds: float
     loss_history: list[float]
-    val_loss_history: list[float]
+    val_loss_history: list[float] | None
+    trajectory: np.ndarray | None = None
+    target: float | None = None
+    steps_to_target: int | None = None
+    diverged: bool = False
+
+    @property
+    def final_loss(self):
+        return self.train_loss
+
+
+@dataclasses.dataclass(frozen=True)
+class Digits:
+    """The digits problem of a race: an MLP on scikit-learn's digits (see
+    :func:`digits_race`)."""
+
+    epochs: int = DIGITS_EPOCHS
+    batch_size: int = DIGITS_BATCH_SIZE
+    hidden_units: tuple = DIGITS_HIDDEN_UNITS
+    name: str = "digits"
 
 
 def default_digits_optimizers():
@@ -120,16 +225,189 @@ class _LossHistory(keras.callbacks.Callback):
 
 
 def _named(optimizers):
-    """``(name, optimizer)`` pairs from a mapping or from a sequence of optimizers."""
+    """``(name, spec)`` pairs from a mapping, or from a sequence of optimizers, classes
+    or names (named by class)."""
     if isinstance(optimizers, dict):
         return list(optimizers.items())
-    return [(type(optimizer).__name__, optimizer) for optimizer in optimizers]
+    pairs = []
+    for spec in optimizers:
+        if isinstance(spec, str):
+            pairs.append((spec, spec))
+        elif isinstance(spec, type):
+            pairs.append((spec.__name__, spec))
+        else:
+            pairs.append((type(spec).__name__, spec))
+    return pairs
 
 
 def _learning_rate(optimizer):
     """The optimizer's constant learning rate, or ``None`` for a schedule."""
     value = optimizer.get_config()["learning_rate"]
     return float(value) if isinstance(value, numbers.Real) else None
+
+
+def _tuned(name, problem):
+    """Keyword arguments of optimizer ``name`` tuned for ``problem`` (may be empty)."""
+    if isinstance(problem, Digits):
+        return {"learning_rate": DIGITS_LEARNING_RATES[name]} if name in DIGITS_LEARNING_RATES else {}
+    return dict(SURFACE_HYPERPARAMETERS.get(problem.name, {}).get(name, {}))
+
+
+def make_optimizer(spec, problem):
+    """A fresh optimizer for one run on ``problem``.
+
+    ``spec`` is the name of a :mod:`keras_optlab.optimizers` class (built with the
+    hyperparameters tuned for ``problem``), an optimizer class (its defaults), an
+    optimizer instance (copied through its config, so the instance itself is never
+    built), or a callable ``problem -> optimizer``.
+    """
+    if isinstance(spec, str):
+        if spec not in OPTIMIZER_NAMES:
+            raise ValueError(f"Unknown optimizer name {spec!r}; expected one of {OPTIMIZER_NAMES}.")
+        return getattr(book, spec)(**_tuned(spec, problem))
+    if isinstance(spec, type):
+        return spec()
+    if isinstance(spec, keras.optimizers.Optimizer):
+        return type(spec).from_config(spec.get_config())
+    if callable(spec):
+        return spec(problem)
+    raise TypeError(f"Cannot make an optimizer from {spec!r}: give a name, a class, an instance or a callable.")
+
+
+# ----------------------------------------------------------------------- surfaces
+
+
+def _step_function(surface, variable, optimizer):
+    """A zero-argument function that takes one step and returns J before it.
+
+    On TensorFlow the step is a ``tf.function`` (traced once per run): an eager Keras
+    ``apply`` costs milliseconds per call, which dominates on 2-D problems.
+    """
+    if isinstance(optimizer, book.Newton):
+        import tensorflow as tf
+
+        def loss_fn():
+            return surface.function(variable.value)
+
+        @tf.function(autograph=False)
+        def newton_step():
+            return optimizer.newton_step(loss_fn, [variable])
+
+        return newton_step
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(autograph=False)
+        def step():
+            loss, grad = surfaces_module.value_and_gradient(surface.function, variable.value)
+            optimizer.apply([grad], [variable])
+            return loss
+
+        return step
+
+    def eager_step():
+        loss, grad = surfaces_module.value_and_gradient(surface.function, variable.value)
+        optimizer.apply([grad], [variable])
+        return loss
+
+    return eager_step
+
+
+def run_surface(surface, optimizer, name=None, steps=None, tolerance=TOLERANCE, start=None):
+    """Minimize ``surface`` with ``optimizer`` from its start; return a :class:`RaceResult`.
+
+    θ is a float64 ``keras.Variable``. Stops early only on divergence (non-finite loss
+    or ‖θ‖ > 1e6).
+    """
+    steps = surface.steps if steps is None else steps
+    theta0 = np.asarray(surface.start if start is None else start, dtype=surfaces_module.DTYPE)
+    variable = keras.Variable(theta0, dtype=surfaces_module.DTYPE, name="theta")
+    step = _step_function(surface, variable, optimizer)
+    points, losses, diverged = [theta0], [], False
+    begin = time.perf_counter()
+    for _ in range(steps):
+        losses.append(float(step()))
+        point = np.asarray(ops.convert_to_numpy(variable.value), dtype=np.float64)
+        points.append(point)
+        if not (np.isfinite(losses[-1]) and np.all(np.isfinite(point))) or np.linalg.norm(point) > DIVERGED_NORM:
+            diverged = True
+            break
+    seconds = time.perf_counter() - begin
+    losses.append(surface.value(points[-1]) if not diverged else float("nan"))
+    target = surface.target(tolerance)
+    above = [k for k, loss in enumerate(losses) if not loss <= target]
+    settled = 0 if not above else above[-1] + 1
+    finite = [loss for loss in losses if np.isfinite(loss)]
+    return RaceResult(
+        name=name or type(optimizer).__name__,
+        problem=surface.name,
+        learning_rate=_learning_rate(optimizer),
+        train_loss=losses[-1] if not diverged else float("nan"),
+        val_loss=None,
+        val_accuracy=None,
+        seconds=seconds,
+        loss_history=losses if not diverged else finite,
+        val_loss_history=None,
+        trajectory=np.stack(points),
+        target=target,
+        steps_to_target=settled if settled < len(losses) else None,
+        diverged=diverged,
+    )
+
+
+# ----------------------------------------------------------------------- digits
+
+
+def _digits_data(problem, seed):
+    x_train, y_train, x_val, y_val = load_digits(seed=seed)
+    num_classes = int(y_train.max()) + 1
+    template = build_mlp(x_train.shape[1], num_classes, problem.hidden_units, seed=seed)
+    return (x_train, y_train, x_val, y_val), template
+
+
+def _run_digits(problem, data, template, optimizer, name, seed):
+    """Train a copy of ``template`` (its initial weights) on digits with ``optimizer``."""
+    x_train, y_train, x_val, y_val = data
+    model = keras.models.clone_model(template)
+    model.set_weights(template.get_weights())
+    if isinstance(optimizer, book.Newton):
+        from keras_optlab.training import SecondOrder
+
+        model = SecondOrder(model)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    history = _LossHistory(x_train, y_train, x_val, y_val)
+    history.set_model(model)
+    history.record()
+    keras.utils.set_random_seed(seed)
+    start = time.perf_counter()
+    model.fit(
+        x_train, y_train, epochs=problem.epochs, batch_size=problem.batch_size, shuffle=True,
+        callbacks=[history], verbose=0,
+    )
+    return RaceResult(
+        name=name,
+        problem=problem.name,
+        learning_rate=_learning_rate(optimizer),
+        train_loss=history.train[-1],
+        val_loss=history.val[-1],
+        val_accuracy=history.val_accuracy,
+        seconds=time.perf_counter() - start,
+        loss_history=history.train,
+        val_loss_history=history.val,
+    )
+
+
+def _describe(row):
+    if row.val_loss is not None:
+        return (
+            f"{row.name:>16} on {row.problem}: train loss {row.train_loss:.4f}  val loss {row.val_loss:.4f}  "
+            f"val accuracy {row.val_accuracy:.3f}  ({row.seconds:.1f} s)"
+        )
+    reached = "not reached" if row.steps_to_target is None else f"{row.steps_to_target} steps"
+    return (
+        f"{row.name:>16} on {row.problem}: final loss {row.train_loss:.4g}  target {reached}"
+        f"{'  DIVERGED' if row.diverged else ''}  ({row.seconds:.1f} s)"
+    )
 
 
 def digits_race(
@@ -159,52 +437,135 @@ def digits_race(
     Returns:
         A list of :class:`RaceResult`, in the order of ``optimizers``.
     """
-    x_train, y_train, x_val, y_val = load_digits(seed=seed)
-    num_classes = int(y_train.max()) + 1
-    template = build_mlp(x_train.shape[1], num_classes, hidden_units, seed=seed)
-    initial_weights = template.get_weights()
-    entrants = _named(default_digits_optimizers() if optimizers is None else optimizers)
+    problem = Digits(epochs=epochs, batch_size=batch_size, hidden_units=tuple(hidden_units))
+    data, template = _digits_data(problem, seed)
     rows = []
-    for name, optimizer in entrants:
-        model = keras.models.clone_model(template)
-        model.set_weights(initial_weights)
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
-        history = _LossHistory(x_train, y_train, x_val, y_val)
-        history.set_model(model)
-        history.record()
-        keras.utils.set_random_seed(seed)
-        start = time.perf_counter()
-        model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, shuffle=True, callbacks=[history], verbose=0)
-        seconds = time.perf_counter() - start
-        row = RaceResult(
-            name=name,
-            problem="digits",
-            learning_rate=_learning_rate(optimizer),
-            train_loss=history.train[-1],
-            val_loss=history.val[-1],
-            val_accuracy=history.val_accuracy,
-            seconds=seconds,
-            loss_history=history.train,
-            val_loss_history=history.val,
-        )
-        rows.append(row)
+    for name, optimizer in _named(default_digits_optimizers() if optimizers is None else optimizers):
+        rows.append(_run_digits(problem, data, template, optimizer, name, seed))
         if verbose:
-            print(
-                f"{name:>16}: train loss {row.train_loss:.4f}  val loss {row.val_loss:.4f}  "
-                f"val accuracy {row.val_accuracy:.3f}  ({row.seconds:.1f} s)",
-                flush=True,
-            )
+            print(_describe(rows[-1]), flush=True)
     return rows
 
 
-def format_table(rows):
-    """Render race rows as a markdown table (one line per optimizer)."""
-    header = "| optimizer | learning rate | train loss | val loss | val accuracy | seconds |"
-    lines = [header, "|---|---:|---:|---:|---:|---:|"]
-    for row in rows:
-        lr = "schedule" if row.learning_rate is None else f"{row.learning_rate:g}"
-        lines.append(
-            f"| {row.name} | {lr} | {row.train_loss:.4f} | {row.val_loss:.4f} | "
-            f"{row.val_accuracy:.3f} | {row.seconds:.1f} |"
+# ----------------------------------------------------------------------- the race
+
+
+def default_problems(digits=True):
+    """The default race: every textbook surface, then digits."""
+    problems = list(surfaces_module.default_surfaces().values())
+    return problems + [Digits()] if digits else problems
+
+
+def _problem(spec):
+    if isinstance(spec, str):
+        if spec == "digits":
+            return Digits()
+        if spec in surfaces_module.SURFACES:
+            return surfaces_module.SURFACES[spec]()
+        raise ValueError(
+            f"Unknown problem {spec!r}; expected 'digits' or one of {sorted(surfaces_module.SURFACES)}."
         )
-    return "\n".join(lines)
+    return spec
+
+
+def race(optimizers=None, problems=None, steps=None, tolerance=TOLERANCE, seed=0, verbose=1):
+    """Run every optimizer on every problem; return one :class:`RaceResult` per run.
+
+    Args:
+        optimizers: A dict ``{label: spec}`` or a sequence of specs, where a spec is
+            an optimizer name (``"Adam"``: hyperparameters tuned per problem), a class,
+            an instance (copied for each run) or a callable ``problem -> optimizer``
+            (see :func:`make_optimizer`). Defaults to every optimizer of
+            :data:`OPTIMIZER_NAMES`; Newton is left out on digits unless named.
+        problems: Surfaces (:class:`~keras_optlab.lab.surfaces.Surface`), surface
+            names, ``"digits"`` or :class:`Digits`. Defaults to
+            :func:`default_problems`.
+        steps: Updates per surface run (default: each surface's ``steps``). Digits
+            trains for its ``epochs``.
+        tolerance: A surface is solved at J ≤ J(θ*) + ``tolerance``.
+        seed: Seeds digits' split, weights and shuffling.
+        verbose: 0 silent, 1 a progress bar (``keras.utils.Progbar``), 2 one line
+            per run.
+
+    Returns:
+        A list of :class:`RaceResult`, problem by problem, optimizers in order.
+    """
+    problems = default_problems() if problems is None else [_problem(p) for p in problems]
+    entrants = _named(OPTIMIZER_NAMES if optimizers is None else optimizers)
+    plan = [
+        (problem, name, spec)
+        for problem in problems
+        for name, spec in entrants
+        if not (optimizers is None and isinstance(problem, Digits) and name == "Newton")
+    ]
+    progress = keras.utils.Progbar(len(plan), unit_name="run") if verbose == 1 else None
+    digits_cache, rows = {}, []
+    for i, (problem, name, spec) in enumerate(plan):
+        optimizer = make_optimizer(spec, problem)
+        if isinstance(problem, Digits):
+            if problem not in digits_cache:
+                digits_cache[problem] = _digits_data(problem, seed)
+            rows.append(_run_digits(problem, *digits_cache[problem], optimizer, name, seed))
+        else:
+            rows.append(run_surface(problem, optimizer, name=name, steps=steps, tolerance=tolerance))
+        if progress is not None:
+            progress.update(i + 1)
+        elif verbose:
+            print(_describe(rows[-1]), flush=True)
+    return rows
+
+
+LEARNING_RATE_GRID = tuple(float(f"{v:.2g}") for v in np.geomspace(1e-3, 1.0, 13))
+
+
+def tune_surface_learning_rates(surface, names=OPTIMIZER_NAMES[:-1], grid=LEARNING_RATE_GRID, tolerance=TOLERANCE):
+    """The best learning rate of each optimizer on ``surface``, other hyperparameters
+    at their class defaults.
+
+    Best: the fewest steps to the target (J(θ*) + ``tolerance``, or the escape value),
+    then the lowest final loss; a diverged run is last. ``grid`` is 13 rates from
+    1e-3 to 1, a factor 1.78 apart. Returns ``{name: learning_rate}``.
+    """
+    best = {}
+    for name in names:
+        scores = []
+        for lr in grid:
+            row = run_surface(surface, getattr(book, name)(learning_rate=lr), tolerance=tolerance)
+            reached = row.steps_to_target if row.steps_to_target is not None else np.inf
+            scores.append((row.diverged, reached, row.train_loss if not row.diverged else np.inf, lr))
+        best[name] = min(scores)[3]
+    return best
+
+
+# ----------------------------------------------------------------------- tables
+
+
+def _markdown(header, align, lines):
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"] + lines)
+
+
+def _lr_text(row):
+    return "schedule" if row.learning_rate is None else f"{row.learning_rate:g}"
+
+
+def format_table(rows):
+    """Render digits race rows as a markdown table (one line per optimizer)."""
+    header = ["optimizer", "learning rate", "train loss", "val loss", "val accuracy", "seconds"]
+    lines = [
+        f"| {row.name} | {_lr_text(row)} | {row.train_loss:.4f} | {row.val_loss:.4f} | "
+        f"{row.val_accuracy:.3f} | {row.seconds:.1f} |"
+        for row in rows
+    ]
+    return _markdown(header, ["---", *["---:"] * 5], lines)
+
+
+def format_surface_table(rows):
+    """Render surface race rows as a markdown table: problem, optimizer, learning
+    rate, final loss, steps to the target (— when not reached), seconds."""
+    header = ["problem", "optimizer", "learning rate", "final loss", "steps to target", "seconds"]
+    lines = []
+    for row in rows:
+        final = "diverged" if row.diverged else f"{row.train_loss:.3g}"
+        reached = "—" if row.steps_to_target is None else str(row.steps_to_target)
+        lines.append(f"| {row.problem} | {row.name} | {_lr_text(row)} | {final} | {reached} | {row.seconds:.2f} |")
+    return _markdown(header, ["---", "---", "---:", "---:", "---:", "---:"], lines)

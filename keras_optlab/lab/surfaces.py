@@ -158,7 +158,7 @@ def quadratic(condition_number=10.0, dim=2, smallest=1.0, angle=math.pi / 6, sta
         return 0.5 * ops.sum(theta * ops.matmul(_constant(hessian, theta), theta))
 
     if start is None:
-        start = (-4.0, 3.0) if dim == 2 else tuple(np.ones(dim))
+        start = (-4.5, -1.5) if dim == 2 else tuple(np.ones(dim))
     return Surface(
         name="quadratic",
         title=f"ill-conditioned quadratic, κ = {condition_number:g}",
@@ -285,7 +285,7 @@ LTD_EIGENVECTORS = np.array([[1.0, 0.6], [0.0, 0.8]])
 LTD_INPUT = np.array([1.0, 1.0])
 
 
-def long_term_dependency(t=15, target=(0.9, 1.05), start=(0.6, 1.15)):
+def long_term_dependency(t=15, target=(0.95, 1.05), start=(0.6, 1.15)):
     """J(λ) = ½‖Wᵗh₀ − Wₜᵗh₀‖² with W = V diag(λ) V⁻¹ (Sec. 8.2.5, Eq. 8.11–8.12).
 
     θ = λ are the eigenvalues of a recurrent weight matrix W applied t times (the
