@@ -7,57 +7,93 @@ stays cheap and a missing ``lab`` extra is reported as a one-line message.
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 
 QUICK_EPOCHS = 3
+QUICK_STEPS = 100
 
 
 def _add_race(subparsers):
-    from keras_optlab.lab.race import DIGITS_EPOCHS
+    from keras_optlab.lab.racing import DIGITS_EPOCHS, OPTIMIZER_NAMES
+    from keras_optlab.lab.surfaces import SURFACES
 
     parser = subparsers.add_parser(
         "race",
-        help="train one MLP on digits with every optimizer; write a table and loss curves",
+        help="race every optimizer on the textbook surfaces and on digits; write tables and figures",
         description=(
-            "Train the same MLP, from the same initial weights, on scikit-learn's digits with "
-            "each of keras_optlab's optimizers (Goodfellow et al. 2016, Alg. 8.1-8.7). Prints a "
-            "markdown table and writes DIR/race.md and DIR/loss_curves.png."
+            "Run keras_optlab's optimizers (Goodfellow et al. 2016, Alg. 8.1-8.8) from the same start "
+            "on the textbook surfaces of ch. 8 (ill-conditioned quadratic, Rosenbrock, saddle, cliff, "
+            "plateau, long-term dependency) and train the same MLP on scikit-learn's digits with each "
+            "first-order one. Prints markdown tables and writes DIR/race.md, DIR/trajectories_*.png, "
+            "DIR/surface_losses.png and DIR/loss_curves.png."
         ),
     )
     parser.add_argument(
-        "--epochs", type=_positive_int, default=None, help=f"passes over the training set (default {DIGITS_EPOCHS})"
+        "--epochs", type=_positive_int, default=None, help=f"passes over digits' training set (default {DIGITS_EPOCHS})"
     )
-    parser.add_argument("--quick", action="store_true", help=f"a short run: {QUICK_EPOCHS} epochs unless --epochs")
+    parser.add_argument("--steps", type=_positive_int, default=None,
+                        help="updates per surface run (default: each surface's own, 100 to 500)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a short run: {QUICK_EPOCHS} epochs and at most {QUICK_STEPS} steps per surface")
+    parser.add_argument("--problems", nargs="+", default=None, choices=[*SURFACES, "digits"], metavar="PROBLEM",
+                        help=f"problems to race (default all): {', '.join([*SURFACES, 'digits'])}")
+    parser.add_argument("--optimizers", nargs="+", default=None, choices=OPTIMIZER_NAMES, metavar="NAME",
+                        help=f"optimizers (default all; Newton only on surfaces): {', '.join(OPTIMIZER_NAMES)}")
     parser.add_argument("--out", default=os.path.join("runs", "race"), metavar="DIR",
                         help="output directory (default runs/race)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, weights and shuffling (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of digits' split, weights and shuffling (default 0)")
     parser.set_defaults(handler=_race)
 
 
 def _race(args):
-    from keras_optlab.lab import digits_race, format_table, plot_loss_curves
-    from keras_optlab.lab.race import DIGITS_BATCH_SIZE, DIGITS_EPOCHS, DIGITS_HIDDEN_UNITS
+    from keras_optlab.lab import Digits, format_surface_table, format_table, race, surfaces
+    from keras_optlab.lab.figures import write_race_report
+    from keras_optlab.lab.racing import DIGITS_BATCH_SIZE, DIGITS_EPOCHS, DIGITS_HIDDEN_UNITS
 
+    _quiet_tensorflow()
     epochs = args.epochs or (QUICK_EPOCHS if args.quick else DIGITS_EPOCHS)
-    rows = digits_race(epochs=epochs, seed=args.seed, verbose=1)
-    table = format_table(rows)
-    print()
-    print(table)
-    os.makedirs(args.out, exist_ok=True)
-    curves = plot_loss_curves(rows, os.path.join(args.out, "loss_curves.png"))
-    report = os.path.join(args.out, "race.md")
-    with open(report, "w", encoding="utf-8") as file:
-        file.write(
-            "# Optimizer race on digits\n\n"
-            f"MLP 64-{'-'.join(map(str, DIGITS_HIDDEN_UNITS))}-10 (ReLU, softmax), identical initial "
-            f"weights for every optimizer, {epochs} epochs, batch size {DIGITS_BATCH_SIZE}, seed "
-            f"{args.seed}. Losses are cross-entropy on the whole set after the last epoch; seconds "
-            "are the wall time of `model.fit`.\n\n"
-            f"{table}\n\n![loss curves](loss_curves.png)\n"
-        )
-    print(f"\nwrote {report} and {curves}")
+    names = args.problems or [*surfaces.SURFACES, "digits"]
+    problems = [Digits(epochs=epochs) if name == "digits" else surfaces.SURFACES[name]() for name in names]
+    if args.quick and args.steps is None:
+        problems = [
+            dataclasses.replace(p, steps=min(p.steps, QUICK_STEPS)) if isinstance(p, surfaces.Surface) else p
+            for p in problems
+        ]
+    optimizers = args.optimizers
+    if optimizers is not None and "digits" in names and "Newton" in optimizers:
+        optimizers = [name for name in optimizers if name != "Newton"]
+        print("optlab race: Newton races on the surfaces only (on digits use keras_optlab.SecondOrder)")
+    if optimizers is None:
+        rows = race(problems=problems, steps=args.steps, seed=args.seed)
+    else:
+        rows = race(optimizers, problems=problems, steps=args.steps, seed=args.seed)
+    surface_rows = [row for row in rows if row.problem != "digits"]
+    digits_rows = [row for row in rows if row.problem == "digits"]
+    for table in (format_surface_table(surface_rows) if surface_rows else "",
+                  format_table(digits_rows) if digits_rows else ""):
+        if table:
+            print("\n" + table)
+    intro = (
+        f"Digits: MLP 64-{'-'.join(map(str, DIGITS_HIDDEN_UNITS))}-10 (ReLU, softmax), identical initial "
+        f"weights for every optimizer, {epochs} epochs, batch size {DIGITS_BATCH_SIZE}, seed {args.seed}; "
+        "losses are cross-entropy on the whole set after the last epoch, seconds the wall time of "
+        "`model.fit`."
+        if digits_rows else ""
+    )
+    report = write_race_report(rows, problems, args.out, intro)
+    print(f"\nwrote {report} and its figures in {args.out}")
     return 0
+
+
+def _quiet_tensorflow():
+    """Silence TensorFlow's Python logger (retracing notices of the per-run step functions)."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return
+    tf.get_logger().setLevel("ERROR")
 
 
 def _add_tune(subparsers):
