@@ -68,8 +68,9 @@ class Newton(BookOptimizer):
 
     ``adaptive_damping=True`` adjusts α after every step from the reduction ratio
     ρ = (J(θ + Δθ) − J(θ)) / (gᵀΔθ + ½ΔθᵀHΔθ): α ← 3/2·α when ρ < 1/4, α ← 2/3·α when
-    ρ > 3/4 (Martens 2010, Sec. 4.1; one extra forward pass). The current α is the
-    optimizer variable ``damping_value`` and is saved with it.
+    ρ > 3/4 (Martens 2010, Sec. 4.1; one extra forward pass), and a step that
+    raised the loss is undone (Levenberg–Marquardt's rejection). The current α is
+    the optimizer variable ``damping_value`` and is saved with it.
 
     ``saddle_free=True`` (exact solver) replaces H by |H| — the same eigenvectors with
     eigenvalues |λᵢ| — so that negative curvature pushes away from saddles
@@ -230,10 +231,17 @@ class Newton(BookOptimizer):
             step = -lr * direction
             for v, s in zip(tf_vars, _unflat(step, tf_vars)):
                 v.assign_add(s)
-            for d, s in zip(self._directions, _unflat(direction, tf_vars)):
-                d.assign(s)
+            kept = direction
             if self.adaptive_damping:
-                self._adapt_damping(loss_fn, loss, g, step, curvature(step))
+                accepted = self._adapt_damping(loss_fn, loss, g, step, curvature(step))
+                # Levenberg–Marquardt: a step that raised the loss is undone (α has
+                # grown) and CG's next warm start begins from zero.
+                undo = tf.where(accepted, tf.zeros_like(step), -step)
+                for v, s in zip(tf_vars, _unflat(undo, tf_vars)):
+                    v.assign_add(s)
+                kept = tf.where(accepted, direction, tf.zeros_like(direction))
+            for d, s in zip(self._directions, _unflat(kept, tf_vars)):
+                d.assign(s)
             self._iterations.assign_add(1)
             return tf.constant(0)
 
@@ -283,9 +291,11 @@ class Newton(BookOptimizer):
         def body(i, x, r, p, rs, done):
             ap = matvec(p)
             pap = tf.tensordot(p, ap, 1)
-            negative = pap <= 0.0  # Steihaug: stop at non-positive curvature, keep x
+            negative = pap <= 0.0  # Steihaug: stop at non-positive curvature, keep x …
             a = tf.where(negative, tf.zeros_like(rs), rs / tf.where(negative, tf.ones_like(pap), pap))
-            x = x + a * p
+            # … unless it is the very first direction: then fall back to steepest
+            # descent, d = g (Nocedal & Wright, Alg. 7.1).
+            x = tf.where(negative & tf.equal(i, 0), b, x + a * p)
             r = r - a * ap
             rs_new = tf.tensordot(r, r, 1)
             p = r + (rs_new / tf.where(rs > 0, rs, tf.ones_like(rs))) * p
@@ -296,6 +306,7 @@ class Newton(BookOptimizer):
         return x
 
     def _adapt_damping(self, loss_fn, loss, g, step, step_curvature):
+        """Update α from the reduction ratio; True when the step is to be kept."""
         new_loss = tf.cast(loss_fn(), step.dtype)
         predicted = tf.tensordot(g, step, 1) + 0.5 * step_curvature
         ratio = (new_loss - tf.cast(loss, step.dtype)) / predicted
@@ -305,6 +316,7 @@ class Newton(BookOptimizer):
         # non-finite raises it.
         factor = tf.where(tf.math.is_finite(new_loss), tf.where(tf.math.is_nan(ratio), 1.0, factor), 1.5)
         alpha.assign(alpha.value * tf.cast(factor, "float32"))
+        return tf.math.is_finite(new_loss) & (new_loss <= tf.cast(loss, step.dtype))
 
     def minimize(self, loss_fn, variables, steps=1):
         """Run ``steps`` Newton steps on a zero-argument ``loss_fn``; returns the list of

@@ -116,11 +116,25 @@ def test_adaptive_damping_follows_the_reduction_ratio():
     opt = ko.Newton(damping=0.5, adaptive_damping=True, solver="exact")
     opt.minimize(lambda: tf.reduce_sum(var**2), [var])
     assert float(opt.damping_value) == pytest.approx(0.5 * 2 / 3, rel=1e-6)
-    # J = √(1 + θ²) from θ = 2 with tiny α: the step overshoots to θ ≈ −8, ρ < 0 → α ← 3/2 α.
+    # J = √(1 + θ²) from θ = 2 with tiny α: the step overshoots to θ ≈ −8, ρ < 0 → α ← 3/2 α,
+    # and the step, which raised the loss, is undone.
     var = tf.Variable([2.0], dtype=tf.float64)
     opt = ko.Newton(damping=1e-3, adaptive_damping=True, solver="exact")
     opt.minimize(lambda: tf.reduce_sum(tf.sqrt(1.0 + var**2)), [var])
     assert float(opt.damping_value) == pytest.approx(1.5e-3, rel=1e-5)
+    assert var.numpy()[0] == 2.0
+    # Repeated, α grows until the step is trusted, and the loss goes down.
+    losses = opt.minimize(lambda: tf.reduce_sum(tf.sqrt(1.0 + var**2)), [var], steps=30)
+    assert losses[-1] < losses[0] and abs(var.numpy()[0]) < 2.0
+
+
+def test_cg_falls_back_to_steepest_descent_on_negative_curvature():
+    """J = −½θ² at θ = 1: pᵀ(H + αI)p < 0 on CG's first direction → d = g, θ ← θ − g = 2."""
+    var = tf.Variable([1.0], dtype=tf.float64)
+    opt = ko.Newton(damping=1e-4, solver="cg")
+    opt.minimize(lambda: -0.5 * tf.reduce_sum(var**2), [var])
+    np.testing.assert_allclose(var.numpy(), [2.0], rtol=1e-12)
+    assert int(opt.cg_iterations) == 1
 
 
 def test_exact_solver_refuses_large_models():
