@@ -53,7 +53,8 @@ OPTIMIZER_NAMES = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Nestero
 
 # Learning rates of each optimizer on each default surface: the output of
 # `tune_surface_learning_rates(surface)` (13 rates from 1e-3 to 1; fewest steps to the
-# target, then lowest final loss; other hyperparameters at the class defaults). A rate
+# target (from which J stays within tolerance), then lowest final loss; other
+# hyperparameters at the class defaults). A rate
 # of 1.0 is the grid's edge: those methods (AdaGrad, RMSProp, Adam) take steps of about
 # ε per coordinate, so larger is faster on a 2-D problem with its start a few units away.
 # Newton keeps its defaults (full step, damping 1e-4). Unlisted optimizers get their
@@ -61,12 +62,12 @@ OPTIMIZER_NAMES = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Nestero
 SURFACE_HYPERPARAMETERS = {
     "quadratic": {
         "SGD": {"learning_rate": 0.18},
-        "Momentum": {"learning_rate": 0.018},
-        "Nesterov": {"learning_rate": 0.056},
+        "Momentum": {"learning_rate": 0.0032},
+        "Nesterov": {"learning_rate": 0.1},
         "AdaGrad": {"learning_rate": 1.0},
-        "RMSProp": {"learning_rate": 1.0},
-        "NesterovRMSProp": {"learning_rate": 1.0},
-        "Adam": {"learning_rate": 1.0},
+        "RMSProp": {"learning_rate": 0.1},
+        "NesterovRMSProp": {"learning_rate": 0.056},
+        "Adam": {"learning_rate": 0.32},
     },
     "rosenbrock": {
         "SGD": {"learning_rate": 0.0018},
@@ -88,30 +89,30 @@ SURFACE_HYPERPARAMETERS = {
     },
     "cliff": {
         "SGD": {"learning_rate": 1.0},
-        "Momentum": {"learning_rate": 1.0},
-        "Nesterov": {"learning_rate": 0.56},
+        "Momentum": {"learning_rate": 0.056},
+        "Nesterov": {"learning_rate": 1.0},
         "AdaGrad": {"learning_rate": 1.0},
-        "RMSProp": {"learning_rate": 0.32},
-        "NesterovRMSProp": {"learning_rate": 0.32},
-        "Adam": {"learning_rate": 0.18},
+        "RMSProp": {"learning_rate": 0.1},
+        "NesterovRMSProp": {"learning_rate": 0.018},
+        "Adam": {"learning_rate": 0.1},
     },
     "plateau": {
         "SGD": {"learning_rate": 1.0},
         "Momentum": {"learning_rate": 0.56},
         "Nesterov": {"learning_rate": 0.32},
         "AdaGrad": {"learning_rate": 0.56},
-        "RMSProp": {"learning_rate": 0.056},
-        "NesterovRMSProp": {"learning_rate": 0.1},
-        "Adam": {"learning_rate": 1.0},
+        "RMSProp": {"learning_rate": 0.018},
+        "NesterovRMSProp": {"learning_rate": 0.0056},
+        "Adam": {"learning_rate": 0.56},
     },
     "long_term_dependency": {
         "SGD": {"learning_rate": 0.001},
         "Momentum": {"learning_rate": 0.001},
         "Nesterov": {"learning_rate": 0.001},
         "AdaGrad": {"learning_rate": 0.1},
-        "RMSProp": {"learning_rate": 0.032},
+        "RMSProp": {"learning_rate": 1.0},
         "NesterovRMSProp": {"learning_rate": 0.001},
-        "Adam": {"learning_rate": 0.056},
+        "Adam": {"learning_rate": 0.0056},
     },
 }
 
