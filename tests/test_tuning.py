@@ -282,6 +282,18 @@ def test_pinned_hyperparameters_in_a_search(tmp_path):
 
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("tuner, budget", [("bayesian", {"max_trials": 2, "epochs": 1}), ("hyperband", {"epochs": 2})])
+def test_other_tuners_complete(tmp_path, tuner, budget):
+    x, y = _tiny_data(n=32)
+    result = search_init(_tiny_model(), x, y, validation_data=(x, y), tuner=tuner, directory=str(tmp_path),
+                         verbose=0, **budget)
+    rows = result.trials()
+    assert rows and all(r["status"] == "COMPLETED" for r in rows)
+    assert type(result.tuner).__name__ == {"bayesian": "BayesianOptimization", "hyperband": "Hyperband"}[tuner]
+    assert result.best_model.predict(x[:2], verbose=0).shape == (2, 2)
+
+
 def test_seed_fixes_the_sampled_values(tmp_path):
     """seed=0 too: Keras Tuner's oracle alone would treat 0 as no seed."""
     x, y = _tiny_data(n=16)
