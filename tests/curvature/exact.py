@@ -5,10 +5,30 @@ are independent of how keras_optlab builds a model's loss. The Hessian comes fro
 ``tf.GradientTape``s: the Jacobian of the flattened gradient.
 """
 
+import contextlib
+
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+
+
+@contextlib.contextmanager
+def float64():
+    """floatx and the global dtype policy float64 inside, restored after.
+
+    Both: Keras caches the global dtype policy from floatx the first time a layer asks
+    for it, so restoring floatx alone would leave later layers float64.
+    """
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)
+
 
 L2 = 2.0**-7  # exact in float32: Keras stores the regularizer factor as a float32 constant
 

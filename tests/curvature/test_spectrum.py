@@ -7,17 +7,14 @@ from keras import ops
 
 from keras_optlab import curvature
 from tests.curvature import exact
+from tests.curvature.exact import float64
 
 
 @pytest.fixture(scope="module")
 def mlp_hessian():
-    previous = keras.config.floatx()  # module scope: the autouse float64 fixture is per test
-    keras.config.set_floatx("float64")
-    try:
+    with float64():  # module scope: the autouse float64 fixture is per test
         model, x, y = exact.mlp()
         _, hessian = exact.gradient_and_hessian(exact.mlp_loss(model, x, y), model.trainable_variables)
-    finally:
-        keras.config.set_floatx(previous)
     return model, x, y, hessian
 
 
