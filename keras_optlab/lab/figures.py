@@ -172,7 +172,10 @@ def plateaus_and_saddles(out):
     plateau_rows = _runs(plateau, {"SGD": book.SGD(learning_rate=1.0), "Adam": book.Adam(learning_rate=0.1)}, 150)
     saddle = surfaces.saddle()
     saddle_rows = _runs(
-        saddle, {"SGD": book.SGD(learning_rate=0.05), "Momentum α=0.9": book.Momentum(learning_rate=0.01)}, 60
+        saddle,
+        {"SGD": book.SGD(learning_rate=0.05), "Momentum α=0.9": book.Momentum(learning_rate=0.01),
+         "Adam": book.Adam(learning_rate=0.05)},
+        60,
     )
     return plot_panels(
         [lambda axes: draw_trajectories(axes, plateau, plateau_rows, "plateau: the gradient is ~e^(−r²/2)"),

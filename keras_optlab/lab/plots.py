@@ -249,3 +249,11 @@ def plot_curvature(g_norm_sq, ghg, path, learning_rates=None, actual_changes=Non
         [lambda axes: draw_curvature(axes, g_norm_sq, ghg, learning_rates, actual_changes, title)],
         path, panel_size=(6.4, 4.2),
     )
+
+
+def output_dir(default=os.path.join("runs", "examples")):
+    """Where examples write their figures: ``$OPTLAB_OUT`` if set, else ``default``
+    (created if missing)."""
+    path = os.environ.get("OPTLAB_OUT") or default
+    os.makedirs(path, exist_ok=True)
+    return path

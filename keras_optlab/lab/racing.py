@@ -336,7 +336,10 @@ def run_surface(surface, optimizer, name=None, steps=None, tolerance=TOLERANCE, 
     seconds = time.perf_counter() - begin
     losses.append(surface.value(points[-1]) if not diverged else float("nan"))
     target = surface.target(tolerance)
-    above = [k for k, loss in enumerate(losses) if not loss <= target]
+    # Running off to infinity solves a surface without minimizer (the saddle): there the
+    # finite losses decide; elsewhere a diverged run never settles.
+    judged = losses[:-1] if diverged and surface.minimizer is None else losses
+    above = [k for k, loss in enumerate(judged) if not loss <= target]
     settled = 0 if not above else above[-1] + 1
     finite = [loss for loss in losses if np.isfinite(loss)]
     return RaceResult(
@@ -351,9 +354,21 @@ def run_surface(surface, optimizer, name=None, steps=None, tolerance=TOLERANCE, 
         val_loss_history=None,
         trajectory=np.stack(points),
         target=target,
-        steps_to_target=settled if settled < len(losses) else None,
+        steps_to_target=settled if settled < len(judged) else None,
         diverged=diverged,
     )
+
+
+def compare(surface, entrants, steps=None, tolerance=TOLERANCE):
+    """Run each ``{label: optimizer}`` on ``surface``, print one line per run (final
+    loss, steps to target, last point); return the rows."""
+    rows = []
+    for name, optimizer in entrants.items():
+        row = run_surface(surface, optimizer, name=name, steps=steps, tolerance=tolerance)
+        end = ", ".join(f"{v:.3g}" for v in row.trajectory[-1])
+        print(f"{_describe(row)}  ends at ({end})", flush=True)
+        rows.append(row)
+    return rows
 
 
 # ----------------------------------------------------------------------- digits
@@ -406,7 +421,7 @@ def _describe(row):
         )
     reached = "not reached" if row.steps_to_target is None else f"{row.steps_to_target} steps"
     return (
-        f"{row.name:>16} on {row.problem}: final loss {row.train_loss:.4g}  target {reached}"
+        f"{row.name:>24} on {row.problem}: final loss {row.train_loss:.4g}, target {reached}"
         f"{'  DIVERGED' if row.diverged else ''}  ({row.seconds:.1f} s)"
     )
 
