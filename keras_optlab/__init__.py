@@ -3,7 +3,8 @@
 Public surface only: everything here is a re-export.
 """
 
-from keras_optlab import calibration, clipping, initializers, optimizers, schedules
+from keras_optlab import calibration, callbacks, clipping, curvature, initializers, optimizers, schedules
+from keras_optlab.callbacks import CurvatureMonitor, GradientStats
 from keras_optlab.calibration import activation_report, calibrate
 from keras_optlab.initializers import (
     FanInUniform,
