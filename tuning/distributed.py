@@ -10,7 +10,9 @@ Keras Tuner's chief never exits when a worker dies (it waits for that worker's t
 forever), so this launcher owns everything it starts: each process is started in its
 own process group, there is a hard time limit, and whatever happens — success, a failed
 worker, the time limit, Ctrl-C, SIGTERM — every group it started is stopped by its id
-(SIGTERM, then SIGKILL) before it returns.
+(SIGTERM, then SIGKILL) before it returns. On Linux the processes are also told to die
+with the launcher (PR_SET_PDEATHSIG), for the one case no cleanup code can handle: the
+launcher itself being SIGKILLed.
 
     python tuning/distributed.py --workers 2 -- python tuning/search_digits.py --trials 24
 
@@ -44,6 +46,22 @@ def free_port(ip="127.0.0.1"):
         return sock.getsockname()[1]
 
 
+def _die_with_parent():
+    """In the child, before exec: on Linux, get SIGKILL when the launcher dies.
+
+    That covers the one case no `finally` can: the launcher itself SIGKILLed. Elsewhere
+    (no prctl) this does nothing.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def launch(command, workers, processes, *, ip="127.0.0.1", port=None, log_dir=None, env=None):
     """Start the chief and ``workers`` workers running ``command``; append them to ``processes``.
 
@@ -63,7 +81,8 @@ def launch(command, workers, processes, *, ip="127.0.0.1", port=None, log_dir=No
         log = open(os.path.join(log_dir, f"{tuner_id}.log"), "wb") if log_dir else subprocess.DEVNULL
         try:
             process = subprocess.Popen(
-                command, env=process_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                command, env=process_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         finally:
             if log_dir:
