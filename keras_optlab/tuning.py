@@ -467,7 +467,15 @@ def search_init(
     seed = int(seed)
     max_trials = _check_positive_int(max_trials, "max_trials")
     epochs = _check_positive_int(epochs, "epochs")
-    hypermodel = model if isinstance(model, InitSearch) else InitSearch(model, per_layer=per_layer, seed=seed)
+    if isinstance(model, InitSearch):
+        if per_layer and not model.per_layer:
+            raise ValueError(
+                "`per_layer` belongs to the InitSearch passed as `model`: build it with "
+                "InitSearch(model, per_layer=True). Received: per_layer=True"
+            )
+        hypermodel = model
+    else:
+        hypermodel = InitSearch(model, per_layer=per_layer, seed=seed)
     if objective is None:
         validates = validation_data is not None or fit_kwargs.get("validation_split")
         objective = keras_tuner.Objective("val_loss" if validates else "loss", direction="min")
