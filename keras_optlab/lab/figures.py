@@ -88,7 +88,7 @@ def rmsprop(out):
         "RMSProp": book.RMSProp(learning_rate=0.01),
     }
     return _trajectory_figure(os.path.join(out, "rmsprop.png"), surface, entrants, 500,
-                              "RMSProp forgets old gradients; AdaGrad's steps keep shrinking", "upper right")
+                              "RMSProp forgets old gradients; AdaGrad's full history keeps its steps small", "upper right")
 
 
 def adam(out):

@@ -1,0 +1,103 @@
+"""keras_optlab.lab.race over surfaces, make_optimizer, the figures and `optlab figures`."""
+
+import numpy as np
+import pytest
+
+from keras_optlab import optimizers
+from keras_optlab.cli import main
+from keras_optlab.lab import (
+    Digits,
+    format_surface_table,
+    make_optimizer,
+    plot_curvature,
+    race,
+    surfaces,
+)
+from keras_optlab.lab.figures import FIGURES, make_figures, write_race_report
+
+
+def _is_png(path):
+    data = path.read_bytes()
+    return data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+
+
+@pytest.fixture(scope="module")
+def rows():
+    problems = [surfaces.quadratic(), surfaces.saddle()]
+    return race(["SGD", "Adam", "Newton"], problems, steps=30, verbose=0)
+
+
+def test_race_returns_one_row_per_optimizer_and_surface(rows):
+    assert [(r.problem, r.name) for r in rows] == [
+        (p, n) for p in ("quadratic", "saddle") for n in ("SGD", "Adam", "Newton")
+    ]
+    for row in rows:
+        assert row.trajectory.shape == (31, 2)
+        np.testing.assert_array_equal(row.trajectory[0], (-4.5, -1.5) if row.problem == "quadratic" else (1.5, 1e-3))
+        assert len(row.loss_history) == 31 and row.final_loss == row.loss_history[-1]
+        assert row.seconds > 0 and row.val_loss is None
+
+
+def test_steps_to_target(rows):
+    by = {(r.problem, r.name): r for r in rows}
+    assert by["quadratic", "Newton"].steps_to_target == 1
+    assert by["saddle", "Newton"].steps_to_target is None  # lands on the saddle, J = 0
+    assert by["saddle", "Newton"].train_loss == pytest.approx(0.0, abs=1e-12)
+    row = by["quadratic", "SGD"]
+    k = row.steps_to_target
+    assert k is not None and all(loss <= row.target for loss in row.loss_history[k:])
+    assert row.loss_history[k - 1] > row.target
+
+
+def test_surface_table(rows):
+    lines = format_surface_table(rows).splitlines()
+    assert lines[0] == "| problem | optimizer | learning rate | final loss | steps to target | seconds |"
+    assert len(lines) == 2 + len(rows)
+    assert any(line.startswith("| saddle | Newton | 1 | ") and "| — |" in line for line in lines)
+
+
+def test_make_optimizer_copies_instances_and_uses_tuned_rates():
+    template = optimizers.Momentum(learning_rate=0.02, momentum=0.5)
+    surface = surfaces.quadratic()
+    first, second = make_optimizer(template, surface), make_optimizer(template, surface)
+    assert first is not template and first is not second
+    assert first.get_config()["momentum"] == 0.5
+    tuned = make_optimizer("SGD", surface)
+    assert float(np.asarray(tuned.learning_rate)) == pytest.approx(0.18)
+    assert float(np.asarray(make_optimizer("Adam", Digits()).learning_rate)) == pytest.approx(0.003)
+    with pytest.raises(ValueError, match="Unknown optimizer"):
+        make_optimizer("Adadelta", surface)
+    with pytest.raises(ValueError, match="Unknown problem"):
+        race(["SGD"], ["nowhere"], verbose=0)
+
+
+def test_diverging_run_stops():
+    (row,) = race({"SGD too fast": optimizers.SGD(learning_rate=0.5)}, [surfaces.quadratic(20.0)], steps=500,
+                  verbose=0)
+    assert row.diverged and row.steps_to_target is None and len(row.trajectory) < 501
+
+
+def test_race_report_and_figures(rows, tmp_path):
+    report = write_race_report(rows, [surfaces.quadratic(), surfaces.saddle()], tmp_path, "intro")
+    text = open(report).read()
+    assert "| quadratic | SGD |" in text and "trajectories_saddle.png" in text
+    for name in ("trajectories_quadratic.png", "trajectories_saddle.png", "surface_losses.png"):
+        assert _is_png(tmp_path / name)
+
+
+def test_plot_curvature(tmp_path):
+    path = plot_curvature(2.0, 4.0, tmp_path / "c.png", np.linspace(0, 1.5, 7), np.zeros(7))
+    assert _is_png(path)
+
+
+@pytest.mark.slow
+def test_every_figure(tmp_path):
+    paths = make_figures(tmp_path, verbose=0)
+    assert [p.split("/")[-1] for p in map(str, paths)] == [f"{name}.png" for name in FIGURES]
+    assert all(_is_png(tmp_path / f"{name}.png") for name in FIGURES)
+
+
+def test_optlab_figures_only(tmp_path, capsys):
+    assert main(["figures", "--out", str(tmp_path), "--only", "cliff_clipping"]) == 0
+    assert _is_png(tmp_path / "cliff_clipping.png")
+    assert "cliff_clipping.png" in capsys.readouterr().out
