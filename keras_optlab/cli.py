@@ -114,6 +114,34 @@ def _add_tune(subparsers):
     parser.set_defaults(handler=run_digits_search)
 
 
+def _add_figures(subparsers):
+    from keras_optlab.lab.figures import FIGURES
+
+    parser = subparsers.add_parser(
+        "figures",
+        help="regenerate the notes' figures (optimizer trajectories, cliff and clipping, ill-conditioning, ...)",
+        description=(
+            "Regenerate the figures of the notes on Goodfellow et al. (2016), ch. 8, as PNG files: "
+            "the trajectories of SGD with momentum, Nesterov, AdaGrad, RMSProp, Adam and Newton's "
+            "method, the cliff with and without gradient clipping, ill-conditioning, plateaus and "
+            "saddles, and long-term dependencies. Every run is deterministic."
+        ),
+    )
+    parser.add_argument("--out", default=os.path.join("runs", "figures"), metavar="DIR",
+                        help="output directory (default runs/figures; the README gallery uses docs/figures)")
+    parser.add_argument("--only", nargs="+", choices=list(FIGURES), metavar="NAME", default=None,
+                        help=f"only these figures: {', '.join(FIGURES)}")
+    parser.set_defaults(handler=_figures)
+
+
+def _figures(args):
+    from keras_optlab.lab.figures import make_figures
+
+    _quiet_tensorflow()
+    make_figures(args.out, args.only)
+    return 0
+
+
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -130,6 +158,7 @@ def build_parser():
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_race(subparsers)
     _add_tune(subparsers)
+    _add_figures(subparsers)
     return parser
 
 
