@@ -67,9 +67,10 @@ class Newton(BookOptimizer):
     * ``"auto"``: exact up to 4096 parameters, CG above.
 
     ``adaptive_damping=True`` adjusts α after every step from the reduction ratio
-    ρ = (J(θ + Δθ) − J(θ)) / (gᵀΔθ + ½ΔθᵀHΔθ): α ← 3/2·α when ρ < 1/4, α ← 2/3·α when
-    ρ > 3/4 (Martens 2010, Sec. 4.1; one extra forward pass), and a step that
-    raised the loss is undone (Levenberg–Marquardt's rejection). The current α is
+    ρ = (J(θ + Δθ) − J(θ)) / (gᵀΔθ + ½ΔθᵀHΔθ): α ← 3/2·α when ρ < 1/4 (or when the
+    quadratic model predicts no decrease, or the loss rose), α ← 2/3·α when ρ > 3/4
+    (Martens 2010, Sec. 4.1; one extra forward pass), and a step that raised the
+    loss is undone (Levenberg–Marquardt's rejection). The current α is
     the optimizer variable ``damping_value`` and is saved with it.
 
     ``saddle_free=True`` (exact solver) replaces H by |H| — the same eigenvectors with
@@ -309,14 +310,16 @@ class Newton(BookOptimizer):
         """Update α from the reduction ratio; True when the step is to be kept."""
         new_loss = tf.cast(loss_fn(), step.dtype)
         predicted = tf.tensordot(g, step, 1) + 0.5 * step_curvature
-        ratio = (new_loss - tf.cast(loss, step.dtype)) / predicted
-        alpha = self._damping_value
-        factor = tf.where(ratio < 0.25, 1.5, tf.where(ratio > 0.75, 2.0 / 3.0, 1.0))
-        # A NaN ratio (no predicted change) leaves α alone; a step that made the loss
-        # non-finite raises it.
-        factor = tf.where(tf.math.is_finite(new_loss), tf.where(tf.math.is_nan(ratio), 1.0, factor), 1.5)
-        alpha.assign(alpha.value * tf.cast(factor, "float32"))
-        return tf.math.is_finite(new_loss) & (new_loss <= tf.cast(loss, step.dtype))
+        loss = tf.cast(loss, step.dtype)
+        ratio = (new_loss - loss) / predicted
+        accepted = tf.math.is_finite(new_loss) & (new_loss <= loss)
+        # The quadratic model must predict a decrease for ρ to mean anything: a step
+        # it does not (indefinite H + αI), or one that raised or broke the loss, is
+        # a bad step and α grows.
+        bad = tf.logical_not(accepted) | tf.logical_not(predicted < 0.0)
+        factor = tf.where(bad | (ratio < 0.25), 1.5, tf.where(ratio > 0.75, 2.0 / 3.0, 1.0))
+        self._damping_value.assign(self._damping_value.value * tf.cast(factor, "float32"))
+        return accepted
 
     def minimize(self, loss_fn, variables, steps=1):
         """Run ``steps`` Newton steps on a zero-argument ``loss_fn``; returns the list of
