@@ -101,3 +101,34 @@ def test_optlab_figures_only(tmp_path, capsys):
     assert main(["figures", "--out", str(tmp_path), "--only", "cliff_clipping"]) == 0
     assert _is_png(tmp_path / "cliff_clipping.png")
     assert "cliff_clipping.png" in capsys.readouterr().out
+
+
+def test_optlab_curvature_on_a_saved_model(tmp_path, capsys):
+    import keras
+
+    from keras_optlab.lab import build_mlp, load_digits
+    from keras_optlab.lab.curvature_report import measured_changes
+
+    x, y, _, _ = load_digits()
+    model = build_mlp(64, 10, hidden_units=(8,), seed=0)
+    model.compile(optimizers.SGD(learning_rate=0.1), "sparse_categorical_crossentropy")
+    model.save(tmp_path / "m.keras")
+    np.savez(tmp_path / "d.npz", inputs=x[:200], labels=y[:200])
+    argv = ["curvature", str(tmp_path / "m.keras"), str(tmp_path / "d.npz"), "--x-key", "inputs",
+            "--y-key", "labels", "--k", "2", "--out", str(tmp_path / "out")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "critical learning rate" in printed and "ε = 0.1" in printed
+    assert _is_png(tmp_path / "out" / "curvature.png")
+    assert "top Hessian eigenvalues" in (tmp_path / "out" / "curvature.md").read_text()
+    # Second order is exact to O(ε³): tiny steps match the prediction ½ε²gᵀHg − εgᵀg.
+    from keras_optlab.curvature import gradient_curvature
+
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    report = gradient_curvature(loaded, x[:200], y[:200])
+    eps = 1e-3
+    (change,) = measured_changes(loaded, x[:200], y[:200], [eps])
+    predicted = 0.5 * eps**2 * report["gHg"] - eps * report["g_norm_sq"]
+    assert change == pytest.approx(predicted, rel=0.05)
+    with pytest.raises(KeyError, match="holds"):
+        main(["curvature", str(tmp_path / "m.keras"), str(tmp_path / "d.npz")])

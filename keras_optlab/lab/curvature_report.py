@@ -1,0 +1,89 @@
+"""The curvature report of a saved model (``optlab curvature``): Sec. 8.2.1 in numbers.
+
+For a ``.keras`` model and a batch, measures what Goodfellow et al. (2016), Sec. 8.2.1,
+says decides whether a gradient step helps: gᵀg, gᵀHg, the critical learning rate
+2gᵀg/gᵀHg, the top Hessian eigenvalues (and the step 2/λmax beyond which plain gradient
+descent is unstable along the sharpest direction), and the actual change of the loss
+J(θ − εg) − J(θ) against its second-order prediction ½ε²gᵀHg − εgᵀg (Eq. 8.10).
+TensorFlow backend (the curvature module's).
+"""
+
+import numbers
+import os
+
+import numpy as np
+
+
+def load_batch(path, x_key="x", y_key="y", batch_size=None):
+    """``(x, y)`` from an ``.npz`` file, the first ``batch_size`` samples if given."""
+    with np.load(path) as data:
+        missing = [key for key in (x_key, y_key) if key not in data.files]
+        if missing:
+            raise KeyError(f"{path} has no array {missing[0]!r}; it holds {sorted(data.files)}.")
+        x, y = data[x_key], data[y_key]
+    if batch_size is not None:
+        x, y = x[:batch_size], y[:batch_size]
+    return x, y
+
+
+def measured_changes(model, x, y, learning_rates):
+    """J(θ − εg) − J(θ) for each ε, with g = ∇J at the model's weights (restored after)."""
+    from keras_optlab.curvature import loss_closure, model_loss_and_gradient
+
+    loss, grads = model_loss_and_gradient(model, x, y)
+    weights = [v.numpy() if hasattr(v, "numpy") else np.asarray(v) for v in model.trainable_variables]
+    grads = [np.asarray(g) for g in grads]
+    closure = loss_closure(model, x, y)
+    changes = []
+    try:
+        for eps in learning_rates:
+            for variable, w, g in zip(model.trainable_variables, weights, grads):
+                variable.assign(w - eps * g)
+            changes.append(float(closure()) - float(loss))
+    finally:
+        for variable, w in zip(model.trainable_variables, weights):
+            variable.assign(w)
+    return np.asarray(changes)
+
+
+def curvature_report(model, x, y, out, k=3, learning_rate=None, points=16):
+    """Measure, print-ready, and draw DIR/curvature.png; returns ``(report_dict, markdown)``.
+
+    ``learning_rate`` defaults to the model's compiled optimizer's constant rate, if any.
+    """
+    from keras_optlab.curvature import gradient_curvature, top_eigenvalues
+    from keras_optlab.lab.plots import plot_curvature
+
+    if learning_rate is None and getattr(model, "optimizer", None) is not None:
+        value = model.optimizer.get_config().get("learning_rate")
+        learning_rate = float(value) if isinstance(value, numbers.Real) else None
+    report = gradient_curvature(model, x, y, learning_rate=learning_rate)
+    eigenvalues = top_eigenvalues(model, x, y, k=k)
+    report["top_eigenvalues"] = [float(v) for v in eigenvalues]
+    report["stable_learning_rate"] = 2.0 / eigenvalues[0] if eigenvalues[0] > 0 else float("inf")
+    critical = report["critical_learning_rate"]
+    top = 1.5 * critical if np.isfinite(critical) else 2.0 * (learning_rate or 1.0)
+    rates = np.linspace(0.0, top, points)
+    changes = measured_changes(model, x, y, rates)
+    os.makedirs(out, exist_ok=True)
+    figure = plot_curvature(report["g_norm_sq"], report["gHg"], os.path.join(out, "curvature.png"), rates, changes,
+                            title=f"{model.name}: one step −εg on {len(x)} samples")
+    report["figure"] = figure
+    lines = [
+        "| quantity | value |", "|---|---:|",
+        f"| loss J(θ) | {report['loss']:.6g} |",
+        f"| gᵀg | {report['g_norm_sq']:.6g} |",
+        f"| gᵀHg | {report['gHg']:.6g} |",
+        f"| critical learning rate 2gᵀg/gᵀHg | {critical:.6g} |",
+        f"| top Hessian eigenvalues | {', '.join(f'{v:.6g}' for v in report['top_eigenvalues'])} |",
+        f"| 2/λmax | {report['stable_learning_rate']:.6g} |",
+    ]
+    if learning_rate is not None:
+        lines.append(f"| predicted change ½ε²gᵀHg − εgᵀg at ε = {learning_rate:g} | {report['predicted_change']:.6g} |")
+        verdict = "increases" if report["predicted_change"] > 0 else "decreases"
+        lines.append(f"| a step of ε = {learning_rate:g} along −g (second order) | {verdict} the loss |")
+    markdown = "\n".join(lines)
+    with open(os.path.join(out, "curvature.md"), "w", encoding="utf-8") as file:
+        file.write(f"# Curvature of {model.name}\n\nGoodfellow et al. 2016, Sec. 8.2.1, Eq. 8.10.\n\n{markdown}\n\n"
+                   "![curvature](curvature.png)\n")
+    return report, markdown
