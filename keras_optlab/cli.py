@@ -142,6 +142,46 @@ def _figures(args):
     return 0
 
 
+def _add_curvature(subparsers):
+    parser = subparsers.add_parser(
+        "curvature",
+        help="curvature report of a saved .keras model on data from a .npz file",
+        description=(
+            "Load a compiled .keras model and a batch (x, y) from a .npz file; report the loss, gᵀg, "
+            "gᵀHg, the critical learning rate 2gᵀg/gᵀHg, the top Hessian eigenvalues and 2/λmax "
+            "(Goodfellow et al. 2016, Sec. 8.2.1), and draw the change of the loss after one step -εg "
+            "against its second-order prediction (Eq. 8.10). Writes DIR/curvature.md and "
+            "DIR/curvature.png. TensorFlow backend."
+        ),
+    )
+    parser.add_argument("model", help="path of a compiled .keras model")
+    parser.add_argument("data", help="path of an .npz file holding the inputs and targets")
+    parser.add_argument("--x-key", default="x", help="name of the inputs in the .npz (default x)")
+    parser.add_argument("--y-key", default="y", help="name of the targets in the .npz (default y)")
+    parser.add_argument("--batch-size", type=_positive_int, default=None,
+                        help="use only the first N samples (default all)")
+    parser.add_argument("--k", type=_positive_int, default=3, help="number of top Hessian eigenvalues (default 3)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="ε for the predicted change (default the model's optimizer's rate)")
+    parser.add_argument("--out", default=os.path.join("runs", "curvature"), metavar="DIR",
+                        help="output directory (default runs/curvature)")
+    parser.set_defaults(handler=_curvature)
+
+
+def _curvature(args):
+    import keras
+
+    from keras_optlab.lab.curvature_report import curvature_report, load_batch
+
+    _quiet_tensorflow()
+    model = keras.models.load_model(args.model)
+    x, y = load_batch(args.data, args.x_key, args.y_key, args.batch_size)
+    report, markdown = curvature_report(model, x, y, args.out, k=args.k, learning_rate=args.learning_rate)
+    print(markdown)
+    print(f"\nwrote {os.path.join(args.out, 'curvature.md')} and {report['figure']}")
+    return 0
+
+
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -159,6 +199,7 @@ def build_parser():
     _add_race(subparsers)
     _add_tune(subparsers)
     _add_figures(subparsers)
+    _add_curvature(subparsers)
     return parser
 
 

@@ -7,7 +7,7 @@ import pytest
 from keras_optlab.cli import main
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["race", "--help"], ["figures", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["race", "--help"], ["figures", "--help"], ["curvature", "--help"]])
 def test_help_exits_zero(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
