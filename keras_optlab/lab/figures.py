@@ -156,7 +156,7 @@ def ill_conditioning(out):
         surface,
         {"SGD ε=0.05": book.SGD(learning_rate=0.05), "SGD ε=0.098": book.SGD(learning_rate=0.098),
          "SGD ε=0.102": book.SGD(learning_rate=0.102)},
-        40,
+        25,
     )
     return plot_panels(
         [lambda axes: draw_trajectories(axes, surface, rows, "κ = 20: stable only for ε < 2/λmax = 0.1"),

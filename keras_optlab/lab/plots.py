@@ -109,7 +109,7 @@ def draw_paths(axes, surface, rows):
     for i, row in enumerate(rows):
         path = row.trajectory
         color = f"C{(i + 1) % 10}"
-        lr = "" if row.learning_rate is None else f", ε={row.learning_rate:g}"
+        lr = "" if row.learning_rate is None or "ε=" in row.name else f", ε={row.learning_rate:g}"
         axes.plot(path[:, 0], path[:, 1], marker="o" if len(path) <= 80 else None, markersize=2.5,
                   linewidth=1.6, linestyle=LINESTYLES[i % len(LINESTYLES)], color=color,
                   label=f"{row.name}{lr}: {_outcome(row)}", zorder=4)
@@ -117,7 +117,7 @@ def draw_paths(axes, surface, rows):
         if excess.max() > width:
             far = path[np.argmax(excess)]
             axes.annotate(
-                f"{row.name} thrown to ({far[0]:.3g}, {far[1]:.3g})",
+                f"{row.name} went on to ({far[0]:.3g}, {far[1]:.3g})",
                 xy=(np.clip(far[0], xmin, xmax), np.clip(far[1], ymin, ymax)),
                 xytext=(0.5 * (xmin + xmax), ymin + 0.8 * (ymax - ymin)),
                 arrowprops={"arrowstyle": "->", "color": color, "lw": 1.5}, color=color, fontsize="small",
