@@ -58,6 +58,19 @@ class AdaGrad(BookOptimizer):
         self.assign(r, r_new)
         self.assign_sub(variable, lr * g / (ops.sqrt(r_new) + self.epsilon))
 
+    def fused_update(self, gradient, variable, learning_rate):
+        # TF's ResourceApplyAdagradV2 (update_slots=True): accum += grad²;
+        # var -= grad·lr / (√accum + epsilon) — the book's δ outside the root, as above.
+        # (V1, ResourceApplyAdagrad, has no epsilon.)
+        g, lr = self.prepare(gradient, variable, learning_rate)
+        return self.kernels().ResourceApplyAdagradV2(
+            var=self.handle(variable),
+            accum=self.handle(self.slot(self._accumulators, variable)),
+            lr=lr,
+            epsilon=ops.convert_to_tensor(self.epsilon, variable.dtype),
+            grad=g,
+        )
+
     def get_config(self):
         config = super().get_config()
         config.update({"epsilon": self.epsilon, "initial_accumulator_value": self.initial_accumulator_value})

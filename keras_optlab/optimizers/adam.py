@@ -76,6 +76,33 @@ class Adam(BookOptimizer):
         step_size = lr * root_correction_2 / correction_1
         self.assign_sub(variable, step_size * s_new / (ops.sqrt(r_new) + self.epsilon * root_correction_2))
 
+    def fused_update(self, gradient, variable, learning_rate):
+        # TF's ResourceApplyAdam computes
+        #   α = lr·√(1 − beta2_power)/(1 − beta1_power); m += (g − m)(1 − β₁);
+        #   v += (g² − v)(1 − β₂); var −= m·α / (√v + ε')
+        # i.e. the form above, operation for operation, when beta powers are ρ₁ᵗ, ρ₂ᵗ
+        # (computed here from `iterations` as above, in the variable's dtype) and
+        # ε' = δ√(1 − ρ₂ᵗ) — the mapping that moves δ onto the bias-corrected root.
+        g, lr = self.prepare(gradient, variable, learning_rate)
+        dtype = variable.dtype
+        t = ops.cast(self.iterations + 1, dtype)
+        beta_1 = ops.convert_to_tensor(self.beta_1, dtype)
+        beta_2 = ops.convert_to_tensor(self.beta_2, dtype)
+        beta_1_power = ops.power(beta_1, t)
+        beta_2_power = ops.power(beta_2, t)
+        return self.kernels().ResourceApplyAdam(
+            var=self.handle(variable),
+            m=self.handle(self.slot(self._first_moments, variable)),
+            v=self.handle(self.slot(self._second_moments, variable)),
+            beta1_power=beta_1_power,
+            beta2_power=beta_2_power,
+            lr=lr,
+            beta1=beta_1,
+            beta2=beta_2,
+            epsilon=self.epsilon * ops.sqrt(1.0 - beta_2_power),
+            grad=g,
+        )
+
     def get_config(self):
         config = super().get_config()
         config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})

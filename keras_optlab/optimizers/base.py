@@ -262,6 +262,57 @@ class BookOptimizer(keras.optimizers.Optimizer):
         self._clipped_steps.assign_add(ops.cast(changed, self._clipped_steps.dtype))
         return grads
 
+    # ------------------------------------------------------------------ fused kernels
+    # On the TensorFlow backend an update that one of TF's fused training kernels
+    # (tf.raw_ops.ResourceApply*) computes *exactly* — same operations in the same
+    # order — goes through that kernel: one pass over θ, g and the slots instead of
+    # one kernel (and one temporary) per keras.ops call, which is what makes an
+    # un-XLA'd step memory-bound instead of dispatch- and temporary-bound
+    # (benchmarks/README.md). A subclass opts in by defining
+    # ``fused_update(gradient, variable, learning_rate)``; its ``update_step`` stays
+    # the keras.ops rule, used on every other backend and for dtypes the kernels lack.
+    fused_update = None
+    FUSED_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+    def uses_fused_kernel(self, variable):
+        """Whether ``variable`` is updated through a TF fused kernel."""
+        return (
+            self.fused_update is not None
+            and keras.backend.backend() == "tensorflow"
+            and keras.backend.standardize_dtype(variable.dtype) in self.FUSED_DTYPES
+        )
+
+    def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
+        # The TF backend's per-variable hook (keras TFOptimizer): Keras calls
+        # ``update_step`` inside ``distribution.extended.update``, with ``var`` the
+        # variable of the device being updated (a component of a MirroredVariable
+        # under MirroredStrategy). We keep that structure and only choose the rule.
+        def update(var, grad, learning_rate):
+            if self.uses_fused_kernel(var):
+                return self.fused_update(grad, var, learning_rate)
+            return self.update_step(grad, var, learning_rate)
+
+        for grad, var in grads_and_vars:
+            distribution.extended.update(var, update, args=(grad, learning_rate), group=False)
+
+    @staticmethod
+    def handle(variable):
+        """The resource handle a fused kernel updates in place.
+
+        Inside ``distribution.extended.update`` a slot's MirroredVariable yields the
+        handle of the copy on the device being updated, as ``variable`` does.
+        """
+        if isinstance(variable, keras.Variable):
+            variable = variable.value  # the backing tf.Variable
+        return variable.handle
+
+    @staticmethod
+    def kernels():
+        """``tf.raw_ops``, imported only when a fused kernel runs (TF backend)."""
+        import tensorflow as tf
+
+        return tf.raw_ops
+
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def prepare(gradient, variable, learning_rate):

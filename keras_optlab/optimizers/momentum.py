@@ -1,6 +1,7 @@
 """SGD with momentum — Algorithm 8.2 of Goodfellow, Bengio & Courville (2016)."""
 
 import keras
+from keras import ops
 
 from keras_optlab.optimizers.base import BookOptimizer, check_unit_interval, fill_docstring
 
@@ -50,6 +51,22 @@ class Momentum(BookOptimizer):
         v_new = self.momentum * v - lr * g
         self.assign(v, v_new)
         self.assign_add(variable, v_new)
+
+    def fused_update(self, gradient, variable, learning_rate):
+        # TF's ResourceApplyKerasMomentum: accum ← accum·momentum − grad·lr;
+        # var ← var + accum — the rule above, operand for operand. With
+        # use_nesterov it adds accum·momentum − grad·lr instead: Nesterov's rule.
+        g, lr = self.prepare(gradient, variable, learning_rate)
+        return self.kernels().ResourceApplyKerasMomentum(
+            var=self.handle(variable),
+            accum=self.handle(self.slot(self._velocities, variable)),
+            lr=lr,
+            grad=g,
+            momentum=ops.convert_to_tensor(self.momentum, variable.dtype),
+            use_nesterov=self.nesterov_kernel,
+        )
+
+    nesterov_kernel = False  # Nesterov sets True
 
     def get_config(self):
         config = super().get_config()

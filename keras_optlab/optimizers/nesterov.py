@@ -56,3 +56,5 @@ class Nesterov(Momentum):
         v_new = self.momentum * v - step
         self.assign(v, v_new)
         self.assign_add(variable, self.momentum * v_new - step)
+
+    nesterov_kernel = True  # Momentum.fused_update with ResourceApplyKerasMomentum(use_nesterov=True)

@@ -43,3 +43,8 @@ class SGD(BookOptimizer):
     def update_step(self, gradient, variable, learning_rate):
         g, lr = self.prepare(gradient, variable, learning_rate)
         self.assign_sub(variable, lr * g)
+
+    def fused_update(self, gradient, variable, learning_rate):
+        # var -= alpha * delta: the rule above, one kernel.
+        g, lr = self.prepare(gradient, variable, learning_rate)
+        return self.kernels().ResourceApplyGradientDescent(var=self.handle(variable), alpha=lr, delta=g)
