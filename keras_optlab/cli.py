@@ -12,7 +12,7 @@ import os
 import sys
 
 QUICK_EPOCHS = 3
-QUICK_STEPS = 100
+QUICK_STEPS = 60
 
 
 def _add_race(subparsers):
@@ -36,7 +36,7 @@ def _add_race(subparsers):
     parser.add_argument("--steps", type=_positive_int, default=None,
                         help="updates per surface run (default: each surface's own, 100 to 500)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"a short run: {QUICK_EPOCHS} epochs and at most {QUICK_STEPS} steps per surface")
+                        help=f"a short run: {QUICK_EPOCHS} epochs, at most {QUICK_STEPS} steps per surface, no Newton")
     parser.add_argument("--problems", nargs="+", default=None, choices=[*SURFACES, "digits"], metavar="PROBLEM",
                         help=f"problems to race (default all): {', '.join([*SURFACES, 'digits'])}")
     parser.add_argument("--optimizers", nargs="+", default=None, choices=OPTIMIZER_NAMES, metavar="NAME",
@@ -50,7 +50,7 @@ def _add_race(subparsers):
 def _race(args):
     from keras_optlab.lab import Digits, format_surface_table, format_table, race, surfaces
     from keras_optlab.lab.figures import write_race_report
-    from keras_optlab.lab.racing import DIGITS_BATCH_SIZE, DIGITS_EPOCHS, DIGITS_HIDDEN_UNITS
+    from keras_optlab.lab.racing import DIGITS_BATCH_SIZE, DIGITS_EPOCHS, DIGITS_HIDDEN_UNITS, OPTIMIZER_NAMES
 
     _quiet_tensorflow()
     epochs = args.epochs or (QUICK_EPOCHS if args.quick else DIGITS_EPOCHS)
@@ -62,6 +62,10 @@ def _race(args):
             for p in problems
         ]
     optimizers = args.optimizers
+    if args.quick and optimizers is None:
+        # Tracing Newton's step (a Hessian and its eigendecomposition) costs ~1.5 s per
+        # surface: most of a quick run's budget.
+        optimizers = [name for name in OPTIMIZER_NAMES if name != "Newton"]
     if optimizers is not None and "digits" in names and "Newton" in optimizers:
         optimizers = [name for name in optimizers if name != "Newton"]
         print("optlab race: Newton races on the surfaces only (on digits use keras_optlab.SecondOrder)")
