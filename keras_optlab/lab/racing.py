@@ -514,13 +514,13 @@ def race(optimizers=None, problems=None, steps=None, tolerance=TOLERANCE, seed=0
         for name, spec in entrants
         if not (optimizers is None and isinstance(problem, Digits) and name == "Newton")
     ]
+    # Digits data first: a missing scikit-learn fails before any run, not after the surfaces.
+    digits_cache = {p: _digits_data(p, seed) for p in problems if isinstance(p, Digits)}
     progress = keras.utils.Progbar(len(plan), unit_name="run") if verbose == 1 else None
-    digits_cache, rows = {}, []
+    rows = []
     for i, (problem, name, spec) in enumerate(plan):
         optimizer = make_optimizer(spec, problem)
         if isinstance(problem, Digits):
-            if problem not in digits_cache:
-                digits_cache[problem] = _digits_data(problem, seed)
             rows.append(_run_digits(problem, *digits_cache[problem], optimizer, name, seed))
         else:
             rows.append(run_surface(problem, optimizer, name=name, steps=steps, tolerance=tolerance))

@@ -112,6 +112,7 @@ def test_optlab_curvature_on_a_saved_model(tmp_path, capsys):
     x, y, _, _ = load_digits()
     model = build_mlp(64, 10, hidden_units=(8,), seed=0)
     model.compile(optimizers.SGD(learning_rate=0.1), "sparse_categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)
     model.save(tmp_path / "m.keras")
     np.savez(tmp_path / "d.npz", inputs=x[:200], labels=y[:200])
     argv = ["curvature", str(tmp_path / "m.keras"), str(tmp_path / "d.npz"), "--x-key", "inputs",
