@@ -7,6 +7,9 @@ import pytest
 
 from keras_optlab.lab import surfaces
 
+# Surfaces are keras.ops code: these checks also run under KERAS_BACKEND=jax.
+pytestmark = pytest.mark.backend_agnostic
+
 ALL = sorted(surfaces.SURFACES)
 
 
