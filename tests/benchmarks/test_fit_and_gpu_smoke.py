@@ -1,0 +1,50 @@
+"""Smoke tests of benchmarks/fit_digits.py and benchmarks/optimizer_step_gpu.py: they
+run with tiny sizes and write well-formed JSON. Timings are never asserted; the GPU
+script runs on CPU JAX here (its numbers are not GPU numbers), in a subprocess where
+tensorflow and keras_tuner cannot be imported, as on a JAX-only GPU machine."""
+
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+BENCH = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.mark.slow
+def test_fit_digits_quick(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location("fit_digits_bench", BENCH / "fit_digits.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = tmp_path / "fit.json"
+    module.main(["--quick", "--optimizers", "Adam,SGD", "--rounds", "1", "--json", str(path)])
+    report = json.loads(path.read_text())
+    assert [r["optimizer"] for r in report["results"]] == ["Adam", "SGD"]
+    for r in report["results"]:
+        assert r["ours_ms"] > 0 and r["keras_ms"] > 0 and r["ratio"] > 0 and r["target"] == 1.0
+    assert {"cpu_model", "cores"} <= set(report["device"])
+
+
+@pytest.mark.slow
+def test_gpu_script_runs_without_tensorflow(tmp_path):
+    pytest.importorskip("jax")
+    path = tmp_path / "gpu.json"
+    code = (
+        "import sys, runpy; sys.modules['tensorflow'] = None; sys.modules['keras_tuner'] = None; "
+        f"sys.argv = ['x', '--quick', '--no-torch', '--json', {str(path)!r}]; "
+        f"runpy.run_path({str(BENCH / 'optimizer_step_gpu.py')!r}, run_name='__main__')"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(path.read_text())
+    assert report["is_gpu_number"] is False and report["device"]["platform"] == "cpu"
+    assert report["keras_optlab_loaded_as"].startswith("modules loaded directly")
+    assert [r["optimizer"] for r in report["results"]] == ["Adam", "Momentum", "SGD"]
+    for r in report["results"]:
+        assert {"ours", "keras"} <= set(r["ms"]) and r["bound_ms"] > 0 and r["copy_bandwidth_GBps"] > 0
