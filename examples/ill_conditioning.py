@@ -24,12 +24,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from keras_optlab.lab.plots import output_dir  # noqa: E402
 from keras_optlab.callbacks import CurvatureMonitor, GradientStats  # noqa: E402
 from keras_optlab.lab.data import load_digits  # noqa: E402
 from keras_optlab.optimizers import SGD  # noqa: E402
 from keras_optlab.schedules import LinearDecay  # noqa: E402
 
-RUNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runs")
+RUNS = output_dir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runs"))  # $OPTLAB_OUT wins
 EPOCHS, BATCH, EVERY = 30, 32, 5
 
 

@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
 
+from keras_optlab.lab.plots import output_dir  # noqa: E402
 from keras_optlab.calibration import activation_report, calibrate  # noqa: E402
 from keras_optlab.initializers import (  # noqa: E402
     FanInUniform,
@@ -30,7 +31,7 @@ from keras_optlab.initializers import (  # noqa: E402
 from keras_optlab.lab.data import load_digits  # noqa: E402
 from keras_optlab.optimizers import SGD  # noqa: E402
 
-RUNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runs")
+RUNS = output_dir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runs"))  # $OPTLAB_OUT wins
 
 
 def symmetry(x, y):
@@ -100,7 +101,6 @@ def digits_mlp(x, y, x_val, y_val, depth=10, width=64, epochs=10):
              title=f"{depth}-layer tanh MLP on digits: initialization")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize="small")
-    os.makedirs(RUNS, exist_ok=True)
     path = os.path.normpath(os.path.join(RUNS, "initialization_digits.png"))
     figure.savefig(path, dpi=120)
     print(f"   figure: {path}")

@@ -22,10 +22,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from keras_optlab.lab.plots import output_dir  # noqa: E402
 from keras_optlab.initializers import GateBias  # noqa: E402
 from keras_optlab.optimizers import Adam  # noqa: E402
 
-RUNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runs")
+RUNS = output_dir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runs"))  # $OPTLAB_OUT wins
 T, TRAIN, UNITS, EPOCHS, SEEDS = 30, 3000, 16, 6, (0, 1)
 SOLVED = 0.05  # validation MSE under ~1/3 of the predict-the-mean baseline
 
@@ -85,7 +86,6 @@ def main():
              title=f"LSTM on the adding problem (T = {T})")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize="small")
-    os.makedirs(RUNS, exist_ok=True)
     path = os.path.normpath(os.path.join(RUNS, "initialization_lstm.png"))
     figure.savefig(path, dpi=120)
     print(f"   figure: {path}")
