@@ -189,7 +189,33 @@ def _l2loss_tracked(factory):
     return _with_clip_gradients(factory, "L2LossTracked", clip)
 
 
-ABLATIONS = {"tracked": _tracked, "l2loss-tracked": _l2loss_tracked}
+def _xla_update(factory):
+    """The keras.ops rule of each variable compiled as its own XLA cluster
+    (``tf.function(jit_compile=True)`` per variable, inside the un-XLA'd step): what
+    XLA's fusion alone buys an optimizer without a fused TF kernel (RMSProp). The
+    package does not do this; the ablation measures whether it would pay."""
+
+    def make():
+        opt = factory()
+        opt.fused_update = None
+        cls = type(opt)
+        compiled = {}
+
+        def update_step(self, gradient, variable, learning_rate):
+            key = id(variable)
+            if key not in compiled:
+                compiled[key] = tf.function(
+                    lambda g, lr, variable=variable: cls.update_step(self, g, variable, lr), jit_compile=True
+                )
+            compiled[key](gradient, tf.convert_to_tensor(learning_rate))
+
+        opt.__class__ = type(f"{cls.__name__}XLAUpdate", (cls,), {"update_step": update_step})
+        return opt
+
+    return make
+
+
+ABLATIONS = {"tracked": _tracked, "l2loss-tracked": _l2loss_tracked, "xla-update": _xla_update}
 
 
 def _keras_ops_path(factory):
