@@ -98,7 +98,7 @@ def test_every_optimizer_with_ablations(bench, tmp_path):
     path = tmp_path / "ablate.json"
     report = bench.main(TINY + ["--no-xla", "--ablations", "--ops-path", "--json", str(path)])
     assert [(r["optimizer"], r["xla"]) for r in report["results"]] == [(n, False) for n in OPTIMIZERS]
-    ablations = ["tracked", "l2loss-tracked"]
+    ablations = ["tracked", "l2loss-tracked", "xla-update"]
     assert json.loads(path.read_text())["config"]["ablations"] == ablations
     for r in report["results"]:
         _check_entry(r)
