@@ -126,7 +126,11 @@ class BookOptimizer(keras.optimizers.Optimizer):
 
     Subclasses implement ``build`` (calling ``super().build`` first) and
     ``update_step`` with ``keras.ops`` and ``self.assign*``, and extend
-    ``get_config``.
+    ``get_config``. Where one of TensorFlow's fused training kernels computes the
+    same operations in the same order, a subclass also defines ``fused_update``
+    (same arguments), which the TensorFlow backend uses instead (SGD, Momentum,
+    Nesterov, AdaGrad, Adam; see ``uses_fused_kernel``). Everything around the update
+    (clipping, skipping, weight decay, EMA, accumulation, tf.distribute) is shared.
 
     Telemetry (``keras.Variable`` scalars, saved and restored with the optimizer;
     ``None`` until the optimizer is built):
