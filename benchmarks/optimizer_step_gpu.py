@@ -2,15 +2,9 @@
 optax (vs torch), and against the memory-copy bound.
 
 Written for a machine with JAX and a GPU plus only the keras wheel (no TensorFlow, no
-keras-tuner). ``import keras_optlab`` needs both: the package ``__init__`` imports
-``callbacks``/``curvature`` (``import tensorflow`` at module level in
-``curvature/hvp.py``) and ``tuning`` (``import keras_tuner``), and even
-``keras_optlab/optimizers/__init__.py`` imports ``newton.py``, which imports
-tensorflow at module level. The first-order optimizers themselves
-(``optimizers/{base,sgd,momentum,nesterov,adagrad,rmsprop,nesterov_rmsprop,adam}.py``
-and ``clipping.py``) need only keras. So when ``keras_optlab.optimizers`` cannot be
-imported, this script loads those modules directly (``load_book_optimizers``), under
-empty package stubs; nothing in the package changes.
+keras-tuner): ``import keras_optlab`` then loads the first-order optimizers, clipping
+and initializers and leaves out what needs TensorFlow or Keras Tuner (the smoke test
+runs it with both blocked).
 
 Each contender updates ``--params`` float32 parameters split into ``--variables``
 equal flat arrays with one fixed set of random gradients:
@@ -41,14 +35,12 @@ device name, date and versions. Nothing measured on CPU here is a GPU number.
 
 import argparse
 import datetime
-import importlib.util
 import json
 import os
 import platform
 import statistics
 import sys
 import time
-import types
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -65,33 +57,13 @@ TARGETS = {"ours_over_optax": 1.05, "keras_over_ours": 1.7, "ours_over_bound": 1
 
 
 def load_book_optimizers():
-    """``keras_optlab.optimizers``, or — without TensorFlow — its first-order modules.
+    """``keras_optlab.optimizers`` (first-order optimizers need only Keras).
 
-    Returns (namespace with SGD, Momentum, Adam, ...; how it was loaded).
+    Returns (the module, how it was loaded — recorded in the JSON).
     """
-    try:
-        from keras_optlab import optimizers
+    from keras_optlab import optimizers
 
-        return optimizers, "import keras_optlab.optimizers"
-    except ImportError as error:
-        reason = f"{type(error).__name__}: {error}"
-    for name in [m for m in sys.modules if m == "keras_optlab" or m.startswith("keras_optlab.")]:
-        del sys.modules[name]
-    for pkg, path in (("keras_optlab", "keras_optlab"), ("keras_optlab.optimizers", "keras_optlab/optimizers")):
-        stub = types.ModuleType(pkg)
-        stub.__path__ = [os.path.join(ROOT, path)]
-        sys.modules[pkg] = stub
-    out = types.SimpleNamespace()
-    for mod in ("clipping", "optimizers.base", "optimizers.sgd", "optimizers.momentum", "optimizers.adam"):
-        full = f"keras_optlab.{mod}"
-        spec = importlib.util.spec_from_file_location(full, os.path.join(ROOT, "keras_optlab", *mod.split(".")) + ".py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[full] = module
-        spec.loader.exec_module(module)
-    out.SGD = sys.modules["keras_optlab.optimizers.sgd"].SGD
-    out.Momentum = sys.modules["keras_optlab.optimizers.momentum"].Momentum
-    out.Adam = sys.modules["keras_optlab.optimizers.adam"].Adam
-    return out, f"modules loaded directly ({reason})"
+    return optimizers, "import keras_optlab.optimizers"
 
 
 def optional(name):
@@ -322,7 +294,7 @@ def main(argv=None):
             "keras": keras.__version__,
             "optax": getattr(optional("optax"), "__version__", None),
             "torch": getattr(torch, "__version__", None),
-            "tensorflow_importable": importlib.util.find_spec("tensorflow") is not None,
+            "tensorflow_importable": optional("tensorflow") is not None,
         },
         "config": {"params": params, "variables": variables, "rounds": rounds, "steps": steps, "dtype": "float32"},
         "targets": TARGETS,

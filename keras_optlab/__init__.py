@@ -1,10 +1,12 @@
 """keras_optlab: chapter 8 of *Deep Learning* (Goodfellow, Bengio & Courville) for Keras 3.
 
-Public surface only: everything here is a re-export.
+Public surface only: everything here is a re-export. What needs TensorFlow (Newton,
+SecondOrder, curvature, callbacks) or Keras Tuner (tuning) is exported where those are
+installed, so that the optimizers, initializers and clipping also load on a machine
+with only JAX and Keras.
 """
 
-from keras_optlab import calibration, callbacks, clipping, curvature, initializers, optimizers, schedules, tuning
-from keras_optlab.callbacks import CurvatureMonitor, GradientStats
+from keras_optlab import calibration, clipping, initializers, optimizers, schedules
 from keras_optlab.calibration import activation_report, calibrate
 from keras_optlab.initializers import (
     FanInUniform,
@@ -21,11 +23,26 @@ from keras_optlab.optimizers import (
     Momentum,
     Nesterov,
     NesterovRMSProp,
-    Newton,
     RMSProp,
 )
 from keras_optlab.schedules import LinearDecay
-from keras_optlab.training import SecondOrder
-from keras_optlab.tuning import InitSearch, init_hyperparameters, search_init
+
+try:
+    import tensorflow  # noqa: F401
+except ImportError:
+    pass
+else:
+    from keras_optlab import callbacks, curvature
+    from keras_optlab.callbacks import CurvatureMonitor, GradientStats
+    from keras_optlab.optimizers import Newton
+    from keras_optlab.training import SecondOrder
+
+try:
+    import keras_tuner  # noqa: F401
+except ImportError:
+    pass
+else:
+    from keras_optlab import tuning
+    from keras_optlab.tuning import InitSearch, init_hyperparameters, search_init
 
 __version__ = "0.1.0"
