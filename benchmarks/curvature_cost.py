@@ -36,7 +36,6 @@ none) with the CPU model, cores, date and library versions.
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import sys
@@ -50,6 +49,8 @@ import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+
+from common import write_json  # noqa: E402
 
 from optimizer_step import device_info, versions  # noqa: E402  (one copy of the device block)
 
@@ -229,10 +230,7 @@ def main(argv=None):
         "monitor_overhead": monitor_rows,
     }
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-        print(f"\nwrote {args.json}")
+        write_json(report, args.json)
     return report
 
 

@@ -28,7 +28,6 @@ none) with the CPU model, cores, date and library versions.
 import argparse
 import datetime
 import gc
-import json
 import os
 import statistics
 import sys
@@ -38,10 +37,11 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+
+from common import write_json  # noqa: E402
 
 from optimizer_step import PAIRS, device_info, versions  # noqa: E402  (the same pairs)
 
@@ -205,11 +205,7 @@ def main(argv=None):
         "results": results,
     }
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-        print(f"\nwrote {args.json}")
+        write_json(report, args.json)
     return report
 
 

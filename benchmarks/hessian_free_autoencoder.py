@@ -12,9 +12,9 @@ number of CG iterations, each one Hessian-vector product).
 
 import argparse
 import datetime
-import json
 import os
 import platform
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -24,6 +24,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_optlab as ko  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import write_json  # noqa: E402
 
 LAYERS = (32, 16, 4, 16, 32)
 
@@ -122,9 +125,7 @@ def main(argv=None):
         "runs": runs,
         "newton_step_cost": cost,
     }
-    os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(result, f, indent=1)
+    write_json(result, args.json)
     if args.png:
         import matplotlib
 

@@ -67,6 +67,9 @@ import keras_optlab  # noqa: E402
 from keras_optlab import optimizers as optlab  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from common import write_json  # noqa: E402
 DEFAULT_JSON = os.path.join(HERE, "results", "optimizer_step_cpu.json")
 
 # Targets of issue 7 (ratio ours/keras, median), for the optimizers it names; SGD and
@@ -726,11 +729,7 @@ def main(argv=None):
         "state_memory": memory,
     }
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-        print(f"\nwrote {args.json}")
+        write_json(report, args.json)
     return report
 
 

@@ -35,7 +35,6 @@ device name, date and versions. Nothing measured on CPU here is a GPU number.
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -51,6 +50,9 @@ import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+from common import write_json  # noqa: E402
 DEFAULT_JSON = os.path.join(HERE, "results", "optimizer_step_gpu.json")
 BYTES_PER_PARAM = {"Adam": 28, "Momentum": 20, "SGD": 12}
 TARGETS = {"ours_over_optax": 1.05, "keras_over_ours": 1.7, "ours_over_bound": 1.25}
@@ -301,11 +303,7 @@ def main(argv=None):
         "results": results,
     }
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-        print(f"wrote {args.json}")
+        write_json(report, args.json)
     return report
 
 

@@ -13,7 +13,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
 
 from keras_optlab import optimizers  # noqa: E402
 from keras_optlab.lab import run_surface, surfaces  # noqa: E402

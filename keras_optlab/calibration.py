@@ -17,7 +17,6 @@ References:
 import math
 
 import keras
-import numpy as np
 from keras import ops
 
 #: Layers whose kernel `calibrate` rescales (public Keras classes with `kernel` and
