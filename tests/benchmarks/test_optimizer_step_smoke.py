@@ -94,10 +94,13 @@ def test_main_writes_json_both_modes(bench, tmp_path):
         assert r["tracing_count"] == {"ours": 1, "keras": 1} and r["ablations"] == {}
 
 
-def test_every_optimizer_with_ablations(bench, tmp_path):
+@pytest.mark.slow
+def test_ablations_on_a_fused_and_an_ops_path_optimizer(bench, tmp_path):
+    # Two optimizers, not seven: each ablation compiles its own graphs (xla-update one
+    # XLA program per variable), and the other tests already cover every optimizer.
     path = tmp_path / "ablate.json"
-    report = bench.main(TINY + ["--no-xla", "--ablations", "--ops-path", "--json", str(path)])
-    assert [(r["optimizer"], r["xla"]) for r in report["results"]] == [(n, False) for n in OPTIMIZERS]
+    report = bench.main(TINY + ["--no-xla", "--ablations", "--ops-path", "--optimizers", "Adam,RMSProp", "--json", str(path)])
+    assert [(r["optimizer"], r["xla"]) for r in report["results"]] == [("Adam", False), ("RMSProp", False)]
     ablations = ["tracked", "l2loss-tracked", "xla-update"]
     assert json.loads(path.read_text())["config"]["ablations"] == ablations
     for r in report["results"]:
