@@ -109,6 +109,9 @@ def main(argv=None):
         run("HF Newton, batch 700", lambda: ko.SecondOrder(autoencoder()),
             ko.Newton(damping=1.0, solver="cg", adaptive_damping=True, max_cg_iterations=30), x, x_val, 700,
             args.seconds),
+        run("HF Gauss-Newton, batch 700", lambda: ko.SecondOrder(autoencoder()),
+            ko.Newton(damping=1.0, solver="cg", adaptive_damping=True, max_cg_iterations=30, curvature="gauss_newton"),
+            x, x_val, 700, args.seconds),
     ]
     cost = newton_step_cost(x[:700])
     print(f"one CG Newton step = {cost['gradient_evaluations_per_step']:.1f} gradient times "

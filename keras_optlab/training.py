@@ -51,12 +51,18 @@ class SecondOrder(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         first_pass = {}
 
-        def loss_fn():
-            y_pred = self(x, training=True)
-            first_pass.setdefault("y_pred", y_pred)  # the gradient's forward pass, for metrics
+        def outputs_fn():
+            return self(x, training=True)
+
+        def output_loss_fn(y_pred):
             return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
 
-        loss = self.optimizer.newton_step(loss_fn, self.trainable_variables)
+        def loss_fn():
+            y_pred = outputs_fn()
+            first_pass.setdefault("y_pred", y_pred)  # the gradient's forward pass, for metrics
+            return output_loss_fn(y_pred)
+
+        loss = self.optimizer.newton_step(loss_fn, self.trainable_variables, outputs_fn, output_loss_fn)
         for metric in self.metrics:
             if metric.name == "loss":
                 metric.update_state(loss)

@@ -80,6 +80,40 @@ def gradient_hvp(loss_fn, variables):
     return _double_backprop(loss_fn, variables, lambda grads: grads)
 
 
+def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
+    """G v with G = Jᵀ H_L J, the (generalized) Gauss-Newton matrix (Schraudolph 2002;
+    Martens 2010, Sec. 4.2), for ``outputs_fn()`` → model outputs z(θ) and
+    ``output_loss_fn(z)`` → the loss as a function of those outputs.
+
+    G is positive semi-definite wherever the loss is convex in z (squared error,
+    cross-entropy on logits), unlike H; it drops the term of H that comes from the
+    network's own curvature. Computed without forming anything: J v by forward-mode
+    differentiation (``tf.autodiff.ForwardAccumulator``), H_L (J v) by double backprop
+    through the loss alone, Jᵀ(·) by one backward pass. Curvature of terms that do not
+    go through z (weight regularizers) is not included.
+    """
+    tf_vars = _as_tensors(variables)
+    vectors = [tf.cast(v, w.dtype) for v, w in zip(vectors, tf_vars)]
+    with tf.autodiff.ForwardAccumulator(primals=tf_vars, tangents=vectors) as accumulator:
+        outputs = outputs_fn()
+    jv = tf.nest.map_structure(
+        lambda z: tf.stop_gradient(accumulator.jvp(z, unconnected_gradients=tf.UnconnectedGradients.ZERO)), outputs
+    )
+    z = tf.nest.map_structure(tf.stop_gradient, outputs)
+    flat_z = tf.nest.flatten(z)
+    with tf.GradientTape() as outer:
+        outer.watch(flat_z)
+        with tf.GradientTape() as inner:
+            inner.watch(flat_z)
+            loss = output_loss_fn(z)
+        gz = inner.gradient(loss, flat_z, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        dot = tf.add_n([tf.reduce_sum(a * b) for a, b in zip(gz, tf.nest.flatten(jv))])
+    h_jv = outer.gradient(dot, flat_z, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    with tf.GradientTape() as tape:
+        outputs = tf.nest.flatten(outputs_fn())
+    return tape.gradient(outputs, tf_vars, output_gradients=h_jv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+
 # --------------------------------------------------------------------------- models
 
 

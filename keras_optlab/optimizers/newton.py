@@ -5,10 +5,11 @@ import numbers
 import keras
 import tensorflow as tf
 
-from keras_optlab.curvature.hvp import hvp_from_loss, loss_and_gradient
+from keras_optlab.curvature.hvp import gauss_newton_product, hvp_from_loss, loss_and_gradient
 from keras_optlab.optimizers.base import BookOptimizer, check_number, fill_docstring
 
 SOLVERS = ("auto", "exact", "cg")
+CURVATURES = ("hessian", "gauss_newton")
 # Above this many parameters `solver="exact"` refuses: the Hessian has n² entries
 # (4096² float32 = 64 MiB) and its factorization costs O(n³).
 MAX_EXACT_PARAMETERS = 4096
@@ -73,6 +74,11 @@ class Newton(BookOptimizer):
     loss is undone (Levenberg–Marquardt's rejection). The current α is
     the optimizer variable ``damping_value`` and is saved with it.
 
+    ``curvature="gauss_newton"`` (CG only) replaces H by the Gauss-Newton matrix
+    G = Jᵀ H_L J, positive semi-definite for convex losses of the outputs — Martens'
+    (2010) choice for Hessian-free training; needs ``SecondOrder`` (which splits the
+    loss at the model's outputs). Regularizer curvature is left out of G.
+
     ``saddle_free=True`` (exact solver) replaces H by |H| — the same eigenvectors with
     eigenvalues |λᵢ| — so that negative curvature pushes away from saddles
     (Dauphin et al. 2014): d = Q diag(1/(|λ| + α)) Qᵀ g.
@@ -95,6 +101,7 @@ class Newton(BookOptimizer):
         cg_tolerance: Float > 0, relative to ‖g‖. Defaults to 1e-5.
         adaptive_damping: Bool. Defaults to False.
         saddle_free: Bool. Defaults to False. Needs the exact solver.
+        curvature: "hessian" (default) or "gauss_newton" (CG only).
         skip_nonfinite, name: as for every keras_optlab optimizer.
 
     References: Goodfellow, Bengio & Courville, *Deep Learning*, 2016, Alg. 8.8,
@@ -113,6 +120,7 @@ class Newton(BookOptimizer):
         cg_tolerance=1e-5,
         adaptive_damping=False,
         saddle_free=False,
+        curvature="hessian",
         name="newton",
         **kwargs,
     ):
@@ -141,8 +149,16 @@ class Newton(BookOptimizer):
         if saddle_free and solver == "cg":
             raise ValueError("`saddle_free=True` needs the exact solver (it takes |H| from an eigendecomposition). "
                              "Received: solver='cg'")
+        if curvature not in CURVATURES:
+            raise ValueError(f"`curvature` must be one of {CURVATURES}. Received: curvature={curvature!r}")
+        if curvature == "gauss_newton" and (solver == "exact" or saddle_free):
+            raise ValueError(
+                "curvature='gauss_newton' is Hessian-free only (solver='cg' or 'auto'; it is positive "
+                f"semi-definite, so saddle_free has no use). Received: solver={solver!r}, saddle_free={saddle_free!r}"
+            )
         self.adaptive_damping = adaptive_damping
         self.saddle_free = saddle_free
+        self.curvature = curvature
 
     # ------------------------------------------------------------------ state
     def build(self, var_list):
@@ -170,7 +186,7 @@ class Newton(BookOptimizer):
     def _resolve_solver(self, n):
         solver = self.solver
         if solver == "auto":
-            solver = "exact" if n <= MAX_EXACT_PARAMETERS else "cg"
+            solver = "exact" if n <= MAX_EXACT_PARAMETERS and self.curvature == "hessian" else "cg"
         if solver == "exact" and n > MAX_EXACT_PARAMETERS:
             raise ValueError(
                 f"solver='exact' forms the {n}×{n} Hessian; it is refused above {MAX_EXACT_PARAMETERS} "
@@ -195,10 +211,19 @@ class Newton(BookOptimizer):
         self.apply([gradient], [variable])
 
     # ------------------------------------------------------------------ Newton steps
-    def newton_step(self, loss_fn, variables):
+    def newton_step(self, loss_fn, variables, outputs_fn=None, output_loss_fn=None):
         """One step θ ← θ − ε(H + αI)⁻¹g on a zero-argument ``loss_fn``; returns J(θ)
-        before the step. Works eagerly and inside ``tf.function``."""
+        before the step. Works eagerly and inside ``tf.function``.
+
+        ``curvature="gauss_newton"`` also needs the loss split at the model's outputs:
+        ``outputs_fn()`` → z and ``output_loss_fn(z)`` → J (``SecondOrder`` passes them).
+        """
         variables = list(variables)
+        if self.curvature == "gauss_newton" and (outputs_fn is None or output_loss_fn is None):
+            raise ValueError(
+                "curvature='gauss_newton' needs the model outputs: train with keras_optlab.SecondOrder, "
+                "or pass outputs_fn and output_loss_fn to newton_step."
+            )
         if not self.built:
             with keras.name_scope(self.name, caller=self):
                 self.build(variables)
@@ -216,12 +241,15 @@ class Newton(BookOptimizer):
             loss, grads = loss_and_gradient(loss_fn, tf_vars)
             g = _flat(grads, dtype)
 
-            def hvp(p):
-                return _flat(hvp_from_loss(loss_fn, tf_vars, _unflat(p, tf_vars))[2], dtype)
+            def product(p):  # H p, or G p
+                vectors = _unflat(p, tf_vars)
+                if self.curvature == "gauss_newton":
+                    return _flat(gauss_newton_product(outputs_fn, output_loss_fn, tf_vars, vectors), dtype)
+                return _flat(hvp_from_loss(loss_fn, tf_vars, vectors)[2], dtype)
 
             x0 = WARM_START_DECAY * _flat([d.value for d in self._directions], dtype)
-            direction = self._cg(lambda p: hvp(p) + alpha * p, g, x0)
-            curvature = lambda d: tf.tensordot(d, hvp(d), 1)  # noqa: E731
+            direction = self._cg(lambda p: product(p) + alpha * p, g, x0)
+            curvature = lambda d: tf.tensordot(d, product(d), 1)  # noqa: E731
 
         self._gradient_norm.assign(tf.cast(tf.norm(g), "float32"))
         finite = tf.reduce_all(tf.math.is_finite(direction)) & tf.math.is_finite(loss)
@@ -230,11 +258,13 @@ class Newton(BookOptimizer):
 
         def take_step():
             step = -lr * direction
+            # The quadratic model's curvature along the step, at θ (before it moves).
+            step_curvature = curvature(step) if self.adaptive_damping else None
             for v, s in zip(tf_vars, _unflat(step, tf_vars)):
                 v.assign_add(s)
             kept = direction
             if self.adaptive_damping:
-                accepted = self._adapt_damping(loss_fn, loss, g, step, curvature(step))
+                accepted = self._adapt_damping(loss_fn, loss, g, step, step_curvature)
                 # Levenberg–Marquardt: a step that raised the loss is undone (α has
                 # grown) and CG's next warm start begins from zero.
                 undo = tf.where(accepted, tf.zeros_like(step), -step)
@@ -338,6 +368,7 @@ class Newton(BookOptimizer):
                 "cg_tolerance": self.cg_tolerance,
                 "adaptive_damping": self.adaptive_damping,
                 "saddle_free": self.saddle_free,
+                "curvature": self.curvature,
             }
         )
         return config

@@ -163,7 +163,7 @@ def test_skip_nonfinite_skips_a_nan_step():
 
 def test_config_round_trip_and_serialization():
     opt = ko.Newton(learning_rate=0.5, damping=1e-3, solver="cg", max_cg_iterations=7, cg_tolerance=1e-4,
-                    adaptive_damping=True)
+                    adaptive_damping=True, curvature="gauss_newton")
     assert ko.Newton.from_config(opt.get_config()).get_config() == opt.get_config()
     clone = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
     assert isinstance(clone, ko.Newton) and clone.get_config() == opt.get_config()
@@ -173,3 +173,53 @@ def test_minimize_validates_steps():
     var = tf.Variable([1.0])
     with pytest.raises(ValueError, match="steps"):
         ko.Newton().minimize(lambda: tf.reduce_sum(var**2), [var], steps=0)
+
+
+def test_gauss_newton_product_equals_jt_hl_j():
+    """G v against Jᵀ H_L J formed from full Jacobians (float64, tiny MLP, softmax CE)."""
+    from keras_optlab.curvature.hvp import gauss_newton_product
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((4,), dtype="float64"), keras.layers.Dense(3, activation="tanh", dtype="float64"),
+                              keras.layers.Dense(3, dtype="float64")])
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(5, 4)))
+    y = tf.constant(rng.integers(0, 3, size=5))
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype="float64")
+    variables = [v.value for v in model.trainable_variables]
+    vectors = [rng.normal(size=v.shape) for v in variables]
+
+    got = gauss_newton_product(lambda: model(x), lambda z: ce(y, z), variables, vectors)
+
+    with tf.GradientTape(persistent=True) as tape:
+        z = model(x)
+    jac = tape.jacobian(z, variables)  # each (5, 3, *shape)
+    j = np.concatenate([np.reshape(b.numpy(), (15, -1)) for b in jac], axis=1)
+    zc = tf.constant(z.numpy())
+    with tf.GradientTape() as t2:
+        t2.watch(zc)
+        with tf.GradientTape() as t1:
+            t1.watch(zc)
+            loss = ce(y, zc)
+        gz = tf.reshape(t1.gradient(loss, zc), [-1])
+    h_l = t2.jacobian(gz, zc).numpy().reshape(15, 15)
+    v = np.concatenate([np.ravel(a) for a in vectors])
+    want = j.T @ h_l @ j @ v
+    np.testing.assert_allclose(np.concatenate([np.ravel(g.numpy()) for g in got]), want, rtol=1e-10, atol=1e-14)
+    assert v @ want >= 0  # positive semi-definite: CE is convex in the logits
+
+
+def test_gauss_newton_cg_solves_least_squares():
+    """For a linear model under squared error G = H: one Gauss-Newton step is exact."""
+    x, y, solution = linear_regression()
+    inner, model = float64_regressor(5)
+    model.compile(optimizer=ko.Newton(damping=0.0, curvature="gauss_newton", cg_tolerance=1e-10), loss=MSE64)
+    model.fit(x, y, batch_size=128, epochs=2, verbose=0)
+    assert model.optimizer.resolved_solver == "cg"
+    np.testing.assert_allclose(weights_of(inner), solution, rtol=1e-8, atol=1e-10)
+
+
+def test_gauss_newton_needs_the_outputs():
+    var = tf.Variable([1.0])
+    with pytest.raises(ValueError, match="SecondOrder"):
+        ko.Newton(curvature="gauss_newton").minimize(lambda: tf.reduce_sum(var**2), [var])

@@ -93,6 +93,8 @@ NEWTON_BAD = [
     (dict(adaptive_damping=True, damping=0.0), ValueError, "damping"),
     (dict(saddle_free=True, solver="cg"), ValueError, "solver"),
     (dict(weight_decay=0.1), ValueError, "weight_decay"),
+    (dict(curvature="fisher"), ValueError, "curvature"),
+    (dict(curvature="gauss_newton", solver="exact"), ValueError, "solver"),
     (dict(clipnorm=1.0), ValueError, "clipnorm"),
 ]
 
