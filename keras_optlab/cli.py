@@ -31,9 +31,9 @@ def _add_race(subparsers):
         ),
     )
     parser.add_argument(
-        "--epochs", type=_positive_int, default=None, help=f"passes over digits' training set (default {DIGITS_EPOCHS})"
+        "--epochs", type=positive_int, default=None, help=f"passes over digits' training set (default {DIGITS_EPOCHS})"
     )
-    parser.add_argument("--steps", type=_positive_int, default=None,
+    parser.add_argument("--steps", type=positive_int, default=None,
                         help="updates per surface run (default: each surface's own, 100 to 500)")
     parser.add_argument("--quick", action="store_true",
                         help=f"a short run: {QUICK_EPOCHS} epochs, at most {QUICK_STEPS} steps per surface, no Newton")
@@ -162,9 +162,9 @@ def _add_curvature(subparsers):
     parser.add_argument("data", help="path of an .npz file holding the inputs and targets")
     parser.add_argument("--x-key", default="x", help="name of the inputs in the .npz (default x)")
     parser.add_argument("--y-key", default="y", help="name of the targets in the .npz (default y)")
-    parser.add_argument("--batch-size", type=_positive_int, default=None,
+    parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="use only the first N samples (default all)")
-    parser.add_argument("--k", type=_positive_int, default=3, help="number of top Hessian eigenvalues (default 3)")
+    parser.add_argument("--k", type=positive_int, default=3, help="number of top Hessian eigenvalues (default 3)")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="ε for the predicted change (default the model's optimizer's rate)")
     parser.add_argument("--out", default=os.path.join("runs", "curvature"), metavar="DIR",
@@ -186,7 +186,8 @@ def _curvature(args):
     return 0
 
 
-def _positive_int(text):
+def positive_int(text):
+    """argparse type: an integer ≥ 1 (shared with ``keras_optlab.tuning``'s options)."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")

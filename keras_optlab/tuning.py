@@ -670,15 +670,9 @@ def digits_search(out, *, trials=24, epochs=10, depth=10, width=64, learning_rat
 
 def add_digits_search_arguments(parser, default_out):
     """The options of ``tuning/search_digits.py`` and ``optlab tune`` on an argparse parser."""
+    from keras_optlab.cli import positive_int  # the command line's one parser of counts
+
     d = DIGITS_SEARCH_DEFAULTS
-
-    def positive_int(text):
-        value = int(text)
-        if value < 1:
-            raise ValueError(text)
-        return value
-
-    positive_int.__name__ = "positive int"
 
     def positive_float(text):
         value = float(text)
