@@ -169,15 +169,20 @@ def _with_clip_gradients(factory, suffix, clip_gradients):
     return make
 
 
-def _tracked(factory):
-    """The package's own ``track_gradient_norm=True``."""
+def _with_setting(factory, attribute, value):
+    """Wrap an optimizer factory: same optimizer, one attribute set before first use."""
 
     def make():
         opt = factory()
-        opt.track_gradient_norm = True
+        setattr(opt, attribute, value)
         return opt
 
     return make
+
+
+def _tracked(factory):
+    """The package's own ``track_gradient_norm=True``."""
+    return _with_setting(factory, "track_gradient_norm", True)
 
 
 def _l2loss_tracked(factory):
@@ -223,13 +228,7 @@ ABLATIONS = {"tracked": _tracked, "l2loss-tracked": _l2loss_tracked, "xla-update
 
 def _keras_ops_path(factory):
     """The same optimizer with its TF fused kernel turned off: the keras.ops rule."""
-
-    def make():
-        opt = factory()
-        opt.fused_update = None
-        return opt
-
-    return make
+    return _with_setting(factory, "fused_update", None)
 
 
 # --------------------------------------------------------------------------- set-up
