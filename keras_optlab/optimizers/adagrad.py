@@ -58,6 +58,16 @@ class AdaGrad(BookOptimizer):
         self.assign(r, r_new)
         self.assign_sub(variable, lr * g / (ops.sqrt(r_new) + self.epsilon))
 
+    def kernel_update(self, kernels, gradient, variable, learning_rate):
+        g, lr = self.prepare(gradient, variable, learning_rate)
+        return kernels.book_apply_adagrad(
+            var=self.handle(variable),
+            accumulator=self.handle(self.slot(self._accumulators, variable)),
+            grad=g,
+            lr=lr,
+            epsilon=ops.convert_to_tensor(self.epsilon, variable.dtype),
+        )
+
     def fused_update(self, gradient, variable, learning_rate):
         # TF's ResourceApplyAdagradV2 (update_slots=True): accum += grad²;
         # var -= grad·lr / (√accum + epsilon) — the book's δ outside the root, as above.

@@ -62,19 +62,40 @@ class Adam(BookOptimizer):
             var_list, ["first_moment", "second_moment"]
         )
 
-    def update_step(self, gradient, variable, learning_rate):
-        g, lr = self.prepare(gradient, variable, learning_rate)
+    def step_scalars(self, variable, learning_rate):
+        """(η, δ') = (ε√(1−ρ₂ᵗ)/(1−ρ₁ᵗ), δ√(1−ρ₂ᵗ)) in the variable's dtype, t = step + 1."""
         t = ops.cast(self.iterations + 1, variable.dtype)
         correction_1 = 1.0 - ops.power(ops.convert_to_tensor(self.beta_1, variable.dtype), t)
         root_correction_2 = ops.sqrt(1.0 - ops.power(ops.convert_to_tensor(self.beta_2, variable.dtype), t))
+        return learning_rate * root_correction_2 / correction_1, self.epsilon * root_correction_2
+
+    def update_step(self, gradient, variable, learning_rate):
+        g, lr = self.prepare(gradient, variable, learning_rate)
+        step_size, epsilon = self.step_scalars(variable, lr)
         s = self.slot(self._first_moments, variable)
         r = self.slot(self._second_moments, variable)
         s_new = s + (1.0 - self.beta_1) * (g - s)
         r_new = r + (1.0 - self.beta_2) * (ops.square(g) - r)
         self.assign(s, s_new)
         self.assign(r, r_new)
-        step_size = lr * root_correction_2 / correction_1
-        self.assign_sub(variable, step_size * s_new / (ops.sqrt(r_new) + self.epsilon * root_correction_2))
+        self.assign_sub(variable, step_size * s_new / (ops.sqrt(r_new) + epsilon))
+
+    def kernel_update(self, kernels, gradient, variable, learning_rate):
+        # The rule above in one pass (TF's ResourceApplyAdam makes three, and rounds
+        # 1 − β in the dtype where the rule above rounds it from Python's double).
+        g, lr = self.prepare(gradient, variable, learning_rate)
+        step_size, epsilon = self.step_scalars(variable, lr)
+        dtype = variable.dtype
+        return kernels.book_apply_adam(
+            var=self.handle(variable),
+            m=self.handle(self.slot(self._first_moments, variable)),
+            v=self.handle(self.slot(self._second_moments, variable)),
+            grad=g,
+            one_minus_beta1=ops.convert_to_tensor(1.0 - self.beta_1, dtype),
+            one_minus_beta2=ops.convert_to_tensor(1.0 - self.beta_2, dtype),
+            step_size=step_size,
+            epsilon=epsilon,
+        )
 
     def fused_update(self, gradient, variable, learning_rate):
         # TF's ResourceApplyAdam computes

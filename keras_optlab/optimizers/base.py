@@ -18,7 +18,7 @@ import numbers
 import keras
 from keras import ops
 
-from keras_optlab import clipping
+from keras_optlab import clipping, kernels
 
 # Inserted into each optimizer's docstring in place of {{base_optimizer_keyword_args}}
 # (Keras' habit: the shared arguments are documented once).
@@ -126,11 +126,12 @@ class BookOptimizer(keras.optimizers.Optimizer):
 
     Subclasses implement ``build`` (calling ``super().build`` first) and
     ``update_step`` with ``keras.ops`` and ``self.assign*``, and extend
-    ``get_config``. Where one of TensorFlow's fused training kernels computes the
-    same operations in the same order, a subclass also defines ``fused_update``
-    (same arguments), which the TensorFlow backend uses instead (SGD, Momentum,
-    Nesterov, AdaGrad, Adam; see ``uses_fused_kernel``). Everything around the update
-    (clipping, skipping, weight decay, EMA, accumulation, tf.distribute) is shared.
+    ``get_config``. On the TensorFlow backend a subclass may also define
+    ``kernel_update`` (keras_optlab's one-pass CPU kernel) and ``fused_update`` (one
+    of TF's fused training kernels), each computing the same operations in the same
+    order as ``update_step``; ``update_path`` says which one a variable gets.
+    Everything around the update (clipping, skipping, weight decay, EMA,
+    accumulation, tf.distribute) is shared.
 
     Telemetry (``keras.Variable`` scalars, saved and restored with the optimizer;
     ``None`` until the optimizer is built):
@@ -266,25 +267,53 @@ class BookOptimizer(keras.optimizers.Optimizer):
         self._clipped_steps.assign_add(ops.cast(changed, self._clipped_steps.dtype))
         return grads
 
-    # ------------------------------------------------------------------ fused kernels
-    # On the TensorFlow backend an update that one of TF's fused training kernels
-    # (tf.raw_ops.ResourceApply*) computes *exactly* — same operations in the same
-    # order — goes through that kernel: one pass over θ, g and the slots instead of
-    # one kernel (and one temporary) per keras.ops call, which is what makes an
-    # un-XLA'd step memory-bound instead of dispatch- and temporary-bound
-    # (benchmarks/README.md). A subclass opts in by defining
-    # ``fused_update(gradient, variable, learning_rate)``; its ``update_step`` stays
-    # the keras.ops rule, used on every other backend and for dtypes the kernels lack.
+    # ------------------------------------------------------------------ fast paths
+    # On the TensorFlow backend the per-variable update goes through the fastest of
+    # three rules that compute the same operations in the same order:
+    #
+    # * "kernel" — keras_optlab's own CPU kernel (keras_optlab/kernels): one pass
+    #   over θ, g and the slots. A subclass opts in by defining
+    #   ``kernel_update(kernels, gradient, variable, learning_rate)``. Used for
+    #   float32/float64 variables on the CPU outside XLA, when the kernels built.
+    # * "fused" — one of TF's fused training kernels (tf.raw_ops.ResourceApply*),
+    #   which computes the rule exactly: ``fused_update(gradient, variable,
+    #   learning_rate)``. Used where the kernel is not (GPU, XLA, float16, no
+    #   compiler): TF's kernels have GPU and XLA implementations.
+    # * "ops" — ``update_step``, the keras.ops rule: every other backend, and
+    #   optimizers without a TF kernel.
+    #
+    # Either fast path replaces one kernel (and one temporary) per keras.ops call,
+    # which is what makes an un-XLA'd step memory-bound instead of dispatch- and
+    # temporary-bound (benchmarks/README.md).
+    kernel_update = None
     fused_update = None
     FUSED_DTYPES = ("float16", "bfloat16", "float32", "float64")
+    KERNEL_DTYPES = ("float32", "float64")
+
+    def update_path(self, variable):
+        """``"kernel"``, ``"fused"`` or ``"ops"``: the rule that updates ``variable``.
+
+        Decided when the step is traced, in the context it is traced in (a
+        ``jit_compile=True`` function gets ``"fused"`` or ``"ops"``).
+        """
+        if keras.backend.backend() != "tensorflow":
+            return "ops"
+        dtype = keras.backend.standardize_dtype(variable.dtype)
+        if (
+            self.kernel_update is not None
+            and dtype in self.KERNEL_DTYPES
+            and _on_cpu(self.handle(variable))
+            and not _in_xla_context()
+            and _load_kernels() is not None
+        ):
+            return "kernel"
+        if self.fused_update is not None and dtype in self.FUSED_DTYPES:
+            return "fused"
+        return "ops"
 
     def uses_fused_kernel(self, variable):
-        """Whether ``variable`` is updated through a TF fused kernel."""
-        return (
-            self.fused_update is not None
-            and keras.backend.backend() == "tensorflow"
-            and keras.backend.standardize_dtype(variable.dtype) in self.FUSED_DTYPES
-        )
+        """Whether ``variable`` is updated through a fused kernel (ours or TF's)."""
+        return self.update_path(variable) != "ops"
 
     def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
         # The TF backend's per-variable hook (keras TFOptimizer): Keras calls
@@ -292,7 +321,10 @@ class BookOptimizer(keras.optimizers.Optimizer):
         # variable of the device being updated (a component of a MirroredVariable
         # under MirroredStrategy). We keep that structure and only choose the rule.
         def update(var, grad, learning_rate):
-            if self.uses_fused_kernel(var):
+            path = self.update_path(var)
+            if path == "kernel":
+                return self.kernel_update(_load_kernels(), grad, var, learning_rate)
+            if path == "fused":
                 return self.fused_update(grad, var, learning_rate)
             return self.update_step(grad, var, learning_rate)
 
@@ -342,3 +374,37 @@ class BookOptimizer(keras.optimizers.Optimizer):
             }
         )
         return config
+
+
+def _load_kernels():
+    """``kernels.load()``, kept out of AutoGraph's conversion when called in a trace."""
+    import tensorflow as tf
+
+    return tf.autograph.experimental.do_not_convert(kernels.load)()
+
+
+def _in_xla_context():
+    """Whether the TF graph being traced is compiled by XLA (``jit_compile=True``).
+
+    keras_optlab's kernels have no XLA lowering. ``tf.function(jit_compile=True)``
+    marks its graph with an XLA control-flow context; TF has no public query for it,
+    so this uses TF's own helper and, should it ever move, answers "yes" (the safe
+    side: TF's fused kernels or the keras.ops rule work under XLA).
+    """
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - TF internals moved
+        return True
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+def _on_cpu(handle):
+    """Whether a resource handle lives on a CPU (placement decided, or no GPU at all)."""
+    import tensorflow as tf
+
+    device = tf.DeviceSpec.from_string(handle.device or "").device_type
+    if device:
+        return device.upper() == "CPU"
+    return not tf.config.list_logical_devices("GPU")

@@ -66,6 +66,19 @@ class Momentum(BookOptimizer):
             use_nesterov=self.nesterov_kernel,
         )
 
+    def kernel_update(self, kernels, gradient, variable, learning_rate):
+        # keras_optlab's kernel: the rule above (Nesterov's, when nesterov_kernel),
+        # operand for operand, in one pass.
+        g, lr = self.prepare(gradient, variable, learning_rate)
+        apply = kernels.book_apply_nesterov if self.nesterov_kernel else kernels.book_apply_momentum
+        return apply(
+            var=self.handle(variable),
+            velocity=self.handle(self.slot(self._velocities, variable)),
+            grad=g,
+            lr=lr,
+            momentum=ops.convert_to_tensor(self.momentum, variable.dtype),
+        )
+
     nesterov_kernel = False  # Nesterov sets True
 
     def get_config(self):

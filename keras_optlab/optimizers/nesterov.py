@@ -57,4 +57,6 @@ class Nesterov(Momentum):
         self.assign(v, v_new)
         self.assign_add(variable, self.momentum * v_new - step)
 
-    nesterov_kernel = True  # Momentum.fused_update with ResourceApplyKerasMomentum(use_nesterov=True)
+    # Momentum.kernel_update with BookApplyNesterov, Momentum.fused_update with
+    # ResourceApplyKerasMomentum(use_nesterov=True): both compute the rule above.
+    nesterov_kernel = True

@@ -66,6 +66,21 @@ class NesterovRMSProp(BookOptimizer):
         self.assign(v, v_new)
         self.assign_add(variable, self.momentum * v_new - step)
 
+    def kernel_update(self, kernels, gradient, variable, learning_rate):
+        # The rule above in one pass (TF has no kernel for it).
+        g, lr = self.prepare(gradient, variable, learning_rate)
+        dtype = variable.dtype
+        return kernels.book_apply_nesterov_rmsprop(
+            var=self.handle(variable),
+            accumulator=self.handle(self.slot(self._accumulators, variable)),
+            velocity=self.handle(self.slot(self._velocities, variable)),
+            grad=g,
+            lr=lr,
+            one_minus_rho=ops.convert_to_tensor(1.0 - self.rho, dtype),
+            epsilon=ops.convert_to_tensor(self.epsilon, dtype),
+            momentum=ops.convert_to_tensor(self.momentum, dtype),
+        )
+
     def get_config(self):
         config = super().get_config()
         config.update({"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon})

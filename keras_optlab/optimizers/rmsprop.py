@@ -57,6 +57,20 @@ class RMSProp(BookOptimizer):
         self.assign(r, r_new)
         self.assign_sub(variable, lr * g / ops.sqrt(r_new + self.epsilon))
 
+    def kernel_update(self, kernels, gradient, variable, learning_rate):
+        # The rule above in one pass; 1 − ρ is rounded to the dtype once, as above.
+        # (TF's ResourceApplyRMSProp needs a momentum slot the book has not.)
+        g, lr = self.prepare(gradient, variable, learning_rate)
+        dtype = variable.dtype
+        return kernels.book_apply_rmsprop(
+            var=self.handle(variable),
+            accumulator=self.handle(self.slot(self._accumulators, variable)),
+            grad=g,
+            lr=lr,
+            one_minus_rho=ops.convert_to_tensor(1.0 - self.rho, dtype),
+            epsilon=ops.convert_to_tensor(self.epsilon, dtype),
+        )
+
     def get_config(self):
         config = super().get_config()
         config.update({"rho": self.rho, "epsilon": self.epsilon})

@@ -49,3 +49,19 @@ def test_gpu_script_runs_without_tensorflow(tmp_path):
     assert [r["optimizer"] for r in report["results"]] == ["Adam", "Momentum", "SGD"]
     for r in report["results"]:
         assert {"ours", "keras"} <= set(r["ms"]) and r["bound_ms"] > 0 and r["copy_bandwidth_GBps"] > 0
+
+
+def test_gpu_copy_bound_really_moves_the_data():
+    """The bound's ``copy_step`` must compile to a read and a write of every element;
+    ``x + 0`` compiled to nothing (XLA folds it and the donated buffer is aliased)."""
+    jax = pytest.importorskip("jax")
+    spec = importlib.util.spec_from_file_location("gpu_bench", BENCH / "optimizer_step_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def compiled(fn):
+        xs = [jax.numpy.zeros((1000,), "float32")]
+        return jax.jit(fn, donate_argnums=0).lower(xs).compile().as_text()
+
+    assert " add(" in compiled(module.copy_step)
+    assert " add(" not in compiled(lambda xs: [x + 0.0 for x in xs])  # the bug it replaces

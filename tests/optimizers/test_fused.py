@@ -1,10 +1,10 @@
-"""The TensorFlow fast path: fused training kernels (tf.raw_ops.ResourceApply*).
+"""The TensorFlow fallback fast path: TF's fused training kernels (ResourceApply*).
 
-On the TF backend SGD, Momentum, Nesterov, AdaGrad and Adam update through one fused
-kernel per variable (``BookOptimizer.fused_update``); ``update_step`` (keras.ops) stays
-the rule everywhere else. These tests check that the kernel is really in the traced
-graph, and that it computes the keras.ops rule: the book suite (test_book.py) then
-covers both paths at once.
+On the TF backend SGD, Momentum, Nesterov, AdaGrad and Adam can update through one of
+TF's fused kernels per variable (``BookOptimizer.fused_update``). It is the path on GPU,
+under XLA, and on the CPU when keras_optlab's own kernels (tests/kernels) are off or
+could not be built — which is how these tests force it (``fused_path``). They check
+that the kernel is really in the traced graph, and that it computes the keras.ops rule.
 
 Tolerances. float64: the kernels compute the same operations in the same order as the
 keras.ops rule (see each ``fused_update``), so the results agree to the last bit here;
@@ -42,9 +42,15 @@ UNFUSED = {  # RMSProp's only kernel needs a momentum slot the book's algorithm 
 SHAPES = [(7, 5), (5,), (3, 3, 2, 4)]
 
 
+def fused_path(optimizer):
+    """The same optimizer with keras_optlab's CPU kernel off: TF's fused kernel."""
+    optimizer.kernel_update = None
+    return optimizer
+
+
 def ops_path(optimizer):
     """The same optimizer forced onto the keras.ops rule."""
-    optimizer.fused_update = None
+    optimizer.fused_update = optimizer.kernel_update = None
     return optimizer
 
 
@@ -91,15 +97,16 @@ def assert_close(a, b, dtype):
 @pytest.mark.parametrize("name", sorted(FUSED))
 def test_fused_kernel_is_in_the_graph(name):
     factory, kernel = FUSED[name]
-    types = traced_op_types(factory())
+    types = traced_op_types(fused_path(factory()))
     assert types.count(kernel) == len(SHAPES), (kernel, sorted(set(types)))
     assert kernel not in traced_op_types(ops_path(factory()))
 
 
 @pytest.mark.parametrize("name", sorted(UNFUSED))
-def test_rmsprop_family_stays_on_keras_ops(name):
-    types = traced_op_types(UNFUSED[name]())
-    assert not any(t.startswith("ResourceApply") for t in types), sorted(set(types))
+def test_rmsprop_family_has_no_tf_kernel(name):
+    """TF has no kernel for the book's one-slot RMSProp: without ours, keras.ops."""
+    types = traced_op_types(fused_path(UNFUSED[name]()))
+    assert not any(t.startswith(("ResourceApply", "BookApply")) for t in types), sorted(set(types))
 
 
 @pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
@@ -108,7 +115,7 @@ def test_rmsprop_family_stays_on_keras_ops(name):
 def test_fused_equals_keras_ops_rule(name, dtype, mode):
     factory, _ = FUSED[name]
     grads = gradients(dtype, steps=STEPS if mode != "eager" else 100)
-    fused_w, fused_slots = run(factory(), dtype, grads, mode)
+    fused_w, fused_slots = run(fused_path(factory()), dtype, grads, mode)
     ops_w, ops_slots = run(ops_path(factory()), dtype, grads, mode)
     assert_close(fused_w, ops_w, dtype)
     assert_close(fused_slots, ops_slots, dtype)  # slots, iterations, telemetry
@@ -129,7 +136,7 @@ def test_sparse_gradient_through_the_kernel(name):
         for k in range(20)
     ]
     results = []
-    for optimizer in (factory(), ops_path(factory())):
+    for optimizer in (fused_path(factory()), ops_path(factory())):
         table = keras.Variable(np.ones((6, 3)), dtype="float64")
         for grad in grads:
             optimizer.apply([grad], [table])
@@ -146,7 +153,7 @@ def test_fused_with_clipping_decay_and_skip(name):
     grads = gradients("float64", steps=30, seed=3)
     grads[10] = [g * np.nan if i == 1 else g for i, g in enumerate(grads[10])]
     outs = []
-    for optimizer in (factory(**kwargs), ops_path(factory(**kwargs))):
+    for optimizer in (fused_path(factory(**kwargs)), ops_path(factory(**kwargs))):
         w, _ = run(optimizer, "float64", grads, "graph")
         assert int(optimizer.skipped_steps.numpy()) == 1 and int(optimizer.iterations.numpy()) == 29
         outs.append(w)
@@ -163,7 +170,7 @@ def test_fused_kernels_under_mirrored_strategy():
     import sys
 
     script = os.path.join(os.path.dirname(__file__), "mirrored_fused_check.py")
-    done = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run([sys.executable, script, "fused"], capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(result) == set(FUSED)

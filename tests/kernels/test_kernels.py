@@ -1,0 +1,312 @@
+"""keras_optlab's own CPU kernels (keras_optlab/kernels): one pass per step.
+
+On the TensorFlow backend, outside XLA and on the CPU, Momentum, Nesterov, AdaGrad,
+RMSProp, NesterovRMSProp and Adam update float32/float64 variables through
+``BookApply*`` ops built from ``book_kernels.cc``. The book suite (test_book.py) and
+the shared suite (test_shared.py: save/resume bit for bit, skip_nonfinite, EMA,
+accumulation, mixed precision) run on this path by default; these tests check that
+it is the path taken, that it computes exactly the keras.ops rule, its error
+messages, copy-on-write, the fallbacks and the build cache.
+
+Tolerance: none. The kernels compute the keras.ops rule's operations in the same
+order on the same dtype-rounded scalars, without FMA contraction; IEEE 754 rounds
++, −, ×, ÷ and √ correctly, vectorised or not. Compared with the rule run eagerly
+(where TF's graph optimizer cannot rewrite a/√b into a·rsqrt(b)), every bit agrees.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow CPU kernels")
+
+tf = pytest.importorskip("tensorflow")
+
+import keras_optlab as ko  # noqa: E402
+from keras_optlab import kernels  # noqa: E402
+
+HAS_COMPILER = shutil.which(os.environ.get("CXX", "c++")) is not None
+needs_compiler = pytest.mark.skipif(not HAS_COMPILER, reason="no C++ compiler to build the kernels")
+
+# name -> (factory with large epsilons so their placement matters, the op expected)
+KERNEL_OPS = {
+    "Momentum": (lambda **kw: ko.Momentum(learning_rate=0.01, momentum=0.9, **kw), "BookApplyMomentum"),
+    "Nesterov": (lambda **kw: ko.Nesterov(learning_rate=0.01, momentum=0.9, **kw), "BookApplyNesterov"),
+    "AdaGrad": (
+        lambda **kw: ko.AdaGrad(learning_rate=0.1, epsilon=0.1, initial_accumulator_value=0.5, **kw),
+        "BookApplyAdagrad",
+    ),
+    "RMSProp": (lambda **kw: ko.RMSProp(learning_rate=0.01, rho=0.9, epsilon=0.1, **kw), "BookApplyRmsprop"),
+    "NesterovRMSProp": (
+        lambda **kw: ko.NesterovRMSProp(learning_rate=0.01, rho=0.9, momentum=0.8, epsilon=0.1, **kw),
+        "BookApplyNesterovRmsprop",
+    ),
+    "Adam": (lambda **kw: ko.Adam(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=0.1, **kw), "BookApplyAdam"),
+}
+# (1000,) is above the size at which TF's thread pool splits the work into blocks.
+SHAPES = [(7, 5), (5,), (3, 3, 2, 4), (100_000,)]
+
+
+def ops_path(optimizer):
+    optimizer.kernel_update = optimizer.fused_update = None
+    return optimizer
+
+
+def gradients(dtype, steps, seed=0):
+    """Gradients whose scales span five decades, as in test_book.py."""
+    rng = np.random.default_rng(seed)
+    return [[tf.constant(rng.normal(size=s) * 10.0 ** rng.uniform(-3, 2), dtype) for s in SHAPES] for _ in range(steps)]
+
+
+def run(optimizer, dtype, grads, mode):
+    rng = np.random.default_rng(1)
+    variables = [keras.Variable(rng.normal(size=s), dtype=dtype) for s in SHAPES]
+    optimizer.build(variables)
+
+    def step(g):
+        optimizer.apply(g, variables)
+
+    if mode != "eager":
+        step = tf.function(step, jit_compile=(mode == "xla"))
+    for g in grads:
+        step(g)
+    return [v.numpy() for v in variables] + [v.numpy() for v in optimizer.variables]
+
+
+def traced_op_types(optimizer, dtype="float32", jit_compile=False):
+    variables = [keras.Variable(np.ones(s), dtype=dtype) for s in SHAPES]
+    optimizer.build(variables)
+    fn = tf.function(lambda g: optimizer.apply(g, variables), jit_compile=jit_compile)
+    graph = fn.get_concrete_function([tf.TensorSpec(s, dtype) for s in SHAPES]).graph
+    return [op.type for op in graph.get_operations()]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built():
+    if HAS_COMPILER:
+        assert kernels.load() is not None, kernels.status()["error"]
+
+
+# --------------------------------------------------------------------------- the path
+
+
+@needs_compiler
+@pytest.mark.parametrize("name", sorted(KERNEL_OPS))
+def test_kernel_is_in_the_graph(name):
+    factory, op = KERNEL_OPS[name]
+    types = traced_op_types(factory())
+    assert types.count(op) == len(SHAPES), sorted(set(types))
+    assert not any(t.startswith("ResourceApply") for t in types)
+    assert factory().update_path(keras.Variable(np.ones(3), dtype="float32")) == "kernel"
+    assert op not in traced_op_types(ops_path(factory()))
+
+
+@needs_compiler
+@pytest.mark.parametrize("name", sorted(KERNEL_OPS))
+def test_xla_never_gets_the_kernel(name):
+    """The kernels have no XLA lowering: a jit_compile=True step uses TF's fused kernel
+    or the keras.ops rule."""
+    factory, op = KERNEL_OPS[name]
+    types = traced_op_types(factory(), jit_compile=True)
+    assert not any(t.startswith("BookApply") for t in types), sorted(set(types))
+
+
+@needs_compiler
+def test_other_dtypes_and_sgd_keep_tf_kernels():
+    """float16 has no kernel of ours; SGD's TF kernel already makes one pass."""
+    assert ko.Adam().update_path(keras.Variable(np.ones(3), dtype="float16")) == "fused"
+    assert ko.RMSProp().update_path(keras.Variable(np.ones(3), dtype="float16")) == "ops"
+    assert ko.SGD().update_path(keras.Variable(np.ones(3), dtype="float32")) == "fused"
+
+
+# --------------------------------------------------------------------------- the arithmetic
+
+
+@needs_compiler
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(KERNEL_OPS))
+def test_kernel_equals_keras_ops_rule_bit_for_bit(name, dtype, mode):
+    factory, _ = KERNEL_OPS[name]
+    grads = gradients(dtype, steps=60)
+    ours = run(factory(), dtype, grads, mode)
+    rule = run(ops_path(factory()), dtype, grads, "eager")
+    for a, b in zip(ours, rule):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(ours[0], np.random.default_rng(1).normal(size=SHAPES[0]))  # it moved
+
+
+@needs_compiler
+@pytest.mark.parametrize("name", sorted(KERNEL_OPS))
+def test_kernel_with_clipping_decay_ema_and_skip(name):
+    """The kernel sees the gradient after clipping and weight decay; a skipped step
+    restores everything (the snapshot taken before the kernel writes must survive it)."""
+    factory, _ = KERNEL_OPS[name]
+    kwargs = dict(global_clipnorm=1.0, weight_decay=0.01, skip_nonfinite=True, use_ema=True)
+    grads = gradients("float64", steps=20, seed=3)
+    grads[10] = [g * np.nan if i == 1 else g for i, g in enumerate(grads[10])]
+    outs = []
+    for optimizer in (factory(**kwargs), ops_path(factory(**kwargs))):
+        # eager: in a graph, TF's optimizer may reorder the clipping norm's sum
+        outs.append(run(optimizer, "float64", grads, "eager"))
+        assert int(optimizer.skipped_steps.numpy()) == 1 and int(optimizer.iterations.numpy()) == 19
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_compiler
+def test_a_value_read_before_the_update_keeps_its_contents():
+    """Copy-on-write: TF hands out the variable's buffer to readers; the kernel must
+    not write into a buffer someone still holds."""
+    optimizer = ko.Adam(learning_rate=0.1)
+    variable = keras.Variable(np.ones((4, 3)), dtype="float32")
+    optimizer.build([variable])
+    slot = optimizer._first_moments[0]
+    before_w = tf.convert_to_tensor(variable.value)
+    before_s = tf.convert_to_tensor(slot.value)
+    optimizer.apply([tf.ones((4, 3))], [variable])
+    np.testing.assert_array_equal(before_w.numpy(), 1.0)
+    np.testing.assert_array_equal(before_s.numpy(), 0.0)
+    assert np.all(variable.numpy() < 1.0) and np.all(slot.numpy() > 0.0)
+
+
+@needs_compiler
+def test_fit_then_save_and_resume_on_the_kernel_path(tmp_path):
+    x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    y = x @ np.arange(8, dtype="float32")[:, None]
+
+    def model():
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="tanh"), keras.layers.Dense(1)])
+        m.compile(optimizer=ko.Adam(learning_rate=0.01), loss="mse")
+        return m
+
+    straight = model()
+    straight.fit(x, y, epochs=4, batch_size=16, shuffle=False, verbose=0)
+    first = model()
+    first.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    first.save(tmp_path / "m.keras")
+    resumed = keras.saving.load_model(tmp_path / "m.keras")
+    resumed.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert straight.optimizer.update_path(straight.trainable_variables[0]) == "kernel"
+
+
+@needs_compiler
+def test_jit_compiled_fit_falls_back_to_tf_kernels():
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    losses = []
+    for jit in (False, True):
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        m.compile(optimizer=ko.RMSProp(learning_rate=0.01), loss="mse", jit_compile=jit)
+        losses.append(m.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history["loss"])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)  # float32: XLA may fuse differently
+    assert losses[0][-1] < losses[0][0]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@needs_compiler
+def test_shape_and_dtype_mismatches_are_refused_by_name():
+    ops = kernels.load()
+    var = tf.Variable(tf.ones((3, 2)))
+    velocity = tf.Variable(tf.zeros((3, 2)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"BookApplyMomentum.*shape \[3,2\].*gradient has shape \[6\]"):
+        ops.book_apply_momentum(var=var.handle, velocity=velocity.handle, grad=tf.ones(6), lr=0.1, momentum=0.9)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"holds float.*gradient is double"):
+        ops.book_apply_momentum(
+            var=var.handle, velocity=velocity.handle, grad=tf.ones((3, 2), tf.float64),
+            lr=tf.constant(0.1, tf.float64), momentum=tf.constant(0.9, tf.float64),
+        )
+    with pytest.raises(tf.errors.InvalidArgumentError, match="distinct"):
+        ops.book_apply_momentum(var=var.handle, velocity=var.handle, grad=tf.ones((3, 2)), lr=0.1, momentum=0.9)
+    np.testing.assert_array_equal(var.numpy(), 1.0)  # nothing was written
+
+
+# --------------------------------------------------------------------------- build and fallback
+
+
+@pytest.fixture
+def fresh_kernels(monkeypatch, tmp_path):
+    """An empty cache and a reset loader; restores the loaded module afterwards."""
+    saved = dict(kernels._state)
+    kernels._reset_for_tests()
+    monkeypatch.setenv("KERAS_OPTLAB_CACHE", str(tmp_path / "cache"))
+    yield tmp_path / "cache"
+    kernels._state.update(saved)
+
+
+def test_switched_off_means_tf_kernels_and_no_warning(fresh_kernels, monkeypatch):
+    monkeypatch.setenv("KERAS_OPTLAB_KERNELS", "0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert kernels.load() is None
+        assert ko.Adam().update_path(keras.Variable(np.ones(3), dtype="float32")) == "fused"
+    assert kernels.status() == {"enabled": False, "loaded": False, "path": None, "error": None}
+
+
+def test_a_failed_build_warns_once_and_training_goes_on(fresh_kernels, monkeypatch):
+    monkeypatch.setenv("CXX", "/nonexistent/c++")
+    with pytest.warns(RuntimeWarning, match="CPU kernels are unavailable.*no C\\+\\+ compiler"):
+        assert kernels.load() is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once: the second call is silent
+        assert kernels.load() is None
+    assert "no C++ compiler" in kernels.status()["error"]
+    optimizer = ko.Adam(learning_rate=0.1)
+    variable = keras.Variable(np.ones(3), dtype="float32")
+    assert optimizer.update_path(variable) == "fused"
+    optimizer.apply([tf.ones(3)], [variable])
+    assert np.all(variable.numpy() < 1.0)
+
+
+def test_a_bad_switch_value_is_named(fresh_kernels, monkeypatch):
+    monkeypatch.setenv("KERAS_OPTLAB_KERNELS", "maybe")
+    with pytest.raises(ValueError, match="KERAS_OPTLAB_KERNELS must be 0 or 1"):
+        kernels.enabled()
+
+
+@needs_compiler
+@pytest.mark.slow
+def test_concurrent_first_builds_share_one_library(tmp_path):
+    """Two processes (a distributed tuner's workers) build into one empty cache: the
+    file lock makes one compile and the other wait, and both load the same file."""
+    env = dict(os.environ, KERAS_OPTLAB_CACHE=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="3")
+    code = "from keras_optlab import kernels; m = kernels.load(); print(kernels.status()['path'] if m else 'NONE')"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    paths = [out.strip().splitlines()[-1] for out, _ in outs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    assert paths[0] == paths[1] != "NONE" and paths[0].startswith(str(tmp_path))
+    builds = sum("building CPU kernels" in err for _, err in outs)
+    assert builds == 1, [err[-500:] for _, err in outs]
+    assert [f for f in os.listdir(os.path.dirname(paths[0])) if f.endswith(".so")] == ["book_kernels.so"]
+
+
+@needs_compiler
+@pytest.mark.slow
+def test_kernels_under_mirrored_strategy():
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "optimizers", "mirrored_fused_check.py")
+    done = subprocess.run([sys.executable, script, "kernel"], capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(result) == set(KERNEL_OPS)
+    for name, r in result.items():
+        assert r["kernel_in_graph"], name
+        assert r["moved"] > 1e-3, name
+        assert r["replica_spread"] == 0.0, (name, r)
+        assert r["diff_to_single"] <= 1e-6, (name, r)  # float32, up to the all-reduce order
