@@ -8,7 +8,8 @@ the book's RMSProp; the measured difference is in ``benchmarks/README.md``.
 
 The shared library is compiled once per machine, TensorFlow version and source, with
 TensorFlow's own flags (``tf.sysconfig``) and the C++ compiler ``$CXX`` (default
-``c++``), into ``$KERAS_OPTLAB_CACHE`` (default ``~/.cache/keras_optlab``); that takes
+``c++``), into ``$KERAS_OPTLAB_CACHE`` (default ``~/.cache/keras_optlab``, or the temp
+directory where that cannot be written); that takes
 about 10 s, under a file lock so that concurrent processes build it once. Where no
 compiler is found or the build fails, :func:`load` warns once and returns ``None``
 and the optimizers use TensorFlow's fused kernels (or the ``keras.ops`` rule), so
@@ -77,7 +78,7 @@ def _command(tf, output):
     return [compiler, SOURCE, "-o", output, *OPT_FLAGS, *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()]
 
 
-def library_path(tf):
+def library_path(tf, base=None):
     """The cache path of the library for this source, TensorFlow, compiler and CPU."""
     with open(SOURCE, "rb") as f:
         source = f.read()
@@ -91,7 +92,7 @@ def library_path(tf):
                  platform.machine().encode(), _cpu_flags().encode()):
         key.update(part)
         key.update(b"\0")
-    return os.path.join(cache_dir(), key.hexdigest()[:20], "book_kernels.so")
+    return os.path.join(base or cache_dir(), key.hexdigest()[:20], "book_kernels.so")
 
 
 @contextlib.contextmanager
@@ -122,7 +123,14 @@ def build(verbose=True):
     compiler = os.environ.get("CXX", "c++")
     if shutil.which(compiler) is None:
         raise RuntimeError(f"no C++ compiler {compiler!r} on PATH (set $CXX)")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    except OSError:  # read-only home: a per-user directory under the temp dir
+        uid = os.getuid() if hasattr(os, "getuid") else "user"
+        path = library_path(tf, os.path.join(tempfile.gettempdir(), f"keras_optlab-{uid}", "kernels"))
+        if os.path.exists(path):
+            return path
+        os.makedirs(os.path.dirname(path), exist_ok=True)
     with _file_lock(path + ".lock"):
         if os.path.exists(path):  # another process built it while we waited
             return path

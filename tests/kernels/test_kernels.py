@@ -310,3 +310,17 @@ def test_kernels_under_mirrored_strategy():
         assert r["moved"] > 1e-3, name
         assert r["replica_spread"] == 0.0, (name, r)
         assert r["diff_to_single"] <= 1e-6, (name, r)  # float32, up to the all-reduce order
+
+
+@needs_compiler
+@pytest.mark.slow
+def test_an_unwritable_cache_falls_back_to_the_temp_dir(fresh_kernels, monkeypatch, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("KERAS_OPTLAB_CACHE", str(blocker / "cache"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert kernels.load() is not None
+    import tempfile
+
+    assert kernels.status()["path"].startswith(os.path.join(tempfile.gettempdir(), "keras_optlab-"))
