@@ -51,6 +51,8 @@ def test_gpu_script_runs_without_tensorflow(tmp_path):
         assert {"ours", "keras"} <= set(r["ms"]) and r["bound_ms"] > 0 and r["copy_bandwidth_GBps"] > 0
 
 
+@pytest.mark.backend_agnostic
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax", reason="imports JAX: only in the JAX run (no forks there)")
 def test_gpu_copy_bound_really_moves_the_data():
     """The bound's ``copy_step`` must compile to a read and a write of every element;
     ``x + 0`` compiled to nothing (XLA folds it and the donated buffer is aliased)."""
