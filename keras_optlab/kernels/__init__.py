@@ -42,6 +42,10 @@ OPT_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-f
 
 _lock = threading.Lock()
 _state = {"loaded": False, "module": None, "path": None, "error": None}
+# TensorFlow registers a library's ops and kernels process-wide and for good: a second
+# build of the same ops (another cache path) would register every kernel twice, and TF
+# then refuses to run any of them. So a process loads one library, once.
+_process_library = {}
 
 
 def enabled():
@@ -169,7 +173,9 @@ def load():
                     import tensorflow as tf
 
                     path = build()
-                    module = tf.load_op_library(path)
+                    if not _process_library:
+                        _process_library[path] = tf.load_op_library(path)
+                    ((path, module),) = _process_library.items()
                     _state["path"] = path
         except Exception as error:  # noqa: BLE001 — any failure means: no kernels, say why
             _state["error"] = f"{type(error).__name__}: {error}"

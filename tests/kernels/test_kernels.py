@@ -314,13 +314,31 @@ def test_kernels_under_mirrored_strategy():
 
 @needs_compiler
 @pytest.mark.slow
-def test_an_unwritable_cache_falls_back_to_the_temp_dir(fresh_kernels, monkeypatch, tmp_path):
+def test_an_unwritable_cache_falls_back_to_the_temp_dir(tmp_path):
+    """In a fresh process: TF registers a library's kernels for good, so this process
+    (which loaded the default cache's build) must not load a second build."""
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
-    monkeypatch.setenv("KERAS_OPTLAB_CACHE", str(blocker / "cache"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert kernels.load() is not None
+    env = dict(os.environ, KERAS_OPTLAB_CACHE=str(blocker / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    code = (
+        "import warnings; warnings.simplefilter('error'); from keras_optlab import kernels; "
+        "assert kernels.load() is not None; print(kernels.status()['path'])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
     import tempfile
 
-    assert kernels.status()["path"].startswith(os.path.join(tempfile.gettempdir(), "keras_optlab-"))
+    assert done.stdout.strip().splitlines()[-1].startswith(os.path.join(tempfile.gettempdir(), "keras_optlab-"))
+
+
+@needs_compiler
+def test_one_library_per_process(fresh_kernels):
+    """After a reset (or a changed cache), load() hands back the library this process
+    already loaded instead of registering the same kernels a second time."""
+    first = kernels._process_library.copy()
+    module = kernels.load()
+    assert module is not None and kernels._process_library == first
+    assert ko.Adam().update_path(keras.Variable(np.ones(3), dtype="float32")) == "kernel"
+    variable = keras.Variable(np.ones(3), dtype="float32")
+    ko.Adam(learning_rate=0.1).apply([tf.ones(3)], [variable])  # the kernels still run
+    assert np.all(variable.numpy() < 1.0)
