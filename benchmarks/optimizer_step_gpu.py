@@ -178,40 +178,43 @@ class CopyContender:
         return time.perf_counter() - start
 
 
+# name -> factories (book module / keras / optax / torch module, learning rate); all use lr 1e-3
+PEERS = {
+    "Adam": (
+        lambda book, lr: book.Adam(learning_rate=lr),
+        lambda lr: keras.optimizers.Adam(learning_rate=lr),
+        lambda optax, lr: optax.adam(lr),
+        lambda torch, lr: lambda p: torch.optim.Adam(p, lr=lr, fused=True),
+    ),
+    "Momentum": (
+        lambda book, lr: book.Momentum(learning_rate=lr, momentum=0.9),
+        lambda lr: keras.optimizers.SGD(learning_rate=lr, momentum=0.9),
+        lambda optax, lr: optax.sgd(lr, momentum=0.9),
+        lambda torch, lr: lambda p: torch.optim.SGD(p, lr=lr, momentum=0.9, fused=True),
+    ),
+    "SGD": (
+        lambda book, lr: book.SGD(learning_rate=lr),
+        lambda lr: keras.optimizers.SGD(learning_rate=lr),
+        lambda optax, lr: optax.sgd(lr),
+        lambda torch, lr: lambda p: torch.optim.SGD(p, lr=lr, fused=True),
+    ),
+}
+
+
 def contenders_for(name, book, shapes, grads, torch):
+    if name not in PEERS:
+        raise SystemExit(f"unknown optimizer {name!r}; choose from {sorted(BYTES_PER_PARAM)}")
+    ours, theirs, optax_of, torch_of = PEERS[name]
     optax = optional("optax")
     lr = 1e-3
-    if name == "Adam":
-        made = [
-            KerasContender("ours", book.Adam(learning_rate=lr), shapes, grads, 0),
-            KerasContender("keras", keras.optimizers.Adam(learning_rate=lr), shapes, grads, 1),
-        ]
-        if optax:
-            made.append(OptaxContender("optax", optax.adam(lr), shapes, grads, 2))
-        if torch:
-            made.append(TorchContender("torch", lambda p: torch.optim.Adam(p, lr=lr, fused=True), torch, shapes, grads, 3))
-    elif name == "Momentum":
-        made = [
-            KerasContender("ours", book.Momentum(learning_rate=lr, momentum=0.9), shapes, grads, 0),
-            KerasContender("keras", keras.optimizers.SGD(learning_rate=lr, momentum=0.9), shapes, grads, 1),
-        ]
-        if optax:
-            made.append(OptaxContender("optax", optax.sgd(lr, momentum=0.9), shapes, grads, 2))
-        if torch:
-            made.append(
-                TorchContender("torch", lambda p: torch.optim.SGD(p, lr=lr, momentum=0.9, fused=True), torch, shapes, grads, 3)
-            )
-    elif name == "SGD":
-        made = [
-            KerasContender("ours", book.SGD(learning_rate=lr), shapes, grads, 0),
-            KerasContender("keras", keras.optimizers.SGD(learning_rate=lr), shapes, grads, 1),
-        ]
-        if optax:
-            made.append(OptaxContender("optax", optax.sgd(lr), shapes, grads, 2))
-        if torch:
-            made.append(TorchContender("torch", lambda p: torch.optim.SGD(p, lr=lr, fused=True), torch, shapes, grads, 3))
-    else:
-        raise SystemExit(f"unknown optimizer {name!r}; choose from {sorted(BYTES_PER_PARAM)}")
+    made = [
+        KerasContender("ours", ours(book, lr), shapes, grads, 0),
+        KerasContender("keras", theirs(lr), shapes, grads, 1),
+    ]
+    if optax:
+        made.append(OptaxContender("optax", optax_of(optax, lr), shapes, grads, 2))
+    if torch:
+        made.append(TorchContender("torch", torch_of(torch, lr), torch, shapes, grads, 3))
     return made
 
 
