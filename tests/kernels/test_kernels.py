@@ -31,6 +31,8 @@ tf = pytest.importorskip("tensorflow")
 
 import keras_optlab as ko  # noqa: E402
 from keras_optlab import kernels  # noqa: E402
+from tests.optimizers import test_fused as fused  # noqa: E402
+from tests.optimizers.test_fused import ops_path  # noqa: E402
 
 HAS_COMPILER = shutil.which(os.environ.get("CXX", "c++")) is not None
 needs_compiler = pytest.mark.skipif(not HAS_COMPILER, reason="no C++ compiler to build the kernels")
@@ -54,38 +56,18 @@ KERNEL_OPS = {
 SHAPES = [(7, 5), (5,), (3, 3, 2, 4), (100_000,)]
 
 
-def ops_path(optimizer):
-    optimizer.kernel_update = optimizer.fused_update = None
-    return optimizer
-
-
 def gradients(dtype, steps, seed=0):
-    """Gradients whose scales span five decades, as in test_book.py."""
-    rng = np.random.default_rng(seed)
-    return [[tf.constant(rng.normal(size=s) * 10.0 ** rng.uniform(-3, 2), dtype) for s in SHAPES] for _ in range(steps)]
+    return fused.gradients(dtype, steps, seed, shapes=SHAPES)
 
 
 def run(optimizer, dtype, grads, mode):
-    rng = np.random.default_rng(1)
-    variables = [keras.Variable(rng.normal(size=s), dtype=dtype) for s in SHAPES]
-    optimizer.build(variables)
-
-    def step(g):
-        optimizer.apply(g, variables)
-
-    if mode != "eager":
-        step = tf.function(step, jit_compile=(mode == "xla"))
-    for g in grads:
-        step(g)
-    return [v.numpy() for v in variables] + [v.numpy() for v in optimizer.variables]
+    """Weights, then every optimizer variable, after the run."""
+    weights, optimizer_variables = fused.run(optimizer, dtype, grads, mode)
+    return weights + optimizer_variables
 
 
-def traced_op_types(optimizer, dtype="float32", jit_compile=False):
-    variables = [keras.Variable(np.ones(s), dtype=dtype) for s in SHAPES]
-    optimizer.build(variables)
-    fn = tf.function(lambda g: optimizer.apply(g, variables), jit_compile=jit_compile)
-    graph = fn.get_concrete_function([tf.TensorSpec(s, dtype) for s in SHAPES]).graph
-    return [op.type for op in graph.get_operations()]
+def traced_op_types(optimizer, jit_compile=False):
+    return fused.traced_op_types(optimizer, jit_compile=jit_compile, shapes=SHAPES)
 
 
 @pytest.fixture(scope="module", autouse=True)

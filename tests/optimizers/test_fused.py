@@ -54,17 +54,19 @@ def ops_path(optimizer):
     return optimizer
 
 
-def gradients(dtype, steps=STEPS, seed=0):
+def gradients(dtype, steps=STEPS, seed=0, shapes=SHAPES):
     """Gradients whose scales span five decades, as in test_book.py."""
     rng = np.random.default_rng(seed)
     return [
-        [tf.constant(rng.normal(size=s) * 10.0 ** rng.uniform(-3, 2), dtype) for s in SHAPES] for _ in range(steps)
+        [tf.constant(rng.normal(size=s) * 10.0 ** rng.uniform(-3, 2), dtype) for s in shapes] for _ in range(steps)
     ]
 
 
 def run(optimizer, dtype, grads, mode="eager"):
+    """(weights, optimizer variables) after applying ``grads`` (one variable per
+    gradient, of its shape, from fixed random values) in ``mode``."""
     rng = np.random.default_rng(1)
-    variables = [keras.Variable(rng.normal(size=s), dtype=dtype) for s in SHAPES]
+    variables = [keras.Variable(rng.normal(size=tuple(g.shape)), dtype=dtype) for g in grads[0]]
     optimizer.build(variables)
 
     def step(g):
@@ -77,11 +79,11 @@ def run(optimizer, dtype, grads, mode="eager"):
     return [v.numpy() for v in variables], [v.numpy() for v in optimizer.variables]
 
 
-def traced_op_types(optimizer, dtype="float32"):
-    variables = [keras.Variable(np.ones(s), dtype=dtype) for s in SHAPES]
+def traced_op_types(optimizer, dtype="float32", jit_compile=False, shapes=SHAPES):
+    variables = [keras.Variable(np.ones(s), dtype=dtype) for s in shapes]
     optimizer.build(variables)
-    fn = tf.function(lambda g: optimizer.apply(g, variables))
-    graph = fn.get_concrete_function([tf.TensorSpec(s, dtype) for s in SHAPES]).graph
+    fn = tf.function(lambda g: optimizer.apply(g, variables), jit_compile=jit_compile)
+    graph = fn.get_concrete_function([tf.TensorSpec(s, dtype) for s in shapes]).graph
     return [op.type for op in graph.get_operations()]
 
 
