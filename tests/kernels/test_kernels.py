@@ -95,7 +95,7 @@ def test_kernel_is_in_the_graph(name):
 def test_xla_never_gets_the_kernel(name):
     """The kernels have no XLA lowering: a jit_compile=True step uses TF's fused kernel
     or the keras.ops rule."""
-    factory, op = KERNEL_OPS[name]
+    factory, _ = KERNEL_OPS[name]
     types = traced_op_types(factory(), jit_compile=True)
     assert not any(t.startswith("BookApply") for t in types), sorted(set(types))
 
