@@ -311,10 +311,6 @@ class BookOptimizer(keras.optimizers.Optimizer):
             return "fused"
         return "ops"
 
-    def uses_fused_kernel(self, variable):
-        """Whether ``variable`` is updated through a fused kernel (ours or TF's)."""
-        return self.update_path(variable) != "ops"
-
     def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
         # The TF backend's per-variable hook (keras TFOptimizer): Keras calls
         # ``update_step`` inside ``distribution.extended.update``, with ``var`` the
