@@ -77,18 +77,20 @@ def _cpu_flags():
     return platform.processor()
 
 
+def _compiler():
+    return os.environ.get("CXX", "c++")
+
+
 def _command(tf, output):
-    compiler = os.environ.get("CXX", "c++")
-    return [compiler, SOURCE, "-o", output, *OPT_FLAGS, *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()]
+    return [_compiler(), SOURCE, "-o", output, *OPT_FLAGS, *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()]
 
 
-def library_path(tf, base=None):
-    """The cache path of the library for this source, TensorFlow, compiler and CPU."""
+def _cache_key(tf):
+    """A digest of the source, TensorFlow's version, the command, the compiler and the CPU."""
     with open(SOURCE, "rb") as f:
         source = f.read()
-    compiler = os.environ.get("CXX", "c++")
     try:
-        version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
+        version = subprocess.run([_compiler(), "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         version = ""
     key = hashlib.sha256()
@@ -96,7 +98,12 @@ def library_path(tf, base=None):
                  platform.machine().encode(), _cpu_flags().encode()):
         key.update(part)
         key.update(b"\0")
-    return os.path.join(base or cache_dir(), key.hexdigest()[:20], "book_kernels.so")
+    return key.hexdigest()[:20]
+
+
+def library_path(tf, base=None, key=None):
+    """The cache path of the library for this source, TensorFlow, compiler and CPU."""
+    return os.path.join(base or cache_dir(), key or _cache_key(tf), "book_kernels.so")
 
 
 @contextlib.contextmanager
@@ -121,17 +128,18 @@ def build(verbose=True):
     """
     import tensorflow as tf
 
-    path = library_path(tf)
+    key = _cache_key(tf)
+    path = library_path(tf, key=key)
     if os.path.exists(path):
         return path
-    compiler = os.environ.get("CXX", "c++")
+    compiler = _compiler()
     if shutil.which(compiler) is None:
         raise RuntimeError(f"no C++ compiler {compiler!r} on PATH (set $CXX)")
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
     except OSError:  # read-only home: a per-user directory under the temp dir
         uid = os.getuid() if hasattr(os, "getuid") else "user"
-        path = library_path(tf, os.path.join(tempfile.gettempdir(), f"keras_optlab-{uid}", "kernels"))
+        path = library_path(tf, os.path.join(tempfile.gettempdir(), f"keras_optlab-{uid}", "kernels"), key)
         if os.path.exists(path):
             return path
         os.makedirs(os.path.dirname(path), exist_ok=True)
