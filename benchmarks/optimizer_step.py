@@ -26,6 +26,14 @@ rounds: a burst of load from another process hits both sides of the same round).
 tracing count of every ``tf.function`` is checked after warm-up and after timing: a
 retrace during timing is an error.
 
+The memory-traffic bound (``--no-bound`` leaves it out): ``stream_bound.cc``, compiled
+with the C++ compiler ``$CXX`` (default ``c++``) when one is found, streams exactly the
+bytes one step must move (θ, the slots and g read, θ and the slots written: SGD
+12 B/param, Momentum/Nesterov/AdaGrad/RMSProp 20, Nesterov-RMSProp/Adam 28) with one
+thread per core and no framework in the way, in its own process after the paired
+rounds. ``bound/keras`` is the lowest ours/keras ratio any implementation could reach
+on this machine in that run; ``ours/bound`` is how far ours is from it.
+
 ``--ablations`` adds keras_optlab variants to each round (same interleaving) to
 measure where time goes:
 
@@ -55,8 +63,11 @@ import gc
 import json
 import os
 import platform
+import shutil
+import subprocess
 import statistics
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -93,6 +104,10 @@ TORCH_PEERS = {
     "RMSProp": ("torch.optim.RMSprop(foreach=True)", lambda t, p: t.optim.RMSprop(p, lr=0.001, alpha=0.9, eps=1e-6, foreach=True)),
     "Adam": ("torch.optim.Adam(fused=True)", lambda t, p: t.optim.Adam(p, lr=0.001, eps=1e-8, fused=True)),
 }
+
+
+# Arrays the bound streams per optimizer (the last one, g, is only read).
+BOUND_ARRAYS = {"SGD": 2, "Momentum": 3, "Nesterov": 3, "AdaGrad": 3, "RMSProp": 3, "NesterovRMSProp": 4, "Adam": 4}
 
 
 def import_torch():
@@ -405,6 +420,29 @@ def torch_times(name, shapes, rounds, steps, warmup):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def build_bound(directory):
+    """Compile ``stream_bound.cc`` into ``directory``; ``None`` (and why) without a compiler."""
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None:
+        return None, f"no C++ compiler {compiler!r} on PATH (set $CXX)"
+    exe = os.path.join(directory, "stream_bound")
+    done = subprocess.run(
+        [compiler, "-O3", "-march=native", "-std=c++20", "-pthread", os.path.join(HERE, "stream_bound.cc"), "-o", exe],
+        capture_output=True, text=True, timeout=300,
+    )
+    if done.returncode != 0:
+        return None, f"building stream_bound.cc failed: {done.stderr.strip()[-500:]}"
+    return exe, None
+
+
+def bound_times(exe, name, params, rounds, steps, warmup):
+    """ms/step of the memory-traffic bound of ``name`` on ``params`` floats, per round."""
+    threads = device_info()["cores"]
+    args = [exe, str(BOUND_ARRAYS[name]), str(params), str(threads), str(steps), str(rounds), str(warmup)]
+    done = subprocess.run(args, capture_output=True, text=True, check=True, timeout=1800)
+    return json.loads(done.stdout)
+
+
 def torch_worker(spec):
     """Child process: time one torch peer, print its per-round ms/step as JSON."""
     import torch
@@ -533,7 +571,7 @@ def versions(torch=None):
 # --------------------------------------------------------------------------- benchmark
 
 
-def bench_pair(name, shapes, grads, xla, rounds, steps, warmup, ablations, log, torch=None, ops_path=False):
+def bench_pair(name, shapes, grads, xla, rounds, steps, warmup, ablations, log, torch=None, ops_path=False, bound=None):
     ours_factory, keras_factory, keras_desc, note = PAIRS[name]
     specs = [("ours", ours_factory), ("keras", keras_factory)]
     if ops_path:
@@ -585,6 +623,16 @@ def bench_pair(name, shapes, grads, xla, rounds, steps, warmup, ablations, log, 
                 "ratio": "of medians (separate process, not paired rounds)",
                 "ms_rounds": t,
             }
+        if bound is not None:
+            t = bound_times(bound, name, sum(int(np.prod(s)) for s in shapes), rounds, steps, warmup)
+            entry["bound"] = {
+                "ms": statistics.median(t),
+                "bytes_per_param": 4 * (2 * BOUND_ARRAYS[name] - 1),
+                "ours_over_bound": statistics.median(ours) / statistics.median(t),
+                "bound_over_keras": statistics.median(t) / statistics.median(theirs),
+                "ratio": "of medians (separate process, not paired rounds)",
+                "ms_rounds": t,
+            }
         if "ours:keras.ops" in by:
             t = by["ours:keras.ops"].times
             entry["keras_ops_path"] = {
@@ -610,11 +658,14 @@ def bench_pair(name, shapes, grads, xla, rounds, steps, warmup, ablations, log, 
 def format_table(results, ablations=()):
     ops_path = any("keras_ops_path" in e for e in results)
     torch = any("torch" in e for e in results)
+    bound = any("bound" in e for e in results)
     header = f"{'optimizer':<16} {'xla':<4} {'path':<6} {'ours ms':>9} {'keras ms':>9} {'ratio':>6} {'target':>6} {'ok':<3}"
     if ops_path:
         header += f" {'keras.ops ms':>12} {'ratio':>6}"
     if torch:
         header += f" {'torch ms':>9} {'ours/torch':>10}"
+    if bound:
+        header += f" {'bound ms':>9} {'ours/bound':>10} {'bound/keras':>11}"
     header += "".join(f" {a + ' ms':>16} {'ratio':>6}" for a in ablations)
     header += "  keras counterpart"
     lines = [header, "-" * len(header)]
@@ -631,6 +682,9 @@ def format_table(results, ablations=()):
         if torch:
             t = e.get("torch")
             line += f" {t['ms']:9.2f} {t['ours_over_torch']:10.2f}" if t else " " * 21
+        if bound:
+            b = e.get("bound")
+            line += f" {b['ms']:9.2f} {b['ours_over_bound']:10.2f} {b['bound_over_keras']:11.2f}" if b else " " * 33
         for a in ablations:
             ab = e["ablations"].get(a)
             line += f" {ab['ms']:16.2f} {ab['ratio']:6.2f}" if ab else " " * 24
@@ -655,6 +709,7 @@ def build_parser():
     p.add_argument("--ablations", nargs="?", const="all", default=None, help=f"also time variants: {','.join(ABLATIONS)} (default all)")
     p.add_argument("--ops-path", action="store_true", help="also time our keras.ops rule (fused kernels off)")
     p.add_argument("--no-torch", action="store_true", help="leave torch out even when it is importable")
+    p.add_argument("--no-bound", action="store_true", help="leave out the memory-traffic bound (stream_bound.cc)")
     p.add_argument("--quick", action="store_true", help="1M params, 3 rounds of 3 steps: a smoke run")
     p.add_argument("--json", default=DEFAULT_JSON, help="where to write results (default %(default)s); '' for none")
     p.add_argument("--seed", type=int, default=0)
@@ -691,6 +746,10 @@ def main(argv=None):
     torch = None if args.no_torch else import_torch()
     if torch is not None:
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()))
+    scratch = tempfile.TemporaryDirectory(prefix="optimizer_step_")
+    bound, why = (None, "--no-bound") if args.no_bound else build_bound(scratch.name)
+    if bound is None and not args.no_bound:
+        print(f"memory-traffic bound left out: {why}", flush=True)
     print(
         f"optimizer step: {params:,} float32 params in {len(shapes)} variables, "
         f"{rounds} rounds x {steps} steps, warm-up {args.warmup}; "
@@ -704,18 +763,21 @@ def main(argv=None):
         for name in names:
             t0 = time.perf_counter()
             entry = bench_pair(
-                name, shapes, grads, xla, rounds, steps, args.warmup, ablations, print, torch=torch, ops_path=args.ops_path
+                name, shapes, grads, xla, rounds, steps, args.warmup, ablations, print,
+                torch=torch, ops_path=args.ops_path, bound=bound,
             )
             results.append(entry)
             print(
                 f"  {name:<16} xla={'yes' if xla else 'no ':<3} ours {entry['ours_ms']:8.2f} ms  "
                 f"keras {entry['keras_ms']:8.2f} ms  ratio {entry['ratio']:.2f}"
                 + (f"  torch {entry['torch']['ms']:.2f} ms" if "torch" in entry else "")
+                + (f"  bound {entry['bound']['ms']:.2f} ms" if "bound" in entry else "")
                 + (f"  keras.ops {entry['keras_ops_path']['ms']:.2f} ms" if "keras_ops_path" in entry else "")
                 + "".join(f"  {a} {v['ms']:.2f} ms" for a, v in entry["ablations"].items())
                 + f"  ({time.perf_counter() - t0:.0f} s)",
                 flush=True,
             )
+    scratch.cleanup()
     print()
     print(format_table(results, ablations))
     memory = memory_table(names, shapes, torch)

@@ -17,7 +17,7 @@ equal flat arrays with one fixed set of random gradients:
                   (only when torch with CUDA is importable)
     copy bound    bytes moved per step (Adam 28 B/param: reads θ, g, s, r, writes θ, s, r;
                   momentum 20; SGD 12) over the bandwidth of a jitted device copy
-                  (``x + 0`` on a donated buffer of the same total size), measured here
+                  (``x + 1`` on a donated buffer of the same total size), measured here
 
 Method: everything compiled/warmed before timing; ``--rounds`` rounds of ``--steps``
 steps, contenders interleaved, order flipped every other round; every round ends with

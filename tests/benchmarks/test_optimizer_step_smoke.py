@@ -5,7 +5,10 @@ Timings are never asserted (they belong to the benchmark, not to the tests).
 
 import importlib.util
 import json
+import os
 import pathlib
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -38,6 +41,7 @@ def test_parse_count(bench):
     assert bench.parse_count("10_000") == 10_000
 
 
+HAVE_COMPILER = shutil.which(os.environ.get("CXX", "c++")) is not None
 TINY = ["--params", "10k", "--variables", "4", "--rounds", "1", "--steps", "1", "--warmup", "1"]
 
 
@@ -64,6 +68,12 @@ def _check_entry(r):
     assert r["update_path"] == expected_path(r["optimizer"], r["xla"])
     if "torch" in r:
         assert not r["xla"] and r["torch"]["ms"] > 0 and r["torch"]["peer"].startswith("torch.optim.")
+    if HAVE_COMPILER:  # the memory-traffic bound runs in both modes
+        b = r["bound"]
+        assert b["bytes_per_param"] == {"SGD": 12, "NesterovRMSProp": 28, "Adam": 28}.get(r["optimizer"], 20)
+        assert len(b["ms_rounds"]) == 1 and b["ms"] > 0
+        assert b["ours_over_bound"] == pytest.approx(r["ours_ms"] / b["ms"])
+        assert b["bound_over_keras"] == pytest.approx(b["ms"] / r["keras_ms"])
     assert r["keras"].startswith("keras.optimizers.")
     assert set(r["tracing_count"].values()) == {1}  # traced once, never retraced
     if r["optimizer"] == "NesterovRMSProp":
@@ -130,6 +140,23 @@ def test_table_lists_every_result(bench):
     }
     table = bench.format_table([entry])
     assert "Adam" in table and "2.00" in table and "NO" in table
+
+
+@pytest.mark.skipif(not HAVE_COMPILER, reason="no C++ compiler for stream_bound.cc")
+def test_stream_bound_program(bench, tmp_path):
+    exe, why = bench.build_bound(str(tmp_path))
+    assert exe is not None, why
+    times = bench.bound_times(exe, "Adam", 1000, rounds=3, steps=2, warmup=1)
+    assert len(times) == 3 and all(t > 0 for t in times)
+    for bad in (["5", "10", "1", "1", "1", "0"], ["3", "0", "1", "1", "1", "0"], ["3", "10"]):
+        done = subprocess.run([exe, *bad], capture_output=True, text=True)
+        assert done.returncode == 2 and "ARRAYS" in done.stderr
+
+
+def test_bound_without_compiler_is_left_out_with_a_reason(bench, tmp_path, monkeypatch):
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-c++"))
+    exe, why = bench.build_bound(str(tmp_path))
+    assert exe is None and "no C++ compiler" in why
 
 
 def test_unknown_optimizer_is_rejected(bench):
