@@ -31,8 +31,9 @@ with the C++ compiler ``$CXX`` (default ``c++``) when one is found, streams exac
 bytes one step must move (θ, the slots and g read, θ and the slots written: SGD
 12 B/param, Momentum/Nesterov/AdaGrad/RMSProp 20, Nesterov-RMSProp/Adam 28) with one
 thread per core and no framework in the way, in its own process after the paired
-rounds. ``bound/keras`` is the lowest ours/keras ratio any implementation could reach
-on this machine in that run; ``ours/bound`` is how far ours is from it.
+rounds. ``bound/keras`` is about the lowest ours/keras ratio any implementation can
+reach on this machine in that run, ``ours/bound`` how far ours is from it. It is a
+measured floor (a bare loop), not a theoretical one: read it as ±20%.
 
 ``--ablations`` adds keras_optlab variants to each round (same interleaving) to
 measure where time goes:
