@@ -166,16 +166,22 @@ def test_fused_with_clipping_decay_and_skip(name):
 def test_fused_kernels_under_mirrored_strategy():
     """Inside ``distribution.extended.update`` the slots' handles are those of the
     replica being updated: every replica ends equal, and equal to one device."""
+    check_mirrored("fused", FUSED)
+
+
+def check_mirrored(path, names):
+    """Run ``mirrored_fused_check.py`` with ``path`` ("fused" or "kernel") in a fresh
+    process (2 logical CPUs) and check each optimizer in ``names``."""
     import json
     import os
     import subprocess
     import sys
 
     script = os.path.join(os.path.dirname(__file__), "mirrored_fused_check.py")
-    done = subprocess.run([sys.executable, script, "fused"], capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run([sys.executable, script, path], capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert set(result) == set(FUSED)
+    assert set(result) == set(names)
     for name, r in result.items():
         assert r["kernel_in_graph"], name
         assert r["moved"] > 1e-3, name
