@@ -79,6 +79,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_optlab  # noqa: E402
+from keras_optlab import kernels  # noqa: E402
 from keras_optlab import optimizers as optlab  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -423,7 +424,7 @@ def torch_times(name, shapes, rounds, steps, warmup):
 
 def build_bound(directory):
     """Compile ``stream_bound.cc`` into ``directory``; ``None`` (and why) without a compiler."""
-    compiler = os.environ.get("CXX", "c++")
+    compiler = kernels.compiler()  # the compiler keras_optlab builds its kernels with
     if shutil.which(compiler) is None:
         return None, f"no C++ compiler {compiler!r} on PATH (set $CXX)"
     exe = os.path.join(directory, "stream_bound")

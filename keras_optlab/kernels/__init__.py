@@ -77,12 +77,13 @@ def _cpu_flags():
     return platform.processor()
 
 
-def _compiler():
+def compiler():
+    """The C++ compiler the kernels are built with: ``$CXX``, default ``c++``."""
     return os.environ.get("CXX", "c++")
 
 
 def _command(tf, output):
-    return [_compiler(), SOURCE, "-o", output, *OPT_FLAGS, *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()]
+    return [compiler(), SOURCE, "-o", output, *OPT_FLAGS, *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()]
 
 
 def _cache_key(tf):
@@ -90,7 +91,7 @@ def _cache_key(tf):
     with open(SOURCE, "rb") as f:
         source = f.read()
     try:
-        version = subprocess.run([_compiler(), "--version"], capture_output=True, text=True, timeout=30).stdout
+        version = subprocess.run([compiler(), "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         version = ""
     key = hashlib.sha256()
@@ -132,9 +133,9 @@ def build(verbose=True):
     path = library_path(tf, key=key)
     if os.path.exists(path):
         return path
-    compiler = _compiler()
-    if shutil.which(compiler) is None:
-        raise RuntimeError(f"no C++ compiler {compiler!r} on PATH (set $CXX)")
+    cxx = compiler()
+    if shutil.which(cxx) is None:
+        raise RuntimeError(f"no C++ compiler {cxx!r} on PATH (set $CXX)")
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
     except OSError:  # read-only home: a per-user directory under the temp dir

@@ -5,13 +5,14 @@ Timings are never asserted (they belong to the benchmark, not to the tests).
 
 import importlib.util
 import json
-import os
 import pathlib
 import shutil
 import subprocess
 
 import numpy as np
 import pytest
+
+from keras_optlab import kernels
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "optimizer_step.py"
 OPTIMIZERS = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "NesterovRMSProp", "Adam"]
@@ -41,15 +42,13 @@ def test_parse_count(bench):
     assert bench.parse_count("10_000") == 10_000
 
 
-HAVE_COMPILER = shutil.which(os.environ.get("CXX", "c++")) is not None
+HAVE_COMPILER = shutil.which(kernels.compiler()) is not None
 TINY = ["--params", "10k", "--variables", "4", "--rounds", "1", "--steps", "1", "--warmup", "1"]
 
 
 def expected_path(name, xla):
     """keras_optlab's CPU kernel outside XLA (all but SGD, whose TF kernel already makes
     one pass); TF's fused kernel where one computes the book's rule; else keras.ops."""
-    from keras_optlab import kernels
-
     tf_fused = name not in ("RMSProp", "NesterovRMSProp")
     if not xla and name != "SGD" and kernels.load() is not None:
         return "kernel"

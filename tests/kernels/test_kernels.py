@@ -33,7 +33,7 @@ from keras_optlab import kernels  # noqa: E402
 from tests.optimizers import test_fused as fused  # noqa: E402
 from tests.optimizers.test_fused import ops_path  # noqa: E402
 
-HAS_COMPILER = shutil.which(os.environ.get("CXX", "c++")) is not None
+HAS_COMPILER = shutil.which(kernels.compiler()) is not None
 needs_compiler = pytest.mark.skipif(not HAS_COMPILER, reason="no C++ compiler to build the kernels")
 
 # name -> (factory with large epsilons so their placement matters, the op expected)
