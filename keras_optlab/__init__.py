@@ -32,10 +32,10 @@ try:
 except ImportError:
     pass
 else:
-    from keras_optlab import callbacks, curvature
+    from keras_optlab import accel, callbacks, curvature  # accel registers the TF speed paths
     from keras_optlab.callbacks import CurvatureMonitor, GradientStats
     from keras_optlab.optimizers import Newton
-    from keras_optlab.training import SecondOrder
+    from keras_optlab.second_order import SecondOrder
 
 try:
     import keras_tuner  # noqa: F401

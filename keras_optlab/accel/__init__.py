@@ -1,6 +1,136 @@
 """Optional speed paths for keras_optlab's optimizers on the TensorFlow backend.
 
-The optimizers never import this package: it registers itself with
-:mod:`keras_optlab.optimizers.base` when ``keras_optlab`` is imported with TensorFlow
-installed, and without it every optimizer runs its ``keras.ops`` rule.
+The optimizers never import this package. Importing ``keras_optlab`` with TensorFlow
+installed imports it, and it registers itself with
+:func:`keras_optlab.optimizers.base.register_accelerator`; without it every optimizer
+runs its ``keras.ops`` rule (:mod:`keras_optlab.optimizers.rules`), as on JAX and
+PyTorch.
+
+Three paths compute the same operations in the same order (bit for bit):
+
+* ``"kernel"`` — keras_optlab's own one-pass C++ CPU kernels (:mod:`.cpu`), for
+  float32/float64 variables on the CPU outside XLA, where they built;
+* ``"fused"`` — TensorFlow's fused training kernels (:mod:`.tf_fused`,
+  ``tf.raw_ops.ResourceApply*``) where one computes the book's rule exactly: GPU, XLA,
+  float16/bfloat16, no compiler;
+* ``"ops"`` — the optimizer's ``update_step``: the reference, always allowed.
+
+``optimizer.update_path(variable)`` says which one a variable gets; :func:`paths`
+restricts the choice (for a comparison, a benchmark, or a suspicion)::
+
+    with keras_optlab.accel.paths("ops"):      # only the keras.ops rule
+        model.fit(...)
+    with keras_optlab.accel.paths("fused"):    # TF's kernels, never ours
+        ...
+
+The path is chosen when the training step is *traced*: a step traced before the
+``with`` keeps its path (``fit`` traces at its start). ``KERAS_OPTLAB_KERNELS=0`` in
+the environment switches the CPU kernels off for the whole process.
 """
+
+import contextlib
+import threading
+
+import keras
+
+from keras_optlab.accel import tf_fused
+from keras_optlab.optimizers import _keras_hooks, base
+
+PATHS = ("kernel", "fused", "ops")
+KERNEL_DTYPES = ("float32", "float64")
+
+_setting = threading.local()
+
+
+def allowed_paths():
+    """The paths the optimizers may choose from now (``"ops"`` is always among them)."""
+    return getattr(_setting, "allowed", PATHS)
+
+
+@contextlib.contextmanager
+def paths(*names):
+    """Restrict the update paths to ``names`` (``"kernel"``, ``"fused"``, ``"ops"``)
+    while the block runs; ``"ops"`` is always allowed. Nested blocks restrict further
+    only as they say: the innermost one is in force."""
+    if not names:
+        raise ValueError(f"`paths` needs at least one of {PATHS}. Received: paths()")
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"Each path must be a string, one of {PATHS}. Received: {name!r}")
+        if name not in PATHS:
+            raise ValueError(f"Each path must be one of {PATHS}. Received: {name!r}")
+    previous = allowed_paths()
+    _setting.allowed = tuple(p for p in PATHS if p in names or p == "ops")
+    try:
+        yield
+    finally:
+        _setting.allowed = previous
+
+
+def _rule_of(optimizer):
+    """The optimizer's rule name, or ``None`` if a subclass changed ``update_step``.
+
+    A user's subclass that overrides ``update_step`` (or ``rule_inputs``) computes
+    something else: only the keras.ops rule is then right.
+    """
+    for cls in type(optimizer).__mro__:
+        if "RULE" in cls.__dict__:
+            declared = cls
+            break
+    else:  # pragma: no cover - BookOptimizer declares RULE = None
+        return None
+    kind = type(optimizer)
+    if kind.update_step is not declared.update_step or kind.rule_inputs is not declared.rule_inputs:
+        return None
+    return declared.RULE
+
+
+def _cpu():
+    from keras_optlab.accel import cpu
+
+    return cpu
+
+
+class _Accelerator:
+    """What :mod:`keras_optlab.optimizers.base` asks (see ``register_accelerator``)."""
+
+    def prepare(self, optimizer):
+        # Called by optimizer.build(): build/load the CPU kernels here, eagerly (a
+        # failed build warns once, at the user's line, and is not retried).
+        if keras.backend.backend() != "tensorflow" or "kernel" not in allowed_paths():
+            return
+        from keras_optlab.accel import cpu_updates
+
+        if _rule_of(optimizer) in cpu_updates.UPDATES and _cpu().enabled():
+            import tensorflow as tf
+
+            with tf.init_scope():
+                _cpu().load()
+
+    def choose(self, optimizer, variable):
+        if keras.backend.backend() != "tensorflow":
+            return None
+        rule = _rule_of(optimizer)
+        if rule is None:
+            return None
+        allowed = allowed_paths()
+        dtype = keras.backend.standardize_dtype(variable.dtype)
+        if "kernel" in allowed and dtype in KERNEL_DTYPES:
+            from keras_optlab.accel import cpu_updates
+
+            if (
+                rule in cpu_updates.UPDATES
+                and tf_fused.on_cpu(tf_fused.handle(variable))
+                and not _keras_hooks.in_xla_context()
+                and _cpu().op(rule) is not None
+            ):
+                return "kernel", cpu_updates.UPDATES[rule]
+        if "fused" in allowed and rule in tf_fused.UPDATES and dtype in tf_fused.DTYPES:
+            return "fused", tf_fused.UPDATES[rule]
+        return None
+
+
+ACCELERATOR = _Accelerator()
+base.register_accelerator(ACCELERATOR)
+
+__all__ = ["PATHS", "allowed_paths", "paths"]

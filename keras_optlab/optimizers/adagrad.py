@@ -1,9 +1,10 @@
 """AdaGrad — Algorithm 8.4 of Goodfellow, Bengio & Courville (2016)."""
 
 import keras
-from keras import ops
 
-from keras_optlab.optimizers.base import BookOptimizer, check_number, check_positive, fill_docstring
+from keras_optlab import _checks
+from keras_optlab.optimizers import rules
+from keras_optlab.optimizers.base import BookOptimizer, fill_docstring
 
 
 @fill_docstring
@@ -39,47 +40,26 @@ class AdaGrad(BookOptimizer):
     and Stochastic Optimization", JMLR 12.
     """
 
+    RULE = "adagrad"
+
     def __init__(self, learning_rate=0.01, epsilon=1e-7, initial_accumulator_value=0.0, name="adagrad", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.epsilon = check_positive("epsilon", epsilon)
-        self.initial_accumulator_value = check_number("initial_accumulator_value", initial_accumulator_value, low=0.0)
+        self.epsilon = _checks.positive("epsilon", epsilon)
+        self.initial_accumulator_value = _checks.number("initial_accumulator_value", initial_accumulator_value, low=0.0)
 
     def build(self, var_list):
         if self.built:
             return
         super().build(var_list)
-        initializer = keras.initializers.Constant(self.initial_accumulator_value)
-        self._accumulators = self.add_optimizer_variables(var_list, "accumulator", initializer=initializer)
+        self.add_slots(var_list, ["accumulator"], initializer=keras.initializers.Constant(self.initial_accumulator_value))
+
+    def rule_hyperparameters(self, variable, learning_rate):
+        return {"learning_rate": learning_rate, "epsilon": self.epsilon}
 
     def update_step(self, gradient, variable, learning_rate):
-        g, lr = self.prepare(gradient, variable, learning_rate)
-        r = self.slot(self._accumulators, variable)
-        r_new = r + ops.square(g)
-        self.assign(r, r_new)
-        self.assign_sub(variable, lr * g / (ops.sqrt(r_new) + self.epsilon))
-
-    def kernel_update(self, kernels, gradient, variable, learning_rate):
-        g, lr = self.prepare(gradient, variable, learning_rate)
-        return kernels.book_apply_adagrad(
-            var=self.handle(variable),
-            accumulator=self.handle(self.slot(self._accumulators, variable)),
-            grad=g,
-            lr=lr,
-            epsilon=ops.convert_to_tensor(self.epsilon, variable.dtype),
-        )
-
-    def fused_update(self, gradient, variable, learning_rate):
-        # TF's ResourceApplyAdagradV2 (update_slots=True): accum += grad²;
-        # var -= grad·lr / (√accum + epsilon) — the book's δ outside the root, as above.
-        # (V1, ResourceApplyAdagrad, has no epsilon.)
-        g, lr = self.prepare(gradient, variable, learning_rate)
-        return self.kernels().ResourceApplyAdagradV2(
-            var=self.handle(variable),
-            accum=self.handle(self.slot(self._accumulators, variable)),
-            lr=lr,
-            epsilon=ops.convert_to_tensor(self.epsilon, variable.dtype),
-            grad=g,
-        )
+        g, (r,), hyperparameters = self.rule_inputs(gradient, variable, learning_rate)
+        delta, new_slots = rules.adagrad(g, r, **hyperparameters)
+        self.apply_rule(variable, delta, (r,), new_slots)
 
     def get_config(self):
         config = super().get_config()

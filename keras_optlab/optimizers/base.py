@@ -1,8 +1,9 @@
-"""What every keras_optlab optimizer shares: validation, clipping, skipping, telemetry.
+"""What every keras_optlab optimizer shares: arguments, slots, clipping, skipping, telemetry.
 
-:class:`BookOptimizer` is a ``keras.optimizers.Optimizer`` whose subclasses write only
-the book's update rule (``update_step``) and their slots (``build``). On top of Keras'
-base arguments it adds
+:class:`BookOptimizer` is a ``keras.optimizers.Optimizer`` whose subclasses follow
+Keras' template: ``__init__``, ``build`` (their slots), ``update_step`` (read the slots,
+call the book's rule from :mod:`keras_optlab.optimizers.rules`, assign) and
+``get_config``. On top of Keras' base arguments it adds
 
 * ``adaptive_clipnorm`` — unit-wise adaptive clipping (Brock et al. 2021);
 * ``skip_nonfinite`` — a step whose gradients hold NaN/Inf is skipped whole;
@@ -10,15 +11,20 @@ base arguments it adds
   ``skipped_steps``.
 
 Keras' own ``clipnorm``/``clipvalue``/``global_clipnorm`` keep their meaning; the math of
-all clipping lives in :mod:`keras_optlab.clipping`.
-"""
+all clipping lives in :mod:`keras_optlab.clipping`. The private Keras methods this
+needs are overridden in :mod:`keras_optlab.optimizers._keras_hooks` and nowhere else.
 
-import numbers
+Speed paths (TensorFlow's fused kernels, keras_optlab's CPU kernels) are an optional
+layer, :mod:`keras_optlab.accel`, which this module does not import: it registers
+itself here through :func:`register_accelerator` and is asked, per variable, whether it
+has a faster update that computes exactly the rule.
+"""
 
 import keras
 from keras import ops
 
-from keras_optlab import clipping, kernels
+from keras_optlab import _checks, clipping
+from keras_optlab.optimizers import _keras_hooks
 
 # Inserted into each optimizer's docstring in place of {{base_optimizer_keyword_args}}
 # (Keras' habit: the shared arguments are documented once).
@@ -61,75 +67,66 @@ def fill_docstring(cls):
     return cls
 
 
-# --------------------------------------------------------------------------- validation
-
-
-def check_number(name, value, *, low=None, high=None, low_open=False, high_open=False, allow_none=False):
-    """Return ``float(value)`` if it is a real number in the stated range.
-
-    Raises ``TypeError`` for a non-number and ``ValueError`` for an out-of-range
-    value; both messages name the argument and echo what was received.
-    """
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number. Received: {name}={value!r}")
-    value = float(value)
-    if value != value:
-        raise ValueError(f"`{name}` must not be NaN. Received: {name}={value!r}")
-    bad_low = low is not None and (value <= low if low_open else value < low)
-    bad_high = high is not None and (value >= high if high_open else value > high)
-    if bad_low or bad_high:
-        lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
-        hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
-        raise ValueError(f"`{name}` must be in {lo}, {hi}. Received: {name}={value!r}")
-    return value
-
-
-def check_learning_rate(value):
-    """A float ≥ 0, or a schedule/callable (left to Keras)."""
-    if isinstance(value, keras.optimizers.schedules.LearningRateSchedule) or callable(value):
-        return value
-    return check_number("learning_rate", value, low=0.0)
-
-
-def check_unit_interval(name, value):
-    """Momentum-like coefficients: in [0, 1)."""
-    return check_number(name, value, low=0.0, high=1.0, high_open=True)
-
-
-def check_positive(name, value, allow_none=False):
-    return check_number(name, value, low=0.0, low_open=True, allow_none=allow_none)
-
 
 def _check_keras_base_args(kwargs):
+    """Keras' base arguments, checked at construction (Keras checks some only at use)."""
     for name in ("clipnorm", "clipvalue", "global_clipnorm"):
-        if kwargs.get(name) is not None:
-            kwargs[name] = check_positive(name, kwargs[name])
-    if kwargs.get("weight_decay") is not None:
-        kwargs["weight_decay"] = check_number("weight_decay", kwargs["weight_decay"], low=0.0)
-    if kwargs.get("loss_scale_factor") is not None:
-        kwargs["loss_scale_factor"] = check_positive("loss_scale_factor", kwargs["loss_scale_factor"])
-    steps = kwargs.get("gradient_accumulation_steps")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, numbers.Integral)):
-        raise TypeError(
-            "`gradient_accumulation_steps` must be an integer >= 2 or None. "
-            f"Received: gradient_accumulation_steps={steps!r}"
-        )
+        kwargs[name] = _checks.positive(name, kwargs.get(name), allow_none=True)
+    kwargs["weight_decay"] = _checks.number("weight_decay", kwargs.get("weight_decay"), low=0.0, allow_none=True)
+    kwargs["loss_scale_factor"] = _checks.positive("loss_scale_factor", kwargs.get("loss_scale_factor"), allow_none=True)
+    kwargs["ema_momentum"] = _checks.number("ema_momentum", kwargs.get("ema_momentum", 0.99), low=0.0, high=1.0)
+    if "use_ema" in kwargs:
+        kwargs["use_ema"] = _checks.boolean("use_ema", kwargs["use_ema"])
+    kwargs["ema_overwrite_frequency"] = _checks.integer(
+        "ema_overwrite_frequency", kwargs.get("ema_overwrite_frequency"), low=1, allow_none=True
+    )
+    # Keras refuses 1 and silently treats 0 as "off": both are refused here, by the same rule.
+    kwargs["gradient_accumulation_steps"] = _checks.integer(
+        "gradient_accumulation_steps", kwargs.get("gradient_accumulation_steps"), low=2, allow_none=True
+    )
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+# --------------------------------------------------------------------------- speed paths
+
+_accelerators = []
+
+
+def register_accelerator(accelerator):
+    """Register a speed-path provider (keras_optlab.accel does, on import).
+
+    ``accelerator.prepare(optimizer)`` is called eagerly when an optimizer is built
+    (to build or load kernels outside any trace); ``accelerator.choose(optimizer,
+    variable)`` returns ``(path name, update function)`` or ``None`` when the variable
+    gets the keras.ops rule. The update function is called as
+    ``update(optimizer, gradient, variable, learning_rate)`` and must compute exactly
+    what ``update_step`` computes.
+    """
+    if accelerator not in _accelerators:
+        _accelerators.append(accelerator)
+
+
+def _choose(optimizer, variable):
+    for accelerator in _accelerators:
+        choice = accelerator.choose(optimizer, variable)
+        if choice is not None:
+            return choice
+    return None
 
 
 # --------------------------------------------------------------------------- optimizer
 
 
-class BookOptimizer(keras.optimizers.Optimizer):
+class BookOptimizer(_keras_hooks.KerasHooks):
     """Base class of keras_optlab's optimizers (not registered, not for direct use).
 
-    Subclasses implement ``build`` (calling ``super().build`` first) and
-    ``update_step`` with ``keras.ops`` and ``self.assign*``, and extend
-    ``get_config``. On the TensorFlow backend a subclass may also define
-    ``kernel_update`` (keras_optlab's one-pass CPU kernel) and ``fused_update`` (one
-    of TF's fused training kernels), each computing the same operations in the same
-    order as ``update_step``; ``update_path`` says which one a variable gets.
+    Subclasses define ``build`` (calling ``super().build`` and then
+    :meth:`add_slots`), ``rule_hyperparameters`` and ``update_step`` — which reads its
+    inputs with :meth:`rule_inputs`, calls its function of
+    :mod:`keras_optlab.optimizers.rules` and writes the result with
+    :meth:`apply_rule` — and extend ``get_config``. ``RULE`` names the rule, which is
+    how the optional speed paths (:mod:`keras_optlab.accel`) recognise an update
+    they can compute faster; :meth:`update_path` says which path a variable gets.
     Everything around the update (clipping, skipping, weight decay, EMA,
     accumulation, tf.distribute) is shared.
 
@@ -140,22 +137,23 @@ class BookOptimizer(keras.optimizers.Optimizer):
       clipping (NaN/Inf when that gradient was non-finite). Measured when some
       clipping is configured or ``track_gradient_norm=True``; otherwise it stays
       NaN ("not measured"). With ``gradient_accumulation_steps`` it is the norm of
-      the averaged gradient that was applied. Under ``tf.distribute`` it is the first replica's gradient,
-      before the all-reduce, which is also where Keras clips.
+      the averaged gradient that was applied. Under ``tf.distribute`` it is the first
+      replica's gradient, before the all-reduce, which is also where Keras clips.
     * ``clipped_steps`` — number of applied steps on which some clipping changed the
       gradient.
     * ``skipped_steps`` — number of steps skipped by ``skip_nonfinite``.
     """
 
+    RULE = None  # the name of the rule in keras_optlab.optimizers.rules
+
     def __init__(
         self, learning_rate, adaptive_clipnorm=None, skip_nonfinite=False, track_gradient_norm=False, **kwargs
     ):
-        learning_rate = check_learning_rate(learning_rate)
-        _check_keras_base_args(kwargs)
-        adaptive_clipnorm = check_positive("adaptive_clipnorm", adaptive_clipnorm, allow_none=True)
-        for arg, value in (("skip_nonfinite", skip_nonfinite), ("track_gradient_norm", track_gradient_norm)):
-            if not isinstance(value, bool):
-                raise TypeError(f"`{arg}` must be a bool. Received: {arg}={value!r}")
+        learning_rate = _checks.learning_rate(learning_rate)
+        kwargs = _check_keras_base_args(kwargs)
+        adaptive_clipnorm = _checks.positive("adaptive_clipnorm", adaptive_clipnorm, allow_none=True)
+        skip_nonfinite = _checks.boolean("skip_nonfinite", skip_nonfinite)
+        track_gradient_norm = _checks.boolean("track_gradient_norm", track_gradient_norm)
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.adaptive_clipnorm = adaptive_clipnorm
         self.skip_nonfinite = skip_nonfinite
@@ -163,6 +161,7 @@ class BookOptimizer(keras.optimizers.Optimizer):
         # first step (GradientStats does, in on_train_begin).
         self.track_gradient_norm = track_gradient_norm
         self._gradient_norm = self._clipped_steps = self._skipped_steps = None
+        self._slots = ()
 
     # ------------------------------------------------------------------ state
     def build(self, var_list):
@@ -181,6 +180,18 @@ class BookOptimizer(keras.optimizers.Optimizer):
         self._skipped_steps = self.add_variable(
             (), dtype="int", name="skipped_steps", aggregation="only_first_replica"
         )
+        for accelerator in _accelerators:  # eager: kernels are built outside any trace
+            accelerator.prepare(self)
+
+    def add_slots(self, var_list, names, initializer="zeros"):
+        """Create one slot per model variable for each of ``names`` (in this order)."""
+        slots = self.add_optimizer_variables(var_list, list(names), initializer=initializer)
+        self._slots = tuple(slots)
+
+    def slots(self, variable):
+        """The slot variables of ``variable``, in the order of :meth:`add_slots`."""
+        index = _keras_hooks.variable_index(self, variable)
+        return tuple(slot_list[index] for slot_list in self._slots)
 
     @property
     def gradient_norm(self):
@@ -198,7 +209,8 @@ class BookOptimizer(keras.optimizers.Optimizer):
         return self._skipped_steps
 
     @property
-    def _clips(self):
+    def clips(self):
+        """Whether any clipping is configured."""
         return any(
             t is not None for t in (self.adaptive_clipnorm, self.clipnorm, self.clipvalue, self.global_clipnorm)
         )
@@ -219,40 +231,43 @@ class BookOptimizer(keras.optimizers.Optimizer):
         # TF graphs, under XLA and in JAX's stateless training step, where a cond
         # whose branches assign variables is not allowed.
         finite = clipping.all_finite(grads)
-        model_vars = self._trainable_variables if trainable_variables is None else list(trainable_variables)
+        if trainable_variables is None:
+            model_vars = _keras_hooks.tracked_variables(self)
+        else:
+            model_vars = list(trainable_variables)
         kept = [v for v in self.variables if v is not self._gradient_norm and v is not self._skipped_steps]
-        kept += list(model_vars)
+        kept += model_vars
         before = [ops.copy(v.value) for v in kept]  # snapshots (convert_to_tensor may alias a tf.Variable)
         super().apply(grads, trainable_variables)
         for v, old in zip(kept, before):
             v.assign(ops.where(finite, v.value, old))
         self._skipped_steps.assign_add(ops.cast(ops.logical_not(finite), self._skipped_steps.dtype))
 
-    def _backend_apply_gradients(self, grads, trainable_variables):
-        # Keras' hook below (`_clip_gradients`) receives gradients only; adaptive
-        # clipping also needs the weights. object.__setattr__ keeps Keras' tracker
-        # from adopting the model's variables as optimizer variables.
-        object.__setattr__(self, "_variables_being_updated", list(trainable_variables))
-        try:
-            super()._backend_apply_gradients(grads, trainable_variables)
-        finally:
-            object.__setattr__(self, "_variables_being_updated", None)
+    def transform_gradients(self, grads, variables):
+        """Clipping and its telemetry, once per applied step (see ``_keras_hooks``).
 
-    def _clip_gradients(self, grads):
-        # Keras calls this once per applied step (after loss-scale unscaling and
-        # gradient-accumulation averaging, before weight decay and the update): the
-        # one place where clipping and its telemetry belong. It replaces Keras'
-        # clipping with keras_optlab.clipping, which has the same semantics and also
-        # reports whether anything changed.
-        if not self._clips and not self.track_gradient_norm:
+        Keras calls it after loss-scale unscaling and gradient-accumulation averaging,
+        before weight decay and the update. It replaces Keras' clipping with
+        keras_optlab.clipping, which has the same semantics and also reports whether
+        anything changed. ``variables`` is ``None`` outside a step; then adaptive
+        clipping (which needs the weights) is refused, and the telemetry is left alone
+        when the optimizer is not built yet.
+        """
+        if not self.clips and not self.track_gradient_norm:
             return grads  # Keras' own path: nothing to clip, nothing to measure
         norm = clipping.global_norm(grads)
-        self._gradient_norm.assign(ops.cast(norm, "float32"))
-        if not self._clips:
+        if self._gradient_norm is not None:
+            self._gradient_norm.assign(ops.cast(norm, "float32"))
+        if not self.clips:
             return grads
         changed = ops.convert_to_tensor(False)
         if self.adaptive_clipnorm is not None:
-            grads, c = clipping.adaptive_clip(grads, self._variables_being_updated, self.adaptive_clipnorm)
+            if variables is None:
+                raise ValueError(
+                    "adaptive_clipnorm scales each gradient by its weight's norm: it needs the "
+                    "variables, so it applies inside optimizer.apply(grads, variables) only."
+                )
+            grads, c = clipping.adaptive_clip(grads, variables, self.adaptive_clipnorm)
             changed = ops.logical_or(changed, c)
             norm = None  # the global norm has to be recomputed after AGC
         if self.clipnorm is not None:
@@ -264,88 +279,49 @@ class BookOptimizer(keras.optimizers.Optimizer):
         else:
             c = ops.convert_to_tensor(False)
         changed = ops.logical_or(changed, c)
-        self._clipped_steps.assign_add(ops.cast(changed, self._clipped_steps.dtype))
+        if self._clipped_steps is not None:
+            self._clipped_steps.assign_add(ops.cast(changed, self._clipped_steps.dtype))
         return grads
 
-    # ------------------------------------------------------------------ fast paths
-    # On the TensorFlow backend the per-variable update goes through the fastest of
-    # three rules that compute the same operations in the same order:
-    #
-    # * "kernel" — keras_optlab's own CPU kernel (keras_optlab/kernels): one pass
-    #   over θ, g and the slots. A subclass opts in by defining
-    #   ``kernel_update(kernels, gradient, variable, learning_rate)``. Used for
-    #   float32/float64 variables on the CPU outside XLA, when the kernels built.
-    # * "fused" — one of TF's fused training kernels (tf.raw_ops.ResourceApply*),
-    #   which computes the rule exactly: ``fused_update(gradient, variable,
-    #   learning_rate)``. Used where the kernel is not (GPU, XLA, float16, no
-    #   compiler): TF's kernels have GPU and XLA implementations.
-    # * "ops" — ``update_step``, the keras.ops rule: every other backend, and
-    #   optimizers without a TF kernel.
-    #
-    # Either fast path replaces one kernel (and one temporary) per keras.ops call,
-    # which is what makes an un-XLA'd step memory-bound instead of dispatch- and
-    # temporary-bound (benchmarks/README.md).
-    kernel_update = None
-    fused_update = None
-    FUSED_DTYPES = ("float16", "bfloat16", "float32", "float64")
-    KERNEL_DTYPES = ("float32", "float64")
+    # ------------------------------------------------------------------ the update
+    def rule_hyperparameters(self, variable, learning_rate):
+        """The keyword arguments of this optimizer's rule for ``variable``.
+
+        ``learning_rate`` is already in the variable's dtype. Subclasses override.
+        """
+        return {"learning_rate": learning_rate}
+
+    def rule_inputs(self, gradient, variable, learning_rate):
+        """(dense gradient, slots, rule hyperparameters) for one variable's step.
+
+        What ``update_step`` hands its rule, and what a speed path computes with.
+        """
+        g, lr = self.prepare(gradient, variable, learning_rate)
+        return g, self.slots(variable), self.rule_hyperparameters(variable, lr)
+
+    def apply_rule(self, variable, delta, slots, new_slots):
+        """Write a rule's result: each slot, then θ ← θ + Δθ."""
+        for slot, value in zip(slots, new_slots):
+            self.assign(slot, value)
+        self.assign_add(variable, delta)
+
+    def update_variable(self, gradient, variable, learning_rate):
+        """One variable's update: a speed path where one applies, else ``update_step``."""
+        choice = _choose(self, variable)
+        if choice is not None:
+            return choice[1](self, gradient, variable, learning_rate)
+        return self.update_step(gradient, variable, learning_rate)
 
     def update_path(self, variable):
         """``"kernel"``, ``"fused"`` or ``"ops"``: the rule that updates ``variable``.
 
         Decided when the step is traced, in the context it is traced in (a
-        ``jit_compile=True`` function gets ``"fused"`` or ``"ops"``).
+        ``jit_compile=True`` function gets ``"fused"`` or ``"ops"``; see
+        ``keras_optlab.accel.paths`` to choose).
         """
-        if keras.backend.backend() != "tensorflow":
-            return "ops"
-        dtype = keras.backend.standardize_dtype(variable.dtype)
-        if (
-            self.kernel_update is not None
-            and dtype in self.KERNEL_DTYPES
-            and _on_cpu(self.handle(variable))
-            and not _in_xla_context()
-            and _load_kernels() is not None
-        ):
-            return "kernel"
-        if self.fused_update is not None and dtype in self.FUSED_DTYPES:
-            return "fused"
-        return "ops"
+        choice = _choose(self, variable)
+        return "ops" if choice is None else choice[0]
 
-    def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
-        # The TF backend's per-variable hook (keras TFOptimizer): Keras calls
-        # ``update_step`` inside ``distribution.extended.update``, with ``var`` the
-        # variable of the device being updated (a component of a MirroredVariable
-        # under MirroredStrategy). We keep that structure and only choose the rule.
-        def update(var, grad, learning_rate):
-            path = self.update_path(var)
-            if path == "kernel":
-                return self.kernel_update(_load_kernels(), grad, var, learning_rate)
-            if path == "fused":
-                return self.fused_update(grad, var, learning_rate)
-            return self.update_step(grad, var, learning_rate)
-
-        for grad, var in grads_and_vars:
-            distribution.extended.update(var, update, args=(grad, learning_rate), group=False)
-
-    @staticmethod
-    def handle(variable):
-        """The resource handle a fused kernel updates in place.
-
-        Inside ``distribution.extended.update`` a slot's MirroredVariable yields the
-        handle of the copy on the device being updated, as ``variable`` does.
-        """
-        if isinstance(variable, keras.Variable):
-            variable = variable.value  # the backing tf.Variable
-        return variable.handle
-
-    @staticmethod
-    def kernels():
-        """``tf.raw_ops``, imported only when a fused kernel runs (TF backend)."""
-        import tensorflow as tf
-
-        return tf.raw_ops
-
-    # ------------------------------------------------------------------ helpers
     @staticmethod
     def prepare(gradient, variable, learning_rate):
         """(dense gradient, learning rate) in the variable's dtype.
@@ -355,10 +331,6 @@ class BookOptimizer(keras.optimizers.Optimizer):
         """
         gradient = ops.cast(clipping.densify(gradient), variable.dtype)
         return gradient, ops.cast(learning_rate, variable.dtype)
-
-    def slot(self, slots, variable):
-        """The slot of ``variable`` in the list ``slots``."""
-        return slots[self._get_variable_index(variable)]
 
     def get_config(self):
         config = super().get_config()
@@ -370,37 +342,3 @@ class BookOptimizer(keras.optimizers.Optimizer):
             }
         )
         return config
-
-
-def _load_kernels():
-    """``kernels.load()``, kept out of AutoGraph's conversion when called in a trace."""
-    import tensorflow as tf
-
-    return tf.autograph.experimental.do_not_convert(kernels.load)()
-
-
-def _in_xla_context():
-    """Whether the TF graph being traced is compiled by XLA (``jit_compile=True``).
-
-    keras_optlab's kernels have no XLA lowering. ``tf.function(jit_compile=True)``
-    marks its graph with an XLA control-flow context; TF has no public query for it,
-    so this uses TF's own helper and, should it ever move, answers "yes" (the safe
-    side: TF's fused kernels or the keras.ops rule work under XLA).
-    """
-    import tensorflow as tf
-
-    try:
-        from tensorflow.python.ops import control_flow_util
-    except ImportError:  # pragma: no cover - TF internals moved
-        return True
-    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
-
-
-def _on_cpu(handle):
-    """Whether a resource handle lives on a CPU (placement decided, or no GPU at all)."""
-    import tensorflow as tf
-
-    device = tf.DeviceSpec.from_string(handle.device or "").device_type
-    if device:
-        return device.upper() == "CPU"
-    return not tf.config.list_logical_devices("GPU")

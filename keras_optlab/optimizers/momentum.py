@@ -1,9 +1,9 @@
 """SGD with momentum — Algorithm 8.2 of Goodfellow, Bengio & Courville (2016)."""
 
 import keras
-from keras import ops
-
-from keras_optlab.optimizers.base import BookOptimizer, check_unit_interval, fill_docstring
+from keras_optlab import _checks
+from keras_optlab.optimizers import rules
+from keras_optlab.optimizers.base import BookOptimizer, fill_docstring
 
 
 @fill_docstring
@@ -35,51 +35,25 @@ class Momentum(BookOptimizer):
     Polyak (1964), "Some methods of speeding up the convergence of iteration methods".
     """
 
+    RULE = "momentum"
+
     def __init__(self, learning_rate=0.01, momentum=0.9, name="momentum", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.momentum = check_unit_interval("momentum", momentum)
+        self.momentum = _checks.unit_interval("momentum", momentum)
 
     def build(self, var_list):
         if self.built:
             return
         super().build(var_list)
-        self._velocities = self.add_optimizer_variables(var_list, "velocity")
+        self.add_slots(var_list, ["velocity"])
+
+    def rule_hyperparameters(self, variable, learning_rate):
+        return {"learning_rate": learning_rate, "momentum": self.momentum}
 
     def update_step(self, gradient, variable, learning_rate):
-        g, lr = self.prepare(gradient, variable, learning_rate)
-        v = self.slot(self._velocities, variable)
-        v_new = self.momentum * v - lr * g
-        self.assign(v, v_new)
-        self.assign_add(variable, v_new)
-
-    def fused_update(self, gradient, variable, learning_rate):
-        # TF's ResourceApplyKerasMomentum: accum ← accum·momentum − grad·lr;
-        # var ← var + accum — the rule above, operand for operand. With
-        # use_nesterov it adds accum·momentum − grad·lr instead: Nesterov's rule.
-        g, lr = self.prepare(gradient, variable, learning_rate)
-        return self.kernels().ResourceApplyKerasMomentum(
-            var=self.handle(variable),
-            accum=self.handle(self.slot(self._velocities, variable)),
-            lr=lr,
-            grad=g,
-            momentum=ops.convert_to_tensor(self.momentum, variable.dtype),
-            use_nesterov=self.nesterov_kernel,
-        )
-
-    def kernel_update(self, kernels, gradient, variable, learning_rate):
-        # keras_optlab's kernel: the rule above (Nesterov's, when nesterov_kernel),
-        # operand for operand, in one pass.
-        g, lr = self.prepare(gradient, variable, learning_rate)
-        apply = kernels.book_apply_nesterov if self.nesterov_kernel else kernels.book_apply_momentum
-        return apply(
-            var=self.handle(variable),
-            velocity=self.handle(self.slot(self._velocities, variable)),
-            grad=g,
-            lr=lr,
-            momentum=ops.convert_to_tensor(self.momentum, variable.dtype),
-        )
-
-    nesterov_kernel = False  # Nesterov sets True
+        g, (v,), hyperparameters = self.rule_inputs(gradient, variable, learning_rate)
+        delta, new_slots = rules.momentum(g, v, **hyperparameters)
+        self.apply_rule(variable, delta, (v,), new_slots)
 
     def get_config(self):
         config = super().get_config()

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_optlab.optimizers import rules
 from keras_optlab.optimizers.base import fill_docstring
 from keras_optlab.optimizers.momentum import Momentum
 
@@ -45,18 +46,13 @@ class Nesterov(Momentum):
     and momentum in deep learning".
     """
 
-    # Arguments, the velocity slot and the config are Momentum's; only the update differs.
+    # Arguments, the velocity slot and the config are Momentum's; only the rule differs.
+    RULE = "nesterov"
+
     def __init__(self, learning_rate=0.01, momentum=0.9, name="nesterov", **kwargs):
         super().__init__(learning_rate=learning_rate, momentum=momentum, name=name, **kwargs)
 
     def update_step(self, gradient, variable, learning_rate):
-        g, lr = self.prepare(gradient, variable, learning_rate)
-        v = self.slot(self._velocities, variable)
-        step = lr * g
-        v_new = self.momentum * v - step
-        self.assign(v, v_new)
-        self.assign_add(variable, self.momentum * v_new - step)
-
-    # Momentum.kernel_update with BookApplyNesterov, Momentum.fused_update with
-    # ResourceApplyKerasMomentum(use_nesterov=True): both compute the rule above.
-    nesterov_kernel = True
+        g, (v,), hyperparameters = self.rule_inputs(gradient, variable, learning_rate)
+        delta, new_slots = rules.nesterov(g, v, **hyperparameters)
+        self.apply_rule(variable, delta, (v,), new_slots)

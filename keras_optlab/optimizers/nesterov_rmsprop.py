@@ -1,9 +1,10 @@
 """RMSProp with Nesterov momentum — Algorithm 8.6 of Goodfellow, Bengio & Courville (2016)."""
 
 import keras
-from keras import ops
 
-from keras_optlab.optimizers.base import BookOptimizer, check_positive, check_unit_interval, fill_docstring
+from keras_optlab import _checks
+from keras_optlab.optimizers import rules
+from keras_optlab.optimizers.base import BookOptimizer, fill_docstring
 
 
 @fill_docstring
@@ -43,43 +44,27 @@ class NesterovRMSProp(BookOptimizer):
     Reference: Goodfellow, Bengio & Courville, *Deep Learning*, 2016, Alg. 8.6.
     """
 
+    RULE = "nesterov_rmsprop"
+
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.9, epsilon=1e-6, name="nesterov_rmsprop", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.rho = check_unit_interval("rho", rho)
-        self.momentum = check_unit_interval("momentum", momentum)
-        self.epsilon = check_positive("epsilon", epsilon)
+        self.rho = _checks.unit_interval("rho", rho)
+        self.momentum = _checks.unit_interval("momentum", momentum)
+        self.epsilon = _checks.positive("epsilon", epsilon)
 
     def build(self, var_list):
         if self.built:
             return
         super().build(var_list)
-        self._accumulators, self._velocities = self.add_optimizer_variables(var_list, ["accumulator", "velocity"])
+        self.add_slots(var_list, ["accumulator", "velocity"])
+
+    def rule_hyperparameters(self, variable, learning_rate):
+        return {"learning_rate": learning_rate, "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon}
 
     def update_step(self, gradient, variable, learning_rate):
-        g, lr = self.prepare(gradient, variable, learning_rate)
-        r = self.slot(self._accumulators, variable)
-        v = self.slot(self._velocities, variable)
-        r_new = r + (1.0 - self.rho) * (ops.square(g) - r)
-        self.assign(r, r_new)
-        step = lr * g / ops.sqrt(r_new + self.epsilon)
-        v_new = self.momentum * v - step
-        self.assign(v, v_new)
-        self.assign_add(variable, self.momentum * v_new - step)
-
-    def kernel_update(self, kernels, gradient, variable, learning_rate):
-        # The rule above in one pass (TF has no kernel for it).
-        g, lr = self.prepare(gradient, variable, learning_rate)
-        dtype = variable.dtype
-        return kernels.book_apply_nesterov_rmsprop(
-            var=self.handle(variable),
-            accumulator=self.handle(self.slot(self._accumulators, variable)),
-            velocity=self.handle(self.slot(self._velocities, variable)),
-            grad=g,
-            lr=lr,
-            one_minus_rho=ops.convert_to_tensor(1.0 - self.rho, dtype),
-            epsilon=ops.convert_to_tensor(self.epsilon, dtype),
-            momentum=ops.convert_to_tensor(self.momentum, dtype),
-        )
+        g, (r, v), hyperparameters = self.rule_inputs(gradient, variable, learning_rate)
+        delta, new_slots = rules.nesterov_rmsprop(g, r, v, **hyperparameters)
+        self.apply_rule(variable, delta, (r, v), new_slots)
 
     def get_config(self):
         config = super().get_config()

@@ -1,12 +1,11 @@
 """Newton's method, regularized — Algorithm 8.8 and Sec. 8.6.1 of Goodfellow et al. (2016)."""
 
-import numbers
-
 import keras
 import tensorflow as tf
 
 from keras_optlab.curvature.hvp import gauss_newton_product, hvp_from_loss, loss_and_gradient
-from keras_optlab.optimizers.base import BookOptimizer, check_number, fill_docstring
+from keras_optlab import _checks
+from keras_optlab.optimizers.base import BookOptimizer, fill_docstring
 
 SOLVERS = ("auto", "exact", "cg")
 CURVATURES = ("hessian", "gauss_newton")
@@ -131,26 +130,18 @@ class Newton(BookOptimizer):
                     f"Received: {arg}={kwargs[arg]!r}"
                 )
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.damping = check_number("damping", damping, low=0.0)
-        if solver not in SOLVERS:
-            raise ValueError(f"`solver` must be one of {SOLVERS}. Received: solver={solver!r}")
-        self.solver = solver
-        if isinstance(max_cg_iterations, bool) or not isinstance(max_cg_iterations, numbers.Integral):
-            raise TypeError(f"`max_cg_iterations` must be an integer >= 1. Received: max_cg_iterations={max_cg_iterations!r}")
-        if max_cg_iterations < 1:
-            raise ValueError(f"`max_cg_iterations` must be an integer >= 1. Received: max_cg_iterations={max_cg_iterations!r}")
-        self.max_cg_iterations = int(max_cg_iterations)
-        self.cg_tolerance = check_number("cg_tolerance", cg_tolerance, low=0.0, low_open=True)
-        for arg, value in (("adaptive_damping", adaptive_damping), ("saddle_free", saddle_free)):
-            if not isinstance(value, bool):
-                raise TypeError(f"`{arg}` must be a bool. Received: {arg}={value!r}")
+        self.damping = _checks.number("damping", damping, low=0.0)
+        self.solver = _checks.one_of("solver", solver, SOLVERS)
+        self.max_cg_iterations = _checks.integer("max_cg_iterations", max_cg_iterations, low=1)
+        self.cg_tolerance = _checks.positive("cg_tolerance", cg_tolerance)
+        adaptive_damping = _checks.boolean("adaptive_damping", adaptive_damping)
+        saddle_free = _checks.boolean("saddle_free", saddle_free)
         if adaptive_damping and self.damping == 0.0:
             raise ValueError("`damping` must be > 0 when `adaptive_damping=True`. Received: damping=0.0")
         if saddle_free and solver == "cg":
             raise ValueError("`saddle_free=True` needs the exact solver (it takes |H| from an eigendecomposition). "
                              "Received: solver='cg'")
-        if curvature not in CURVATURES:
-            raise ValueError(f"`curvature` must be one of {CURVATURES}. Received: curvature={curvature!r}")
+        curvature = _checks.one_of("curvature", curvature, CURVATURES)
         if curvature == "gauss_newton" and (solver == "exact" or saddle_free):
             raise ValueError(
                 "curvature='gauss_newton' is Hessian-free only (solver='cg' or 'auto'; it is positive "

@@ -1,9 +1,10 @@
 """RMSProp — Algorithm 8.5 of Goodfellow, Bengio & Courville (2016)."""
 
 import keras
-from keras import ops
 
-from keras_optlab.optimizers.base import BookOptimizer, check_positive, check_unit_interval, fill_docstring
+from keras_optlab import _checks
+from keras_optlab.optimizers import rules
+from keras_optlab.optimizers.base import BookOptimizer, fill_docstring
 
 
 @fill_docstring
@@ -39,37 +40,26 @@ class RMSProp(BookOptimizer):
     Hinton (2012), Neural Networks for Machine Learning, lecture 6e.
     """
 
+    RULE = "rmsprop"
+
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-6, name="rmsprop", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.rho = check_unit_interval("rho", rho)
-        self.epsilon = check_positive("epsilon", epsilon)
+        self.rho = _checks.unit_interval("rho", rho)
+        self.epsilon = _checks.positive("epsilon", epsilon)
 
     def build(self, var_list):
         if self.built:
             return
         super().build(var_list)
-        self._accumulators = self.add_optimizer_variables(var_list, "accumulator")
+        self.add_slots(var_list, ["accumulator"])
+
+    def rule_hyperparameters(self, variable, learning_rate):
+        return {"learning_rate": learning_rate, "rho": self.rho, "epsilon": self.epsilon}
 
     def update_step(self, gradient, variable, learning_rate):
-        g, lr = self.prepare(gradient, variable, learning_rate)
-        r = self.slot(self._accumulators, variable)
-        r_new = r + (1.0 - self.rho) * (ops.square(g) - r)  # = ρr + (1 − ρ)g², one op fewer
-        self.assign(r, r_new)
-        self.assign_sub(variable, lr * g / ops.sqrt(r_new + self.epsilon))
-
-    def kernel_update(self, kernels, gradient, variable, learning_rate):
-        # The rule above in one pass; 1 − ρ is rounded to the dtype once, as above.
-        # (TF's ResourceApplyRMSProp needs a momentum slot the book has not.)
-        g, lr = self.prepare(gradient, variable, learning_rate)
-        dtype = variable.dtype
-        return kernels.book_apply_rmsprop(
-            var=self.handle(variable),
-            accumulator=self.handle(self.slot(self._accumulators, variable)),
-            grad=g,
-            lr=lr,
-            one_minus_rho=ops.convert_to_tensor(1.0 - self.rho, dtype),
-            epsilon=ops.convert_to_tensor(self.epsilon, dtype),
-        )
+        g, (r,), hyperparameters = self.rule_inputs(gradient, variable, learning_rate)
+        delta, new_slots = rules.rmsprop(g, r, **hyperparameters)
+        self.apply_rule(variable, delta, (r,), new_slots)
 
     def get_config(self):
         config = super().get_config()

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_optlab.optimizers import rules
 from keras_optlab.optimizers.base import BookOptimizer, fill_docstring
 
 
@@ -40,11 +41,9 @@ class SGD(BookOptimizer):
     def __init__(self, learning_rate=0.01, name="sgd", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
 
-    def update_step(self, gradient, variable, learning_rate):
-        g, lr = self.prepare(gradient, variable, learning_rate)
-        self.assign_sub(variable, lr * g)
+    RULE = "sgd"
 
-    def fused_update(self, gradient, variable, learning_rate):
-        # var -= alpha * delta: the rule above, one kernel.
-        g, lr = self.prepare(gradient, variable, learning_rate)
-        return self.kernels().ResourceApplyGradientDescent(var=self.handle(variable), alpha=lr, delta=g)
+    def update_step(self, gradient, variable, learning_rate):
+        g, slots, hyperparameters = self.rule_inputs(gradient, variable, learning_rate)
+        delta, new_slots = rules.sgd(g, **hyperparameters)
+        self.apply_rule(variable, delta, slots, new_slots)

@@ -5,9 +5,15 @@ gradient oracle ``grad(point, k)`` evaluated exactly where the box evaluates it,
 returns the sequence of model weights a Keras optimizer would hold after each step:
 θ for the plain algorithms, the look-ahead point θ + αv for the Nesterov ones
 (where the gradient is taken). Nothing here is shared with the package's code.
+
+The two test problems of the book suites (``PROBLEMS``) are defined here too:
+``fixed`` (a fixed gradient sequence over five decades of scale) and ``quadratic``
+(κ = 1000, gradients where the weights are).
 """
 
 import numpy as np
+
+STEPS = 150
 
 
 def sgd(theta0, grad, steps, lr):
@@ -85,3 +91,23 @@ def adam(theta0, grad, steps, lr, rho1, rho2, delta):
         theta = theta + (-lr * s_hat / (np.sqrt(r_hat) + delta))
         out.append(theta.copy())
     return out
+
+
+# --------------------------------------------------------------------------- problems
+
+
+def fixed_problem():
+    rng = np.random.default_rng(0)
+    grads = rng.normal(size=(STEPS, 4, 3)) * 10.0 ** rng.uniform(-3, 2, size=(STEPS, 1, 1))
+    return rng.normal(size=(4, 3)), lambda theta, k: grads[k]
+
+
+def quadratic_problem(kappa=1000.0, dim=10):
+    rng = np.random.default_rng(1)
+    q, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+    a = q @ np.diag(np.logspace(0, np.log10(kappa), dim)) @ q.T
+    theta_star = rng.normal(size=dim)
+    return rng.normal(size=dim) + theta_star, lambda theta, k: a @ (theta - theta_star)
+
+
+PROBLEMS = {"fixed": fixed_problem, "quadratic": quadratic_problem}

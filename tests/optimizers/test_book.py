@@ -22,10 +22,10 @@ import pytest
 
 import keras_optlab as ko
 from tests.optimizers import book
+from tests.optimizers.book import PROBLEMS, STEPS, fixed_problem, quadratic_problem
 
 pytestmark = pytest.mark.backend_agnostic
 
-STEPS = 150
 RTOL = 1e-9
 
 
@@ -33,22 +33,6 @@ def f32(x):
     """The learning rate as Keras stores it (a float32 variable), in float64."""
     return float(np.float32(x))
 
-
-def fixed_problem():
-    rng = np.random.default_rng(0)
-    grads = rng.normal(size=(STEPS, 4, 3)) * 10.0 ** rng.uniform(-3, 2, size=(STEPS, 1, 1))
-    return rng.normal(size=(4, 3)), lambda theta, k: grads[k]
-
-
-def quadratic_problem(kappa=1000.0, dim=10):
-    rng = np.random.default_rng(1)
-    q, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
-    a = q @ np.diag(np.logspace(0, np.log10(kappa), dim)) @ q.T
-    theta_star = rng.normal(size=dim)
-    return rng.normal(size=dim) + theta_star, lambda theta, k: a @ (theta - theta_star)
-
-
-PROBLEMS = {"fixed": fixed_problem, "quadratic": quadratic_problem}
 
 # (optimizer, kwargs, reference) — hyperparameters stable on the κ = 1000 quadratic
 # and not chaotic there (test_reference_is_not_chaotic): RMSProp with ρ = 0.9 and

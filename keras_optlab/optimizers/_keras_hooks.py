@@ -1,0 +1,134 @@
+"""The ONLY place where keras_optlab touches private Keras or TensorFlow internals.
+
+A Keras optimizer exposes ``update_step`` and ``apply`` publicly, but three things
+keras_optlab needs happen in private methods of ``keras.optimizers.Optimizer``:
+
+=============================== ========================================================
+hook (read in Keras 3.8–3.15.1)  why, and the public API that is missing
+=============================== ========================================================
+``_backend_apply_gradients``     the one call that sees both the gradients and the
+                                 variables of a step, after loss-scale unscaling and
+                                 before accumulation/clipping: adaptive clipping needs
+                                 the weights. Missing: a public "transform gradients
+                                 with access to the variables" hook.
+``_clip_gradients``              where Keras clips, once per *applied* step (after
+                                 gradient accumulation averaged the gradients, before
+                                 weight decay). Replaced to add adaptive clipping and
+                                 the telemetry (``gradient_norm``, ``clipped_steps``).
+                                 Missing: a public clipping hook (optax's
+                                 ``chain``/``GradientTransformation``).
+``_distributed_tf_update_step``  TensorFlow backend only: the per-variable update inside
+                                 ``distribution.extended.update``, where a variable is
+                                 one device's copy; the speed paths
+                                 (keras_optlab.accel) are chosen here. Missing: a
+                                 per-variable dispatch hook that tf.distribute respects.
+``_trainable_variables``         the variables the optimizer was built on (to snapshot
+                                 them for ``skip_nonfinite``); ``_get_variable_index``:
+                                 a variable's slot index. Keras' own optimizers use
+                                 both; no public accessor.
+``model.train_function``         dropping a traced training step so that ``fit``
+                                 traces a new one after a setting read at trace time
+                                 changed. Missing: a public "invalidate the compiled
+                                 step" (``model.compile`` again would reset metrics).
+TF's ``control_flow_util``       whether the graph being traced is compiled by XLA
+                                 (``jit_compile=True``): our CPU kernels have no XLA
+                                 lowering. TF has no public query.
+=============================== ========================================================
+
+:func:`check_hooks` verifies at import that every hooked Keras method still exists
+and raises ``ImportError`` if one disappeared: a renamed hook must fail loudly, never
+let adaptive clipping or the telemetry stop silently. tests/optimizers/test_keras_hooks.py
+also checks that the hooks are *called* (telemetry moves when clipping is on).
+"""
+
+import keras
+
+# (owner, attribute, backends it exists on: None = all)
+HOOKED_METHODS = (
+    (keras.optimizers.Optimizer, "_backend_apply_gradients", None),
+    (keras.optimizers.Optimizer, "_clip_gradients", None),
+    (keras.optimizers.Optimizer, "_get_variable_index", None),
+    (keras.optimizers.Optimizer, "_distributed_tf_update_step", ("tensorflow",)),
+)
+
+
+def check_hooks():
+    """Raise ``ImportError`` naming every hooked Keras method this Keras lacks."""
+    backend = keras.backend.backend()
+    missing = [
+        f"{owner.__name__}.{name}"
+        for owner, name, backends in HOOKED_METHODS
+        if (backends is None or backend in backends) and not callable(getattr(owner, name, None))
+    ]
+    if missing:
+        raise ImportError(
+            f"keras_optlab hooks private Keras methods that Keras {keras.__version__} no longer has: "
+            f"{', '.join(missing)}. Clipping, skipping and telemetry would not work; "
+            "keras_optlab.optimizers._keras_hooks must be updated for this Keras version."
+        )
+
+
+check_hooks()
+
+
+class KerasHooks(keras.optimizers.Optimizer):
+    """Overrides of Keras' private optimizer methods, forwarding to public ones.
+
+    A subclass implements:
+
+    * ``transform_gradients(grads, variables)`` — clipping and telemetry, called
+      where Keras clips (``variables`` is ``None`` when Keras clips outside a step,
+      e.g. its own tests calling ``_clip_gradients`` on an unbuilt optimizer);
+    * ``update_variable(gradient, variable, learning_rate)`` — one variable's update
+      (``update_step`` or a speed path), called per device under tf.distribute.
+    """
+
+    def _backend_apply_gradients(self, grads, trainable_variables):
+        # object.__setattr__ keeps Keras' tracker from adopting the model's
+        # variables as optimizer variables.
+        object.__setattr__(self, "_variables_being_updated", list(trainable_variables))
+        try:
+            super()._backend_apply_gradients(grads, trainable_variables)
+        finally:
+            object.__setattr__(self, "_variables_being_updated", None)
+
+    def _clip_gradients(self, grads):
+        return self.transform_gradients(grads, getattr(self, "_variables_being_updated", None))
+
+    def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
+        # Keras' structure, with our per-variable dispatch in place of update_step.
+        for grad, var in grads_and_vars:
+            distribution.extended.update(var, self.update_variable_on_device, args=(grad, learning_rate), group=False)
+
+    def update_variable_on_device(self, var, grad, learning_rate):
+        return self.update_variable(grad, var, learning_rate)
+
+
+def tracked_variables(optimizer):
+    """The model variables ``optimizer`` was built on, in build order."""
+    return list(optimizer._trainable_variables)
+
+
+def variable_index(optimizer, variable):
+    """The index of ``variable`` in the lists of slots (Keras' own optimizers use it)."""
+    return optimizer._get_variable_index(variable)
+
+
+def reset_train_function(model):
+    """Drop ``model``'s traced training step: the next ``fit`` traces a new one."""
+    model.train_function = None
+
+
+def in_xla_context():
+    """Whether the TF graph being traced is compiled by XLA (``jit_compile=True``).
+
+    Should TF's helper ever move, the answer is "yes": the safe side, since TF's
+    fused kernels and the keras.ops rule work under XLA and our CPU kernels do not.
+    """
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - TF internals moved
+        return True
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())

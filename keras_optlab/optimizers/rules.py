@@ -1,0 +1,117 @@
+"""The book's first-order update rules as pure functions (Algorithms 8.1–8.7).
+
+Goodfellow, Bengio & Courville, *Deep Learning* (2016), Sec. 8.3 and 8.5. Each rule
+maps a dense gradient, the current slot values and the hyperparameters to the step
+and the new slot values:
+
+    rule(g, *slots, **hyperparameters) -> (Δθ, (new slots...))
+
+and the caller applies θ ← θ + Δθ. Nothing here reads or writes a variable, so a rule
+is tested alone against a float64 NumPy transcription of its algorithm box
+(tests/optimizers/test_rules.py), and the optimizers' ``update_step`` is only "read
+the slots, call the rule, assign" (optax's habit: the math apart from the state).
+
+Written with ``keras.ops`` only: the rules run on every Keras backend, on tensors or
+NumPy arrays. Hyperparameters may be Python floats or scalars of the gradient's
+dtype. The order of operations is part of the contract: keras_optlab's CPU kernels
+(keras_optlab.accel.cpu) and TF's fused kernels (keras_optlab.accel.tf_fused) compute
+exactly these operations in this order, bit for bit, and a Python float given here
+must be rounded to the dtype once, as they receive it (e.g. ``1 − ρ`` is formed in
+double precision before the rounding).
+"""
+
+from keras import backend, ops
+
+__all__ = [
+    "adagrad",
+    "adam",
+    "adam_step_scalars",
+    "momentum",
+    "nesterov",
+    "nesterov_rmsprop",
+    "rmsprop",
+    "sgd",
+]
+
+
+def sgd(g, *, learning_rate):
+    """Algorithm 8.1: Δθ = −ε g. No slots."""
+    return -(learning_rate * g), ()
+
+
+def momentum(g, v, *, learning_rate, momentum):
+    """Algorithm 8.2 (heavy ball): v ← αv − εg; Δθ = v."""
+    v = momentum * v - learning_rate * g
+    return v, (v,)
+
+
+def nesterov(g, v, *, learning_rate, momentum):
+    """Algorithm 8.3 in look-ahead form (the stored weights are θ + αv).
+
+    The book evaluates g at θ̃ = θ + αv, then v ← αv − εg and θ ← θ + v. Storing the
+    look-ahead point φ = θ + αv instead, the gradient is taken at the stored weights
+    (what a Keras optimizer receives) and φ ← φ + αv_new − εg (Sutskever et al. 2013).
+    """
+    step = learning_rate * g
+    v = momentum * v - step
+    return momentum * v - step, (v,)
+
+
+def adagrad(g, r, *, learning_rate, epsilon):
+    """Algorithm 8.4: r ← r + g⊙g; Δθ = −ε g / (δ + √r)."""
+    r = r + ops.square(g)
+    return -(learning_rate * g / (ops.sqrt(r) + epsilon)), (r,)
+
+
+def _decayed_square_average(g, r, rho):
+    """r ← ρr + (1 − ρ)g⊙g, as r + (1 − ρ)(g² − r): one operation fewer, 1 − ρ rounded once."""
+    return r + (1.0 - rho) * (ops.square(g) - r)
+
+
+def rmsprop(g, r, *, learning_rate, rho, epsilon):
+    """Algorithm 8.5: r ← ρr + (1 − ρ)g⊙g; Δθ = −ε g / √(δ + r)."""
+    r = _decayed_square_average(g, r, rho)
+    return -(learning_rate * g / ops.sqrt(r + epsilon)), (r,)
+
+
+def nesterov_rmsprop(g, r, v, *, learning_rate, rho, momentum, epsilon):
+    """Algorithm 8.6 in look-ahead form (as :func:`nesterov`).
+
+    r ← ρr + (1 − ρ)g⊙g; v ← αv − ε g / √(δ + r); Δθ = αv − ε g / √(δ + r).
+    """
+    r = _decayed_square_average(g, r, rho)
+    step = learning_rate * g / ops.sqrt(r + epsilon)
+    v = momentum * v - step
+    return momentum * v - step, (r, v)
+
+
+def _as(value, dtype):
+    """``value`` in ``dtype``; a Python number is converted exactly (``ops.cast`` of a
+    Python float would go through float32 first on TensorFlow)."""
+    if isinstance(value, (int, float)):
+        return ops.convert_to_tensor(value, dtype)
+    return ops.cast(value, dtype)
+
+
+def adam_step_scalars(learning_rate, beta_1, beta_2, epsilon, step, dtype):
+    """(η, δ') = (ε √(1 − ρ₂ᵗ) / (1 − ρ₁ᵗ), δ √(1 − ρ₂ᵗ)) in ``dtype``; ``step`` is t ≥ 1.
+
+    With them Adam's Δθ = −ε ŝ / (√r̂ + δ) (δ on the bias-corrected root, as in the
+    book) is computed as −η s / (√r + δ'), the same element-wise work as Keras' rule.
+    """
+    t = _as(step, dtype)
+    correction_1 = 1.0 - ops.power(ops.convert_to_tensor(beta_1, dtype), t)
+    root_correction_2 = ops.sqrt(1.0 - ops.power(ops.convert_to_tensor(beta_2, dtype), t))
+    return _as(learning_rate, dtype) * root_correction_2 / correction_1, epsilon * root_correction_2
+
+
+def adam(g, s, r, *, learning_rate, beta_1, beta_2, epsilon, step):
+    """Algorithm 8.7 at time step t = ``step`` (≥ 1).
+
+    s ← ρ₁s + (1 − ρ₁)g; r ← ρ₂r + (1 − ρ₂)g⊙g; ŝ = s/(1 − ρ₁ᵗ); r̂ = r/(1 − ρ₂ᵗ);
+    Δθ = −ε ŝ / (√r̂ + δ), computed through :func:`adam_step_scalars`.
+    """
+    step_size, epsilon = adam_step_scalars(learning_rate, beta_1, beta_2, epsilon, step, backend.standardize_dtype(g.dtype))
+    s = s + (1.0 - beta_1) * (g - s)
+    r = r + (1.0 - beta_2) * (ops.square(g) - r)
+    return -(step_size * s / (ops.sqrt(r) + epsilon)), (s, r)

@@ -1,0 +1,84 @@
+"""SecondOrder: a Keras model wrapper that lets Newton's method see the loss
+(Goodfellow et al. 2016, Sec. 8.6.1)."""
+
+import keras
+
+from keras_optlab.optimizers.newton import Newton
+
+
+@keras.saving.register_keras_serializable(package="keras_optlab")
+class SecondOrder(keras.Model):
+    """Wrap ``model`` so that `fit` trains it with :class:`~keras_optlab.optimizers.Newton`.
+
+    A Keras optimizer receives gradients, never the loss; a Newton step needs the
+    loss itself (for Hessian-vector products or the full Hessian). `train_step` here
+    hands the optimizer a closure over the batch's compiled loss — the model's
+    `compute_loss` on (x, y, sample_weight), regularization losses included — and
+    updates the compiled metrics as Keras does. With any other optimizer (every
+    keras_optlab first-order optimizer, any Keras optimizer) it is Keras' own
+    `train_step`.
+
+    The wrapper adds no weights: `wrapper.model` is the model being trained, and
+    `predict`, `evaluate`, `.keras` save/load and `export()` (which exports the
+    wrapped model) work as usual.
+
+    Example:
+    >>> import keras, keras_optlab
+    >>> inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model = keras_optlab.SecondOrder(inner)
+    >>> model.compile(optimizer=keras_optlab.optimizers.Newton(damping=1e-3), loss="mse")
+
+    TensorFlow backend only, like Newton.
+    """
+
+    def __init__(self, model, **kwargs):
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"`model` must be a keras.Model. Received: model={model!r}")
+        super().__init__(**kwargs)
+        self.model = model
+
+    def call(self, inputs, training=None):
+        return self.model(inputs, training=training)
+
+    def build(self, input_shape):
+        if not self.model.built:
+            self.model.build(input_shape)
+        self.built = True
+
+    def train_step(self, data):
+        if not isinstance(self.optimizer, Newton):
+            return super().train_step(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        first_pass = {}
+
+        def outputs_fn():
+            return self(x, training=True)
+
+        def output_loss_fn(y_pred):
+            return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+
+        def loss_fn():
+            y_pred = outputs_fn()
+            first_pass.setdefault("y_pred", y_pred)  # the gradient's forward pass, for metrics
+            return output_loss_fn(y_pred)
+
+        loss = self.optimizer.newton_step(loss_fn, self.trainable_variables, outputs_fn, output_loss_fn)
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+        return self.compute_metrics(x, y, first_pass["y_pred"], sample_weight=sample_weight)
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, **kwargs):
+        """Export the wrapped model (see `keras.Model.export`)."""
+        return self.model.export(filepath, format=format, verbose=verbose, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config["model"] = keras.saving.serialize_keras_object(self.model)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        model = keras.saving.deserialize_keras_object(config.pop("model"), custom_objects=custom_objects)
+        return cls(model, **config)
