@@ -1,5 +1,7 @@
-"""``python -m keras_optlab.kernels``: build the CPU kernels now and print their path."""
+"""``python -m keras_optlab.kernels``: the old name of ``python -m keras_optlab.accel.cpu``."""
 
-from keras_optlab.kernels import build
+import sys
 
-print(build())
+from keras_optlab.accel.cpu.__main__ import main
+
+sys.exit(main(prog="python -m keras_optlab.kernels"))

@@ -6,7 +6,7 @@
 // optimizer's `update_step` (the Python side passes every scalar already rounded
 // to T exactly as that rule rounds it). Compiled without FP contraction
 // (-ffp-contract=off) the result is therefore bit-identical to the keras.ops rule;
-// tests/optimizers/test_kernels.py checks it.
+// tests/kernels/test_kernels.py checks it.
 //
 // Why: TensorFlow's fused training kernels evaluate one Eigen expression per slot
 // (Adam: three passes over memory, 40 B/param instead of 28), and it has no kernel
@@ -22,8 +22,12 @@
 //    a value read before the update keeps its old contents;
 //  * shapes and dtypes are checked; an error names the op and the input.
 //
-// Built on first use by keras_optlab/kernels/__init__.py with TensorFlow's own
-// compile and link flags (tf.sysconfig).
+// Op names are namespaced ("KerasOptlab>BookApplyAdam") so that they cannot clash
+// with another library's ops in TensorFlow's process-wide op registry;
+// tf.load_op_library names their Python functions keras_optlab_book_apply_adam etc.
+//
+// Built on first use by keras_optlab/accel/cpu/_build.py with TensorFlow's own
+// compile and link flags (tf.sysconfig) and a portable ISA baseline (see there).
 
 #include <algorithm>
 #include <cmath>
@@ -243,42 +247,42 @@ absl::Status NoOutputs(tensorflow::shape_inference::InferenceContext*) { return 
 template <typename T> using Momentum = MomentumRule<T, false>;
 template <typename T> using Nesterov = MomentumRule<T, true>;
 
-REGISTER_OP("BookApplyMomentum")
+REGISTER_OP("KerasOptlab>BookApplyMomentum")
     .Input("var: resource").Input("velocity: resource").Input("grad: T")
     .Input("lr: T").Input("momentum: T")
     .Attr("T: {float, double}").SetIsStateful().SetShapeFn(NoOutputs);
-KERAS_OPTLAB_KERNELS("BookApplyMomentum", Momentum);
+KERAS_OPTLAB_KERNELS("KerasOptlab>BookApplyMomentum", Momentum);
 
-REGISTER_OP("BookApplyNesterov")
+REGISTER_OP("KerasOptlab>BookApplyNesterov")
     .Input("var: resource").Input("velocity: resource").Input("grad: T")
     .Input("lr: T").Input("momentum: T")
     .Attr("T: {float, double}").SetIsStateful().SetShapeFn(NoOutputs);
-KERAS_OPTLAB_KERNELS("BookApplyNesterov", Nesterov);
+KERAS_OPTLAB_KERNELS("KerasOptlab>BookApplyNesterov", Nesterov);
 
-REGISTER_OP("BookApplyAdagrad")
+REGISTER_OP("KerasOptlab>BookApplyAdagrad")
     .Input("var: resource").Input("accumulator: resource").Input("grad: T")
     .Input("lr: T").Input("epsilon: T")
     .Attr("T: {float, double}").SetIsStateful().SetShapeFn(NoOutputs);
-KERAS_OPTLAB_KERNELS("BookApplyAdagrad", AdagradRule);
+KERAS_OPTLAB_KERNELS("KerasOptlab>BookApplyAdagrad", AdagradRule);
 
-REGISTER_OP("BookApplyRmsprop")
+REGISTER_OP("KerasOptlab>BookApplyRmsprop")
     .Input("var: resource").Input("accumulator: resource").Input("grad: T")
     .Input("lr: T").Input("one_minus_rho: T").Input("epsilon: T")
     .Attr("T: {float, double}").SetIsStateful().SetShapeFn(NoOutputs);
-KERAS_OPTLAB_KERNELS("BookApplyRmsprop", RmspropRule);
+KERAS_OPTLAB_KERNELS("KerasOptlab>BookApplyRmsprop", RmspropRule);
 
-REGISTER_OP("BookApplyNesterovRmsprop")
+REGISTER_OP("KerasOptlab>BookApplyNesterovRmsprop")
     .Input("var: resource").Input("accumulator: resource").Input("velocity: resource")
     .Input("grad: T")
     .Input("lr: T").Input("one_minus_rho: T").Input("epsilon: T").Input("momentum: T")
     .Attr("T: {float, double}").SetIsStateful().SetShapeFn(NoOutputs);
-KERAS_OPTLAB_KERNELS("BookApplyNesterovRmsprop", NesterovRmspropRule);
+KERAS_OPTLAB_KERNELS("KerasOptlab>BookApplyNesterovRmsprop", NesterovRmspropRule);
 
-REGISTER_OP("BookApplyAdam")
+REGISTER_OP("KerasOptlab>BookApplyAdam")
     .Input("var: resource").Input("m: resource").Input("v: resource").Input("grad: T")
     .Input("one_minus_beta1: T").Input("one_minus_beta2: T").Input("step_size: T")
     .Input("epsilon: T")
     .Attr("T: {float, double}").SetIsStateful().SetShapeFn(NoOutputs);
-KERAS_OPTLAB_KERNELS("BookApplyAdam", AdamRule);
+KERAS_OPTLAB_KERNELS("KerasOptlab>BookApplyAdam", AdamRule);
 
 }  // namespace keras_optlab
