@@ -79,7 +79,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_optlab  # noqa: E402
-from keras_optlab import kernels  # noqa: E402
+from keras_optlab import accel  # noqa: E402
+from keras_optlab.accel import cpu  # noqa: E402
 from keras_optlab import optimizers as optlab  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -172,20 +173,30 @@ PAIRS = {
 
 
 def _with_clip_gradients(factory, suffix, clip_gradients):
-    """Wrap an optimizer factory: same optimizer, another ``_clip_gradients``."""
+    """Wrap an optimizer factory: same optimizer, another ``transform_gradients``."""
 
     def make():
         opt = factory()
         cls = type(opt)
 
-        def _clip_gradients(self, grads):
-            if self._clips:  # clipping configured: keep keras_optlab's own path
-                return cls._clip_gradients(self, grads)
+        def transform_gradients(self, grads, variables):
+            if self.clips:  # clipping configured: keep keras_optlab's own path
+                return cls.transform_gradients(self, grads, variables)
             return clip_gradients(self, grads)
 
-        opt.__class__ = type(f"{cls.__name__}{suffix}", (cls,), {"_clip_gradients": _clip_gradients})
+        opt.__class__ = type(f"{cls.__name__}{suffix}", (cls,), {"transform_gradients": transform_gradients})
         return opt
 
+    return make
+
+
+def _on_paths(factory, *paths):
+    """The same factory, its step traced under ``keras_optlab.accel.paths(*paths)``."""
+
+    def make():
+        return factory()
+
+    make.paths = paths
     return make
 
 
@@ -224,8 +235,7 @@ def _xla_update(factory):
     package does not do this; the ablation measures whether it would pay."""
 
     def make():
-        opt = factory()
-        opt.fused_update = opt.kernel_update = None
+        opt = factory()  # its own update_step below: the speed paths leave it alone
         cls = type(opt)
         compiled = {}
 
@@ -246,8 +256,8 @@ def _xla_update(factory):
 def _tf_fused(factory):
     """keras_optlab's CPU kernel turned off: TF's fused kernel where one computes the
     rule (SGD, Momentum, Nesterov, AdaGrad, Adam), the keras.ops rule elsewhere — the
-    package's path before keras_optlab.kernels existed, and its fallback."""
-    return _with_setting(factory, "kernel_update", None)
+    package's path before keras_optlab's own kernels existed, and its fallback."""
+    return _on_paths(factory, "fused")
 
 
 ABLATIONS = {"tracked": _tracked, "l2loss-tracked": _l2loss_tracked, "xla-update": _xla_update, "tf-fused": _tf_fused}
@@ -255,7 +265,7 @@ ABLATIONS = {"tracked": _tracked, "l2loss-tracked": _l2loss_tracked, "xla-update
 
 def _keras_ops_path(factory):
     """The same optimizer with both fast paths turned off: the keras.ops rule."""
-    return _with_setting(_with_setting(factory, "kernel_update", None), "fused_update", None)
+    return _on_paths(factory, "ops")
 
 
 # --------------------------------------------------------------------------- set-up
@@ -344,6 +354,8 @@ class Contender:
             optimizer.apply(grads, variables)
 
         self.step = tf.function(step, jit_compile=xla, reduce_retracing=False)
+        with accel.paths(*getattr(factory, "paths", accel.PATHS)):  # the path is chosen when traced
+            self.step.get_concrete_function(grads)
         self.grads = grads
         self.times = []
 
@@ -355,7 +367,7 @@ class Contender:
         kernel), "fused" (a TF ResourceApply* kernel) or "ops" (keras.ops)."""
         graph = self.step.get_concrete_function(self.grads).graph
         types = {op.type for op in graph.get_operations()}
-        if any(t.startswith("BookApply") for t in types):
+        if any("BookApply" in t for t in types):  # KerasOptlab>BookApply*
             return "kernel"
         if any(t.startswith("ResourceApply") for t in types):
             return "fused"
@@ -424,7 +436,7 @@ def torch_times(name, shapes, rounds, steps, warmup):
 
 def build_bound(directory):
     """Compile ``stream_bound.cc`` into ``directory``; ``None`` (and why) without a compiler."""
-    compiler = kernels.compiler()  # the compiler keras_optlab builds its kernels with
+    compiler = cpu.compiler()  # the compiler keras_optlab builds its kernels with
     if shutil.which(compiler) is None:
         return None, f"no C++ compiler {compiler!r} on PATH (set $CXX)"
     exe = os.path.join(directory, "stream_bound")

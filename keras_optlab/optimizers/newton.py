@@ -264,7 +264,7 @@ class Newton(BookOptimizer):
                 kept = tf.where(accepted, direction, tf.zeros_like(direction))
             for d, s in zip(self._directions, _unflat(kept, tf_vars)):
                 d.assign(s)
-            self._iterations.assign_add(1)
+            self.iterations.assign_add(1)  # a Variable: Newton refuses gradient accumulation
             return tf.constant(0)
 
         def skip():
@@ -345,9 +345,13 @@ class Newton(BookOptimizer):
     def minimize(self, loss_fn, variables, steps=1):
         """Run ``steps`` Newton steps on a zero-argument ``loss_fn``; returns the list of
         losses before each step (Python floats)."""
-        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-            raise ValueError(f"`steps` must be an integer >= 1. Received: steps={steps!r}")
-        return [float(self.newton_step(loss_fn, variables)) for _ in range(int(steps))]
+        steps = _checks.integer("steps", steps, low=1)
+        if not callable(loss_fn):
+            raise TypeError(f"`loss_fn` must be a zero-argument callable returning the loss. Received: loss_fn={loss_fn!r}")
+        variables = list(variables)
+        if not variables:
+            raise ValueError("`variables` must hold at least one variable. Received: variables=[]")
+        return [float(self.newton_step(loss_fn, variables)) for _ in range(steps)]
 
     def get_config(self):
         config = super().get_config()

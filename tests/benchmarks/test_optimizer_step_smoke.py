@@ -12,7 +12,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from keras_optlab import kernels
+from keras_optlab.accel import cpu
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "optimizer_step.py"
 OPTIMIZERS = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "NesterovRMSProp", "Adam"]
@@ -42,7 +42,7 @@ def test_parse_count(bench):
     assert bench.parse_count("10_000") == 10_000
 
 
-HAVE_COMPILER = shutil.which(kernels.compiler()) is not None
+HAVE_COMPILER = shutil.which(cpu.compiler()) is not None
 TINY = ["--params", "10k", "--variables", "4", "--rounds", "1", "--steps", "1", "--warmup", "1"]
 
 
@@ -50,7 +50,7 @@ def expected_path(name, xla):
     """keras_optlab's CPU kernel outside XLA (all but SGD, whose TF kernel already makes
     one pass); TF's fused kernel where one computes the book's rule; else keras.ops."""
     tf_fused = name not in ("RMSProp", "NesterovRMSProp")
-    if not xla and name != "SGD" and kernels.load() is not None:
+    if not xla and name != "SGD" and cpu.load() is not None:
         return "kernel"
     return "fused" if tf_fused else "ops"
 

@@ -1,11 +1,11 @@
-"""Run by test_fused.py (``fused``) and tests/kernels (``kernel``) in a fresh process
-(two logical CPU devices must be configured before TensorFlow initializes).
+"""Run by tests/accel (``fused`` and ``kernel``) in a fresh process (two logical CPU
+devices must be configured before TensorFlow initializes).
 
-``python mirrored_fused_check.py fused|kernel``: under MirroredStrategy each optimizer's
-TF fused kernel (``fused``, keras_optlab's kernels off) or keras_optlab's own CPU kernel
-(``kernel``) is in the replica step's graph, and after 5 steps every replica's weights
-and slots equal each other and a single-device run on the summed gradient. Prints one
-JSON object."""
+``python mirrored_paths_check.py fused|kernel``: under MirroredStrategy each
+optimizer's TF fused kernel (``fused``: ``accel.paths("fused")``) or keras_optlab's
+own CPU kernel (``kernel``) is in the replica step's graph, and after 5 steps every
+replica's weights and slots equal each other and a single-device run on the summed
+gradient. Prints one JSON object."""
 
 import json
 import os
@@ -22,18 +22,15 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tests.kernels.test_kernels import KERNEL_OPS  # noqa: E402
-from tests.optimizers.test_fused import FUSED, fused_path  # noqa: E402
+from keras_optlab import accel  # noqa: E402
+from tests.accel.drivers import FUSED, KERNEL_OPS  # noqa: E402
 
 PATH = sys.argv[1] if len(sys.argv) > 1 else "fused"
+TABLE = FUSED if PATH == "fused" else KERNEL_OPS
 
 
 def check(name, strategy):
-    if PATH == "fused":
-        made, kernel = FUSED[name]
-        factory = lambda: fused_path(made())  # noqa: E731
-    else:
-        factory, kernel = KERNEL_OPS[name]
+    factory, kernel = TABLE[name]
     with strategy.scope():
         var = keras.Variable(np.linspace(-1, 1, 12).reshape(4, 3), dtype="float32")
         opt = factory()
@@ -67,5 +64,5 @@ def check(name, strategy):
 
 if __name__ == "__main__":
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    names = FUSED if PATH == "fused" else KERNEL_OPS
-    print(json.dumps({name: check(name, strategy) for name in sorted(names)}))
+    with accel.paths(PATH):
+        print(json.dumps({name: check(name, strategy) for name in sorted(TABLE)}))
