@@ -45,8 +45,9 @@ prints the full compiler output and the flags tried, ``--rebuild`` retries.
 Environment. ``KERAS_OPTLAB_KERNELS=0`` switches the kernels off (``=1``, the
 default, on). ``KERAS_OPTLAB_CACHE`` moves the cache. ``KERAS_OPTLAB_CPU_FLAGS``
 replaces the flag chain: flag sets separated by ``;``, an empty set meaning no ISA
-flags, e.g. ``"-march=native -mno-avx512fp16; -march=x86-64-v3;"`` (its ISA is not
-checked against the CPU: that is the caller's business).
+flags, e.g. ``"-march=native -mno-avx512fp16; -march=x86-64-v3;"`` (``";"`` alone: no
+ISA flags at all). Its ISA is not checked against the CPU: that is the caller's
+business.
 """
 
 from keras_optlab.accel.cpu._build import (

@@ -146,7 +146,14 @@ def _chain_for(machine, features):
 
 
 def _parse_flag_sets(text):
-    return [shlex.split(part) for part in text.split(";")]
+    """``"-march=native -mno-avx512fp16; -march=x86-64-v3;"`` -> three sets, the last empty
+    (no ISA flags); repeats dropped, so ``";"`` alone means: no ISA flags only."""
+    chain = []
+    for part in text.split(";"):
+        flags = shlex.split(part)
+        if flags not in chain:
+            chain.append(flags)
+    return chain
 
 
 def flag_sets():
