@@ -14,10 +14,10 @@ References:
     Mishkin & Matas, "All you need is a good init", ICLR 2016.
 """
 
-import math
-
 import keras
 from keras import ops
+
+from keras_optlab import _checks
 
 #: Layers whose kernel `calibrate` rescales (public Keras classes with `kernel` and
 #: `activation`).
@@ -212,20 +212,13 @@ def calibrate(model, x, target_std=1.0, tolerance=0.1, max_iterations=10):
         factor applied to the kernel), iterations and converged.
 
     Raises:
-        ValueError: a bad argument, or a layer whose linear output is constant on `x`
-            (no rescaling of its kernel can change its std).
+        TypeError: an argument of the wrong type (`max_iterations=2.5`).
+        ValueError: an argument out of range, or a layer whose linear output is
+            constant on `x` (no rescaling of its kernel can change its std).
     """
-    for name, value in (("target_std", target_std), ("tolerance", tolerance)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and value > 0
-        ):
-            raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
-    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or (
-        max_iterations < 1
-    ):
-        raise ValueError(
-            f"`max_iterations` must be a positive int. Received: max_iterations={max_iterations!r}"
-        )
+    target_std = _checks.positive("target_std", target_std)
+    tolerance = _checks.positive("tolerance", tolerance)
+    max_iterations = _checks.integer("max_iterations", max_iterations, low=1)
     model = _built(model, x)
     rows = []
     for layer in _reported_layers(model):

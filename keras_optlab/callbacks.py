@@ -10,26 +10,18 @@ serializes callbacks (``fit`` takes instances, ``.keras`` files do not hold them
 CurvatureMonitor's configuration would embed a data batch.
 """
 
-import numbers
-
 import keras
 import numpy as np
 
+from keras_optlab import _checks
+from keras_optlab.curvature.along_gradient import gradient_curvature
 from keras_optlab.curvature.hvp import model_oracle, require_tensorflow, to_tensors
-from keras_optlab.curvature.report import gradient_curvature
 from keras_optlab.curvature.spectrum import top_eigenvalues
+from keras_optlab.optimizers import _keras_hooks
 from keras_optlab.optimizers.base import BookOptimizer
 
 CURVATURE_KEYS = ("g_norm_sq", "gHg", "critical_learning_rate", "lambda_max", "ill_conditioned")
 TELEMETRY_KEYS = ("gradient_norm", "clipped_steps", "skipped_steps")
-
-
-def _check_count(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
-    if value < 1:
-        raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
-    return int(value)
 
 
 def current_learning_rate(optimizer):
@@ -89,12 +81,10 @@ class CurvatureMonitor(keras.callbacks.Callback):
     ):
         super().__init__()
         require_tensorflow("CurvatureMonitor")
-        if not isinstance(top_eigenvalue, bool):
-            raise TypeError(f"`top_eigenvalue` must be a bool. Received: top_eigenvalue={top_eigenvalue!r}")
-        self.every_n_batches = _check_count("every_n_batches", every_n_batches)
-        self.eigen_iterations = _check_count("eigen_iterations", eigen_iterations)
-        self.top_eigenvalue = top_eigenvalue
-        self.seed = seed
+        self.top_eigenvalue = _checks.boolean("top_eigenvalue", top_eigenvalue)
+        self.every_n_batches = _checks.integer("every_n_batches", every_n_batches, low=1)
+        self.eigen_iterations = _checks.integer("eigen_iterations", eigen_iterations, low=1)
+        self.seed = _checks.integer("seed", seed, allow_none=True)
         self.x, self.y, self.sample_weight = to_tensors(x), to_tensors(y), to_tensors(sample_weight)
         self.measurements = []
         self._last = None
@@ -176,8 +166,9 @@ class GradientStats(keras.callbacks.Callback):
         if not optimizer.track_gradient_norm:
             optimizer.track_gradient_norm = True
             # A training step traced before (an earlier fit) read the flag at tracing
-            # time: drop it so that fit traces one that measures the norm.
-            model.train_function = None
+            # time: drop it so that fit traces one that measures the norm. Dropping
+            # it is a private Keras touch, which only _keras_hooks makes.
+            _keras_hooks.reset_train_function(model)
         self._optimizer = optimizer
 
     def _values(self):

@@ -167,16 +167,26 @@ def test_constant_linear_output_is_an_error(batch):
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "kwargs, error, message",
     [
-        ({"target_std": 0}, "target_std=0"),
-        ({"target_std": -1.0}, "target_std=-1.0"),
-        ({"tolerance": 0.0}, "tolerance=0.0"),
-        ({"tolerance": float("nan")}, "tolerance=nan"),
-        ({"max_iterations": 0}, "max_iterations=0"),
-        ({"max_iterations": 2.5}, "max_iterations=2.5"),
+        ({"target_std": 0}, ValueError, "target_std=0"),
+        ({"target_std": -1.0}, ValueError, "target_std=-1.0"),
+        ({"target_std": float("inf")}, ValueError, "target_std=inf"),
+        ({"target_std": "1"}, TypeError, "target_std='1'"),
+        ({"tolerance": 0.0}, ValueError, "tolerance=0.0"),
+        ({"tolerance": float("nan")}, ValueError, "tolerance=nan"),
+        ({"max_iterations": 0}, ValueError, "max_iterations=0"),
+        ({"max_iterations": 2.5}, TypeError, "max_iterations=2.5"),
+        ({"max_iterations": True}, TypeError, "max_iterations=True"),
     ],
 )
-def test_bad_arguments(batch, kwargs, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
+def test_bad_arguments(batch, kwargs, error, message):
+    """TypeError for a wrong type, ValueError for a wrong value; the message echoes it."""
+    with pytest.raises(error, match=re.escape(message)):
         calibrate(tiny_tanh_mlp(depth=1), batch, **kwargs)
+
+
+def test_numpy_scalars_are_accepted(batch):
+    report = calibrate(tiny_tanh_mlp(depth=2), batch, target_std=np.float32(1.0), tolerance=np.float64(0.1),
+                       max_iterations=np.int64(10))
+    assert all(row["converged"] for row in report)

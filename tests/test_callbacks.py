@@ -104,6 +104,12 @@ def test_monitor_arguments_are_validated():
         CurvatureMonitor(x, y, eigen_iterations=0)
     with pytest.raises(TypeError, match="top_eigenvalue='yes'"):
         CurvatureMonitor(x, y, top_eigenvalue="yes")
+    with pytest.raises(TypeError, match="seed=0.5"):
+        CurvatureMonitor(x, y, seed=0.5)
+    monitor = CurvatureMonitor(x, y, every_n_batches=np.int64(3), eigen_iterations=np.int32(2),
+                               top_eigenvalue=np.bool_(False))
+    assert (monitor.every_n_batches, monitor.eigen_iterations, monitor.top_eigenvalue) == (3, 2, False)
+    assert type(monitor.every_n_batches) is int and type(monitor.top_eigenvalue) is bool
 
 
 def test_monitor_needs_a_compiled_loss():

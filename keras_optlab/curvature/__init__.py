@@ -22,7 +22,7 @@ from keras_optlab.curvature.hvp import (
     loss_closure,
     model_loss_and_gradient,
 )
-from keras_optlab.curvature.report import gradient_curvature
+from keras_optlab.curvature.along_gradient import gradient_curvature
 from keras_optlab.curvature.spectrum import TraceEstimate, hessian_trace, top_eigenvalues
 
 __all__ = [

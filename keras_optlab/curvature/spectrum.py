@@ -17,6 +17,7 @@ import collections
 import numpy as np
 import tensorflow as tf
 
+from keras_optlab import _checks
 from keras_optlab.curvature.hvp import model_oracle, to_tensors
 
 
@@ -41,18 +42,6 @@ class _FlatOperator:
     def __call__(self, flat):
         vectors = [tf.constant(p, dtype=v.dtype) for p, v in zip(self.split(flat), self.variables)]
         return self.flatten(self.oracle.product(*self.args, vectors))
-
-
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}. Received: {name}={value!r}")
-    return int(value)
-
-
-def _check_tol(tol):
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0:
-        raise ValueError(f"`tol` must be a float > 0. Received: tol={tol!r}")
-    return float(tol)
 
 
 def _start_vector(op, seed, initial_vector):
@@ -206,13 +195,14 @@ def top_eigenvalues(
         ``(values, vectors)``.
     """
     op = _FlatOperator(model, x, y, sample_weight)
-    k = _check_int("k", k, 1)
+    k = _checks.integer("k", k, low=1)
     if k > op.n:
         raise ValueError(f"`k` must be <= the number of trainable parameters ({op.n}). Received: k={k}")
-    max_iterations = _check_int("max_iterations", max_iterations, 1)
-    tol = _check_tol(tol)
-    if method not in ("lanczos", "power"):
-        raise ValueError(f"`method` must be 'lanczos' or 'power'. Received: method={method!r}")
+    max_iterations = _checks.integer("max_iterations", max_iterations, low=1)
+    tol = _checks.positive("tol", tol)
+    method = _checks.one_of("method", method, ("lanczos", "power"))
+    seed = _checks.integer("seed", seed, allow_none=True)
+    return_eigenvectors = _checks.boolean("return_eigenvectors", return_eigenvectors)
     rng = np.random.default_rng(seed)
     v0 = _start_vector(op, seed, initial_vector)
     solver = _lanczos if method == "lanczos" else _power
@@ -246,7 +236,8 @@ def hessian_trace(model, x, y, num_samples=100, seed=0, sample_weight=None):
     Returns:
         :class:`TraceEstimate` ``(trace, standard_error, num_samples)``.
     """
-    num_samples = _check_int("num_samples", num_samples, 2)
+    num_samples = _checks.integer("num_samples", num_samples, low=2)
+    seed = _checks.integer("seed", seed, allow_none=True)
     op = _FlatOperator(model, x, y, sample_weight)
     rng = np.random.default_rng(seed)
     samples = np.empty(num_samples)

@@ -97,3 +97,19 @@ def test_arguments_are_validated(mlp_hessian):
         curvature.top_eigenvalues(model, x, y, initial_vector=np.zeros(26))
     with pytest.raises(ValueError, match="num_samples=1"):
         curvature.hessian_trace(model, x, y, num_samples=1)
+    with pytest.raises(TypeError, match="k=1.0"):
+        curvature.top_eigenvalues(model, x, y, k=1.0)
+    with pytest.raises(TypeError, match="tol='small'"):
+        curvature.top_eigenvalues(model, x, y, tol="small")
+    with pytest.raises(TypeError, match="method=None"):
+        curvature.top_eigenvalues(model, x, y, method=None)
+    with pytest.raises(TypeError, match="max_iterations=True"):
+        curvature.top_eigenvalues(model, x, y, max_iterations=True)
+    with pytest.raises(TypeError, match="num_samples=2.0"):
+        curvature.hessian_trace(model, x, y, num_samples=2.0)
+
+
+def test_numpy_scalars_are_accepted(mlp_hessian):
+    model, x, y, hessian = mlp_hessian
+    values = curvature.top_eigenvalues(model, x, y, k=np.int64(2), tol=np.float32(1e-8), max_iterations=np.int32(26))
+    np.testing.assert_allclose(values, np.sort(np.linalg.eigvalsh(hessian))[::-1][:2], rtol=1e-6)

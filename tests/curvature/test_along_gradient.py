@@ -67,3 +67,13 @@ def test_bad_learning_rate_is_refused():
     model, x, y = exact.mlp()
     with pytest.raises(ValueError, match="learning_rate=-1"):
         curvature.gradient_curvature(model, x, y, learning_rate=-1)
+    with pytest.raises(ValueError, match="learning_rate=inf"):
+        curvature.gradient_curvature(model, x, y, learning_rate=float("inf"))
+    with pytest.raises(TypeError, match="learning_rate='0.1'"):
+        curvature.gradient_curvature(model, x, y, learning_rate="0.1")
+
+
+def test_numpy_learning_rate_is_accepted():
+    model, x, y = exact.mlp()
+    report = curvature.gradient_curvature(model, x, y, learning_rate=np.float32(0.5))
+    assert report["predicted_change"] == pytest.approx(0.5 * 0.25 * report["gHg"] - 0.5 * report["g_norm_sq"])

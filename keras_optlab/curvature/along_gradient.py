@@ -1,4 +1,4 @@
-"""The book's ill-conditioning criterion, measured on a Keras model.
+"""The book's ill-conditioning criterion along the gradient, measured on a Keras model.
 
 A gradient step θ ← θ − εg changes the cost, to second order, by
 
@@ -12,8 +12,8 @@ product (Pearlmutter 1994). TensorFlow backend only.
 
 import math
 
+from keras_optlab import _checks
 from keras_optlab.curvature.hvp import model_oracle, to_tensors
-from keras_optlab.optimizers.base import check_number
 
 
 def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None):
@@ -40,7 +40,7 @@ def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None):
         * ``predicted_change`` (only given ``learning_rate``) — ½ε²gᵀHg − εgᵀg, Eq. 8.10.
     """
     if learning_rate is not None:
-        learning_rate = check_number("learning_rate", learning_rate, low=0.0)
+        learning_rate = _checks.number("learning_rate", learning_rate, low=0.0)
     oracle = model_oracle(model)
     loss, g_norm_sq, ghg = (
         float(t)
