@@ -2,12 +2,18 @@
 
 Each subcommand is registered by an ``_add_<name>`` function that adds its parser and
 sets ``handler``; a handler takes the parsed arguments and returns the exit status.
-Heavy imports (the lab, matplotlib, scikit-learn) happen inside handlers, so ``--help``
-stays cheap and a missing ``lab`` extra is reported as a one-line message.
+matplotlib and scikit-learn are imported only when a handler needs them (the lab's
+``require``), so ``--help`` works without them and a missing ``lab`` extra is reported as
+a one-line message. Building the parser imports the lab modules whose names and
+defaults it shows (and so Keras), and Keras Tuner for ``tune``.
+
+The argparse types (:func:`positive_int`, :func:`positive_float`) live here; the lab's
+``add_digits_search_arguments`` takes them as arguments, so the lab never imports the CLI.
 """
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 
@@ -101,7 +107,7 @@ def _quiet_tensorflow():
 
 
 def _add_tune(subparsers):
-    from keras_optlab.tuning import add_digits_search_arguments, run_digits_search
+    from keras_optlab.lab.init_search import add_digits_search_arguments, run_digits_search
 
     parser = subparsers.add_parser(
         "tune",
@@ -114,7 +120,7 @@ def _add_tune(subparsers):
             "Same search as tuning/search_digits.py."
         ),
     )
-    add_digits_search_arguments(parser, default_out=os.path.join("runs", "tune"))
+    add_digits_search_arguments(parser, os.path.join("runs", "tune"), count_type=positive_int, rate_type=positive_float)
     parser.set_defaults(handler=run_digits_search)
 
 
@@ -187,10 +193,18 @@ def _curvature(args):
 
 
 def positive_int(text):
-    """argparse type: an integer ≥ 1 (shared with ``keras_optlab.tuning``'s options)."""
+    """argparse type: an integer ≥ 1 (also the counts of ``tuning/search_digits.py``)."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a finite number > 0 (a learning rate)."""
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
     return value
 
 

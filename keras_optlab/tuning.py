@@ -15,8 +15,10 @@ densely than a grid of the same size (Bergstra & Bengio 2012).
   ``build(hp, kernel_initializer)``).
 * :func:`search_init` runs the search (``RandomSearch`` by default) and returns an
   :class:`InitSearchResult`.
-* :func:`digits_search` is the ready-made search of ``tuning/search_digits.py`` and
-  ``optlab tune``: a deep tanh MLP on digits, compared with Keras' default Glorot start.
+
+The ready-made search of ``tuning/search_digits.py`` and ``optlab tune`` (a deep tanh
+MLP on digits, compared with Keras' default Glorot start) is an application of this
+module and lives with the other applications: :mod:`keras_optlab.lab.init_search`.
 
 Keras Tuner's distributed mode works unchanged: run the same script once per process
 with ``KERASTUNER_TUNER_ID`` ("chief", "tuner0", "tuner1", ...),
@@ -31,15 +33,13 @@ References:
     neural networks", AISTATS 2010 (normalized init).
 """
 
-import csv
-import json
 import math
-import numbers
 import os
 
 import keras
 import keras_tuner
 
+from keras_optlab import _checks
 from keras_optlab.initializers import FanInUniform, NormalizedUniform, SparseK
 
 __all__ = [
@@ -47,10 +47,7 @@ __all__ = [
     "TUNERS",
     "InitSearch",
     "InitSearchResult",
-    "digits_mlp",
-    "digits_search",
     "init_hyperparameters",
-    "plot_trials",
     "search_init",
 ]
 
@@ -66,56 +63,58 @@ def _name(base, layer):
     return base if layer is None else f"{base}_{layer}"
 
 
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-    return int(value)
-
-
-def _check_range(scale_min, scale_max):
-    for name, value in (("scale_min", scale_min), ("scale_max", scale_max)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, numbers.Real)
-            or not math.isfinite(value)
-            or value <= 0
-        ):
-            raise ValueError(f"`{name}` must be a positive finite number. Received: {name}={value!r}")
+def _scale_range(scale_min, scale_max):
+    scale_min = _checks.positive("scale_min", scale_min)
+    scale_max = _checks.positive("scale_max", scale_max)
     if scale_min >= scale_max:
         raise ValueError(
             "`scale_min` must be smaller than `scale_max` (a log-uniform range). "
             f"Received: scale_min={scale_min!r}, scale_max={scale_max!r}"
         )
-    return float(scale_min), float(scale_max)
+    return scale_min, scale_max
 
 
-def _check_sparse_k(sparse_k):
-    values = [sparse_k] if isinstance(sparse_k, numbers.Integral) else sparse_k
+def _sparse_ks(sparse_k):
+    """The sorted distinct choices of k: one positive int or a non-empty sequence of them."""
+    single = isinstance(sparse_k, (str, bytes)) or not hasattr(sparse_k, "__iter__")
+    values = [sparse_k] if single else list(sparse_k)
+    message = (
+        "`sparse_k` must be a positive int or a non-empty sequence of positive ints "
+        f"(non-zero weights per unit). Received: sparse_k={sparse_k!r}"
+    )
+    if not values:
+        raise ValueError(message)
     try:
-        values = list(values)
-    except TypeError:
-        values = None
-    if not values or any(
-        isinstance(k, bool) or not isinstance(k, numbers.Integral) or k <= 0 for k in values
-    ):
-        raise ValueError(
-            "`sparse_k` must be a positive int or a non-empty sequence of positive ints "
-            f"(non-zero weights per unit). Received: sparse_k={sparse_k!r}"
-        )
-    return sorted({int(k) for k in values})
+        return sorted({_checks.integer("sparse_k", k, low=1) for k in values})
+    except (TypeError, ValueError) as error:
+        raise type(error)(message) from None
 
 
-def _check_schemes(dense_schemes):
+def _scheme_names(dense_schemes):
+    """The dense schemes' names: None → ("normalized",); one name or distinct names."""
     names = ("normalized",) if dense_schemes is None else dense_schemes
     if isinstance(names, str):
         names = (names,)
+    message = (
+        f"`dense_schemes` must be None or distinct names among {sorted(DENSE_SCHEMES)}. "
+        f"Received: dense_schemes={dense_schemes!r}"
+    )
+    if not hasattr(names, "__iter__") or not all(isinstance(name, str) for name in names):
+        raise TypeError(message)
     names = list(names)
     if not names or any(name not in DENSE_SCHEMES for name in names) or len(set(names)) != len(names):
-        raise ValueError(
-            f"`dense_schemes` must be None or distinct names among {sorted(DENSE_SCHEMES)}. "
-            f"Received: dense_schemes={dense_schemes!r}"
-        )
+        raise ValueError(message)
     return names
+
+
+def _layer_name(layer):
+    if layer is None:
+        return None
+    if not isinstance(layer, str):
+        raise TypeError(f"`layer` must be None or a non-empty layer name. Received: layer={layer!r}")
+    if not layer:
+        raise ValueError(f"`layer` must be None or a non-empty layer name. Received: layer={layer!r}")
+    return layer
 
 
 def init_hyperparameters(
@@ -168,6 +167,8 @@ def init_hyperparameters(
         ``FanInUniform`` or ``SparseK``.
 
     Raises:
+        TypeError: an argument of the wrong type (a scale that is not a number, a k
+            that is not an int, a ``layer`` that is not a string).
         ValueError: scale_min ≥ scale_max or not positive, a k ≤ 0, an unknown dense
             scheme, an empty ``layer``, or a pinned value outside the declared kinds.
 
@@ -176,11 +177,10 @@ def init_hyperparameters(
         ...     init = init_hyperparameters(hp, layer="hidden")
         ...     ...  # keras.layers.Dense(64, kernel_initializer=init)
     """
-    scale_min, scale_max = _check_range(scale_min, scale_max)
-    ks = _check_sparse_k(sparse_k)
-    schemes = _check_schemes(dense_schemes)
-    if layer is not None and (not isinstance(layer, str) or not layer):
-        raise ValueError(f"`layer` must be None or a non-empty layer name. Received: layer={layer!r}")
+    scale_min, scale_max = _scale_range(scale_min, scale_max)
+    ks = _sparse_ks(sparse_k)
+    schemes = _scheme_names(dense_schemes)
+    layer = _layer_name(layer)
 
     default_scale = 1.0 if scale_min <= 1.0 <= scale_max else math.sqrt(scale_min * scale_max)
     scale = hp.Float(
@@ -188,9 +188,7 @@ def init_hyperparameters(
         default=default_scale,
     )
     density_name = _name("init_density", layer)
-    density = hp.Choice(density_name, list(DENSITIES), default="dense")
-    if density not in DENSITIES:
-        raise ValueError(f"`{density_name}` must be one of {DENSITIES}. Received: {density_name}={density!r}")
+    density = _checks.one_of(density_name, hp.Choice(density_name, list(DENSITIES), default="dense"), DENSITIES)
     with hp.conditional_scope(density_name, ["sparse"]):
         k = hp.Choice(_name("sparse_k", layer), ks, default=15 if 15 in ks else ks[len(ks) // 2])
     scheme = schemes[0]
@@ -198,9 +196,8 @@ def init_hyperparameters(
         with hp.conditional_scope(density_name, ["dense"]):
             scheme = hp.Choice(_name("init_scheme", layer), schemes, default=schemes[0])
     if density == "sparse":
-        return SparseK(k=_check_positive_int(k, _name("sparse_k", layer)), scale=scale, seed=seed)
-    if scheme not in DENSE_SCHEMES:
-        raise ValueError(f"`init_scheme` must be one of {sorted(DENSE_SCHEMES)}. Received: {scheme!r}")
+        return SparseK(k=_checks.integer(_name("sparse_k", layer), k, low=1), scale=scale, seed=seed)
+    scheme = _checks.one_of(_name("init_scheme", layer), scheme, tuple(DENSE_SCHEMES))
     return DENSE_SCHEMES[scheme](scale=scale, seed=seed)
 
 
@@ -259,13 +256,11 @@ class InitSearch(keras_tuner.HyperModel):
         if unknown:
             raise TypeError(f"InitSearch got unexpected keyword arguments {sorted(unknown)}")
         # Validate once, here, rather than in the first trial.
-        _check_range(hp_kwargs.get("scale_min", 0.1), hp_kwargs.get("scale_max", 10.0))
-        _check_sparse_k(hp_kwargs.get("sparse_k", (5, 15, 25)))
-        _check_schemes(hp_kwargs.get("dense_schemes"))
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
-        self.seed = int(seed)
-        self.per_layer = bool(per_layer)
+        _scale_range(hp_kwargs.get("scale_min", 0.1), hp_kwargs.get("scale_max", 10.0))
+        _sparse_ks(hp_kwargs.get("sparse_k", (5, 15, 25)))
+        _scheme_names(hp_kwargs.get("dense_schemes"))
+        self.seed = _checks.integer("seed", seed)
+        self.per_layer = _checks.boolean("per_layer", per_layer)
         self.hp_kwargs = hp_kwargs
         if isinstance(model, keras.Model):
             self.compile_config = model.get_compile_config()
@@ -283,7 +278,7 @@ class InitSearch(keras_tuner.HyperModel):
                 )
             self.model, self.builder = None, model
         else:
-            raise ValueError(
+            raise TypeError(
                 "`model` must be a compiled keras.Model or a builder build(hp, kernel_initializer). "
                 f"Received: model={model!r}"
             )
@@ -457,16 +452,17 @@ def search_init(
         :class:`InitSearchResult` with ``best_hyperparameters``, ``best_model``, ``tuner``.
 
     Raises:
-        ValueError: an unknown ``tuner``, ``max_trials`` or ``epochs`` not a positive
-            int, or the errors of :class:`InitSearch`.
+        TypeError: ``max_trials``, ``epochs`` or ``seed`` not an int, ``tuner`` not a
+            string, ``per_layer`` or ``overwrite`` not a bool.
+        ValueError: an unknown ``tuner``, ``max_trials`` or ``epochs`` below 1, or the
+            errors of :class:`InitSearch`.
     """
-    if tuner not in TUNERS:
-        raise ValueError(f"`tuner` must be one of {TUNERS}. Received: tuner={tuner!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
-    seed = int(seed)
-    max_trials = _check_positive_int(max_trials, "max_trials")
-    epochs = _check_positive_int(epochs, "epochs")
+    tuner = _checks.one_of("tuner", tuner, TUNERS)
+    seed = _checks.integer("seed", seed)
+    max_trials = _checks.integer("max_trials", max_trials, low=1)
+    epochs = _checks.integer("epochs", epochs, low=1)
+    per_layer = _checks.boolean("per_layer", per_layer)
+    overwrite = _checks.boolean("overwrite", overwrite)
     if isinstance(model, InitSearch):
         if per_layer and not model.per_layer:
             raise ValueError(
@@ -489,7 +485,7 @@ def search_init(
         directory=directory,
         project_name=project_name,
         # A worker must not delete the folder the chief and the other workers write to.
-        overwrite=bool(overwrite) and role != "worker",
+        overwrite=overwrite and role != "worker",
     )
     if tuner == "random":
         search = keras_tuner.RandomSearch(hypermodel, max_trials=max_trials, **common)
@@ -500,223 +496,3 @@ def search_init(
     fit_kwargs = dict(fit_kwargs, epochs=epochs, validation_data=validation_data)
     search.search(x, y, verbose=verbose, **fit_kwargs)
     return InitSearchResult(search, role, (x, y), dict(fit_kwargs, verbose=0))
-
-
-# --- The digits search of tuning/search_digits.py and `optlab tune` -----------------
-
-DIGITS_SEARCH_DEFAULTS = {
-    "trials": 24,
-    "epochs": 10,
-    "depth": 10,
-    "width": 64,
-    "learning_rate": 0.05,
-    "batch_size": 64,
-    "tuner": "random",
-    "seed": 0,
-}
-
-
-def digits_mlp(depth=10, width=64, learning_rate=0.05, seed=0):
-    """A deep tanh MLP for digits (64 → depth × width tanh → 10 softmax), compiled with SGD.
-
-    Kernels use Keras' default Glorot uniform, seeded ``seed + i`` for the i-th layer —
-    the same draws ``InitSearch(seed=seed)`` scales. Deep tanh stacks are where the
-    initial scale matters (Sec. 8.4): too small and the signal vanishes layer by layer,
-    too large and the units saturate. Plain SGD (Alg. 8.1) adapts nothing to make up for it.
-    """
-    from keras_optlab.optimizers import SGD
-
-    layers = [keras.Input((64,))]
-    for i in range(depth):
-        layers.append(
-            keras.layers.Dense(width, activation="tanh", name=f"hidden_{i}",
-                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i))
-        )
-    layers.append(
-        keras.layers.Dense(10, activation="softmax", name="output",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed + depth))
-    )
-    model = keras.Sequential(layers, name=f"tanh_mlp_{depth}x{width}")
-    model.compile(SGD(learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
-
-
-def plot_trials(rows, path, baseline=None, title=None):
-    """Validation loss against ``init_scale`` (log axis), dense and sparse marked apart, as a PNG.
-
-    Dense trials are circles, sparse trials triangles coloured by k; ``baseline`` (a
-    float) draws Keras' default Glorot initialization as a dashed line. Trials without
-    a finite score are left out. Returns ``path``.
-    """
-    from keras_optlab.lab.plots import _figure, _save
-
-    finite = [r for r in rows if r.get("score") is not None and math.isfinite(r["score"])]
-    if not finite:
-        raise ValueError("`rows` has no trial with a finite score: there is nothing to plot.")
-    figure = _figure("plot_trials", figsize=(7, 4.5))
-    axes = figure.subplots()
-    dense = [r for r in finite if r.get("init_density", "dense") == "dense"]
-    if dense:
-        axes.scatter([r["init_scale"] for r in dense], [r["score"] for r in dense], marker="o",
-                     color="tab:blue", label="dense (normalized)")
-    sparse = [r for r in finite if r.get("init_density") == "sparse"]
-    colors = ["tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink"]
-    for i, k in enumerate(sorted({r["sparse_k"] for r in sparse})):
-        chosen = [r for r in sparse if r["sparse_k"] == k]
-        axes.scatter([r["init_scale"] for r in chosen], [r["score"] for r in chosen], marker="^",
-                     color=colors[i % len(colors)], label=f"sparse, k = {k}")
-    if baseline is not None:
-        axes.axhline(baseline, color="grey", linestyle="--", label="Keras default (glorot_uniform)")
-    best = min(finite, key=lambda r: r["score"])
-    axes.scatter([best["init_scale"]], [best["score"]], s=160, facecolors="none", edgecolors="black",
-                 label="best trial")
-    axes.set_xscale("log")
-    axes.set_yscale("log")
-    axes.set_xlabel("init_scale (multiplier of the scheme's own scale, log scale)")
-    axes.set_ylabel("best validation loss (cross-entropy, log scale)")
-    axes.set_title(title or "Initial-scale search")
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize="small")
-    return _save(figure, path)
-
-
-_TABLE_COLUMNS = ("trial_id", "init_density", "init_scale", "sparse_k", "score", "best_step", "status")
-
-
-def _write_tables(rows, out):
-    csv_path = os.path.join(out, "trials.csv")
-    with open(csv_path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=_TABLE_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    md_path = os.path.join(out, "trials.md")
-
-    def cell(row, key):
-        value = row.get(key)
-        if value is None:
-            return ""
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-    ranked = sorted(rows, key=lambda r: (r["score"] is None or not math.isfinite(r["score"]), r["score"] or 0.0))
-    lines = ["| " + " | ".join(_TABLE_COLUMNS) + " |", "|" + "---|" * len(_TABLE_COLUMNS)]
-    lines += ["| " + " | ".join(cell(r, key) for key in _TABLE_COLUMNS) + " |" for r in ranked]
-    with open(md_path, "w", encoding="utf-8") as file:
-        file.write("\n".join(lines) + "\n")
-    return csv_path, md_path
-
-
-def digits_search(out, *, trials=24, epochs=10, depth=10, width=64, learning_rate=0.05, batch_size=64,
-                  tuner="random", seed=0, overwrite=False, verbose=1):
-    """Search ``init_scale`` and dense-vs-sparse for :func:`digits_mlp` on digits; write a report.
-
-    Runs :func:`search_init` (its Keras Tuner project is ``out/search/digits``, so a
-    rerun resumes), then trains the same model with Keras' default ``glorot_uniform``
-    for the same epochs, seed and minibatch order, and writes to ``out``:
-    ``trials.csv`` and ``trials.md`` (score = best-epoch validation loss, Keras Tuner's
-    objective), ``best.json`` (best hyperparameters, its validation loss and accuracy,
-    the Glorot baseline's), and ``val_loss_vs_init_scale.png`` (:func:`plot_trials`).
-    On a distributed worker only the search runs; the chief writes the report.
-
-    Returns:
-        The dict written to ``best.json`` (None on a worker).
-    """
-    from keras_optlab.lab.data import load_digits
-
-    x, y, x_val, y_val = load_digits(seed=seed)
-    model = digits_mlp(depth, width, learning_rate, seed)
-    result = search_init(
-        model, x, y, validation_data=(x_val, y_val), max_trials=trials, epochs=epochs, tuner=tuner,
-        directory=os.path.join(out, "search"), project_name="digits", overwrite=overwrite,
-        verbose=verbose, seed=seed, batch_size=batch_size,
-    )
-    if result.role == "worker":
-        return None
-    rows = result.trials()
-    best_hp = result.best_hyperparameters
-    best_model = result.best_model
-    best_loss, best_accuracy = best_model.evaluate(x_val, y_val, verbose=0)
-
-    # The baseline: the model as defined (Glorot), trained exactly like a trial.
-    baseline = digits_mlp(depth, width, learning_rate, seed)
-    keras.utils.set_random_seed(seed)
-    history = baseline.fit(x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                           verbose=0).history
-    step = min(range(epochs), key=lambda i: history["val_loss"][i])
-    report = {
-        "model": f"{depth} x {width} tanh MLP, softmax output, SGD learning rate {learning_rate}, "
-                 f"batch size {batch_size}, {epochs} epochs, seed {seed}",
-        "tuner": tuner,
-        "trials": len(rows),
-        "completed": sum(r["status"] == "COMPLETED" for r in rows),
-        "objective": "val_loss at the best epoch",
-        "best_hyperparameters": best_hp.values,
-        "best_val_loss": float(best_loss),
-        "best_val_accuracy": float(best_accuracy),
-        "glorot_val_loss": float(history["val_loss"][step]),
-        "glorot_val_accuracy": float(history["val_accuracy"][step]),
-        "glorot_best_epoch": step,
-        "glorot_final_val_loss": float(history["val_loss"][-1]),
-    }
-    os.makedirs(out, exist_ok=True)
-    csv_path, md_path = _write_tables(rows, out)
-    with open(os.path.join(out, "best.json"), "w", encoding="utf-8") as file:
-        json.dump(report, file, indent=2)
-        file.write("\n")
-    png = plot_trials(rows, os.path.join(out, "val_loss_vs_init_scale.png"), baseline=report["glorot_val_loss"],
-                      title=f"{depth}-layer tanh MLP on digits: {len(rows)} trials of {tuner} search")
-    report["files"] = [csv_path, md_path, os.path.join(out, "best.json"), png]
-    return report
-
-
-def add_digits_search_arguments(parser, default_out):
-    """The options of ``tuning/search_digits.py`` and ``optlab tune`` on an argparse parser."""
-    from keras_optlab.cli import positive_int  # the command line's one parser of counts
-
-    d = DIGITS_SEARCH_DEFAULTS
-
-    def positive_float(text):
-        value = float(text)
-        if not (value > 0 and math.isfinite(value)):
-            raise ValueError(text)
-        return value
-
-    positive_float.__name__ = "positive number"
-    parser.add_argument("--trials", type=positive_int, default=d["trials"],
-                        help=f"trials of the search (default {d['trials']})")
-    parser.add_argument("--epochs", type=positive_int, default=d["epochs"],
-                        help=f"epochs per trial (default {d['epochs']})")
-    parser.add_argument("--depth", type=positive_int, default=d["depth"],
-                        help=f"tanh hidden layers (default {d['depth']})")
-    parser.add_argument("--width", type=positive_int, default=d["width"],
-                        help=f"units per hidden layer (default {d['width']})")
-    parser.add_argument("--learning-rate", type=positive_float, default=d["learning_rate"],
-                        help=f"SGD learning rate (default {d['learning_rate']})")
-    parser.add_argument("--batch-size", type=positive_int, default=d["batch_size"],
-                        help=f"minibatch size (default {d['batch_size']})")
-    parser.add_argument("--tuner", choices=TUNERS, default=d["tuner"], help="Keras Tuner search (default random)")
-    parser.add_argument("--seed", type=int, default=d["seed"],
-                        help="seed of the split, the tuner, the weights and the minibatches (default 0)")
-    parser.add_argument("--out", default=default_out, metavar="DIR",
-                        help=f"results folder; its search/ subfolder is resumed on a rerun (default {default_out})")
-    parser.add_argument("--overwrite", action="store_true", help="start the search afresh instead of resuming")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                        help="0 silent, 1 progress bars, 2 one line per epoch (default 1)")
-
-
-def run_digits_search(args):
-    """Run :func:`digits_search` from parsed :func:`add_digits_search_arguments`; print the result."""
-    report = digits_search(
-        args.out, trials=args.trials, epochs=args.epochs, depth=args.depth, width=args.width,
-        learning_rate=args.learning_rate, batch_size=args.batch_size, tuner=args.tuner, seed=args.seed,
-        overwrite=args.overwrite, verbose=args.verbose,
-    )
-    if report is None:
-        print("worker: search done; the chief writes the report")
-        return 0
-    print(f"\n{report['model']}; {report['completed']}/{report['trials']} trials completed")
-    print(f"best: {report['best_hyperparameters']}  val loss {report['best_val_loss']:.4f}, "
-          f"val accuracy {report['best_val_accuracy']:.4f}")
-    print(f"Keras default glorot_uniform: val loss {report['glorot_val_loss']:.4f} (best epoch "
-          f"{report['glorot_best_epoch']}), val accuracy {report['glorot_val_accuracy']:.4f}")
-    print("wrote " + ", ".join(report["files"]))
-    return 0

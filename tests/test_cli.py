@@ -7,7 +7,9 @@ import pytest
 from keras_optlab.cli import main
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["race", "--help"], ["figures", "--help"], ["curvature", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["race", "--help"], ["tune", "--help"], ["figures", "--help"], ["curvature", "--help"]]
+)
 def test_help_exits_zero(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -24,6 +26,30 @@ def test_bad_epochs_is_rejected(capsys):
         main(["race", "--epochs", "0"])
     assert info.value.code == 2
     assert "--epochs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["tune", "--trials", "0"], "--trials"),
+        (["tune", "--depth", "two"], "--depth"),
+        (["tune", "--learning-rate", "-0.1"], "--learning-rate"),
+        (["tune", "--learning-rate", "inf"], "--learning-rate"),
+        (["curvature", "m.keras", "d.npz", "--k", "0"], "--k"),
+    ],
+)
+def test_bad_counts_and_rates_are_rejected(argv, option, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert option in capsys.readouterr().err
+
+
+def test_tune_help_shows_the_search_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["tune", "--help"])
+    out = capsys.readouterr().out
+    assert "default 24" in out and "runs/tune" in out and "{random,bayesian,hyperband}" in out
 
 
 def test_race_quick_writes_table_and_curves(tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""keras_optlab.tuning: initialization hyperparameters, InitSearch, search_init, distributed mode."""
+"""keras_optlab.tuning (initialization hyperparameters, InitSearch, search_init, distributed mode)
+and its application keras_optlab.lab.init_search (the digits search, optlab tune)."""
 
 import importlib.util
 import json
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 
 from keras_optlab.initializers import FanInUniform, NormalizedUniform, SparseK
-from keras_optlab.tuning import InitSearch, init_hyperparameters, plot_trials, search_init
+from keras_optlab.lab.init_search import plot_trials, tanh_mlp, write_tables
+from keras_optlab.tuning import InitSearch, init_hyperparameters, search_init
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -120,6 +122,30 @@ def test_bad_hyperparameter_arguments_are_rejected(kwargs, argument):
             InitSearch(_tiny_model(), **kwargs)
 
 
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"scale_min": "0.1"}, "scale_min"),
+        ({"scale_max": None}, "scale_max"),
+        ({"sparse_k": 2.5}, "sparse_k"),
+        ({"sparse_k": (5, "15")}, "sparse_k"),
+        ({"dense_schemes": 3}, "dense_schemes"),
+        ({"layer": 3}, "layer"),
+    ],
+)
+def test_wrong_types_are_type_errors(kwargs, argument):
+    with pytest.raises(TypeError, match=f"`{argument}`.*Received: {argument}="):
+        init_hyperparameters(kt.HyperParameters(), **kwargs)
+
+
+def test_numpy_scalars_are_accepted():
+    hp = kt.HyperParameters()
+    init = init_hyperparameters(hp, scale_min=np.float32(0.5), scale_max=np.float64(2.0), sparse_k=np.int64(7))
+    assert isinstance(init, NormalizedUniform)
+    assert [p for p in hp.space if p.name == "sparse_k"][0].values == [7]
+    assert InitSearch(_tiny_model(), seed=np.int64(3)).seed == 3
+
+
 def test_bad_search_arguments_are_rejected(tmp_path):
     x, y = _tiny_data()
     for kwargs, argument in [
@@ -129,10 +155,18 @@ def test_bad_search_arguments_are_rejected(tmp_path):
     ]:
         with pytest.raises(ValueError, match=f"`{argument}`"):
             search_init(_tiny_model(), x, y, directory=str(tmp_path), **kwargs)
+    for kwargs, argument in [
+        ({"tuner": 1}, "tuner"),
+        ({"max_trials": 2.0}, "max_trials"),
+        ({"seed": "0"}, "seed"),
+        ({"overwrite": "yes"}, "overwrite"),
+    ]:
+        with pytest.raises(TypeError, match=f"`{argument}`"):
+            search_init(_tiny_model(), x, y, directory=str(tmp_path), **kwargs)
     uncompiled = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="must be compiled"):
         InitSearch(uncompiled)
-    with pytest.raises(ValueError, match="`model`"):
+    with pytest.raises(TypeError, match="`model`"):
         InitSearch(42)
     with pytest.raises(ValueError, match="per_layer"):
         InitSearch(lambda hp, init: None, per_layer=True)
@@ -318,6 +352,20 @@ def test_plot_trials_writes_png(tmp_path):
         plot_trials(rows[2:], str(tmp_path / "g.png"))
 
 
+def test_write_tables_ranks_by_score(tmp_path):
+    rows = [
+        {"trial_id": "0", "init_density": "dense", "init_scale": 0.5, "score": 0.9, "status": "COMPLETED"},
+        {"trial_id": "1", "init_density": "sparse", "init_scale": 2.0, "sparse_k": 5, "score": None,
+         "status": "FAILED"},
+        {"trial_id": "2", "init_density": "dense", "init_scale": 1.5, "score": 0.3, "status": "COMPLETED"},
+    ]
+    csv_path, md_path = write_tables(rows, str(tmp_path))
+    assert open(csv_path).read().splitlines()[0] == ",".join(
+        ("trial_id", "init_density", "init_scale", "sparse_k", "score", "best_step", "status"))
+    ranked = [line.split("|")[1].strip() for line in open(md_path).read().splitlines()[2:]]
+    assert ranked == ["2", "0", "1"]
+
+
 # --- command line and scripts -----------------------------------------------------------
 
 
@@ -430,9 +478,8 @@ def test_distributed_search_chief_and_two_workers(tmp_path):
 
 def test_default_hyperparameters_reproduce_the_digits_baseline():
     """At init_scale 1, dense, InitSearch redraws exactly the Glorot kernels of the model it clones."""
-    from keras_optlab.tuning import digits_mlp
-
-    model = digits_mlp(depth=2, width=8, seed=5)
+    model = tanh_mlp(depth=2, width=8, seed=5)
+    assert model.name == "tanh_mlp_2x8" and model.compiled
     clone = InitSearch(model, seed=5).build(kt.HyperParameters())
     for original, cloned in zip(model.layers, clone.layers):
         np.testing.assert_array_equal(_kernel(cloned), _kernel(original))

@@ -6,7 +6,11 @@ real data, as figures.
   problem: trajectories, loss curves, steps to a tolerance, final loss, wall time;
 * :mod:`~keras_optlab.lab.plots` — trajectories over contours, loss curves, the
   curvature figure;
-* :mod:`~keras_optlab.lab.figures` — the notes' figures, regenerated.
+* :mod:`~keras_optlab.lab.figures` — the notes' figures, regenerated;
+* :mod:`~keras_optlab.lab.data` and :mod:`~keras_optlab.lab.models` — the one digits
+  loader (:func:`load_digits`) and the one digits MLP builder (:func:`digits_mlp`);
+* :mod:`~keras_optlab.lab.init_search` — the initialization search on digits
+  (``optlab tune``; needs Keras Tuner, so it is not imported here).
 
 Needs the ``lab`` extra (``pip install keras-optlab[lab]``: matplotlib, scikit-learn),
 imported only when a function that uses it runs.
@@ -15,6 +19,7 @@ imported only when a function that uses it runs.
 from keras_optlab.lab import surfaces
 from keras_optlab.lab._optional import MissingExtraError
 from keras_optlab.lab.data import load_digits
+from keras_optlab.lab.models import digits_mlp
 from keras_optlab.lab.plots import plot_curvature, plot_loss_curves, plot_surface_losses, plot_trajectories
 from keras_optlab.lab.racing import (
     DIGITS_LEARNING_RATES,
@@ -45,6 +50,7 @@ __all__ = [
     "compare",
     "default_digits_optimizers",
     "default_problems",
+    "digits_mlp",
     "digits_race",
     "format_surface_table",
     "format_table",

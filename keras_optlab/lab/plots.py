@@ -11,13 +11,20 @@ import numpy as np
 from keras_optlab.lab._optional import require
 
 
-def _figure(feature, **kwargs):
-    """A new ``Figure`` (Agg canvas) with constrained layout."""
+def new_figure(feature, **kwargs):
+    """A new ``matplotlib.figure.Figure`` (Agg canvas) with constrained layout.
+
+    Args:
+        feature: What draws it, for the message of a missing matplotlib
+            (:class:`~keras_optlab.lab.MissingExtraError`).
+        **kwargs: Passed to ``Figure`` (``figsize=...``).
+    """
     figure_module = require("matplotlib.figure", feature)
     return figure_module.Figure(layout="constrained", **kwargs)
 
 
-def _save(figure, path, dpi=120):
+def save(figure, path, dpi=120):
+    """Write ``figure`` to ``path`` (a PNG; missing directories are created); return ``path``."""
     directory = os.path.dirname(os.fspath(path))
     if directory:
         os.makedirs(directory, exist_ok=True)
@@ -44,7 +51,7 @@ def plot_loss_curves(rows, path, title=None, log_scale=True):
     """
     if not rows:
         raise ValueError("`rows` is empty: there is nothing to plot.")
-    figure = _figure("plot_loss_curves", figsize=(11, 4.5))
+    figure = new_figure("plot_loss_curves", figsize=(11, 4.5))
     train_axes, val_axes = figure.subplots(1, 2, sharex=True)
     for row in rows:
         epochs = range(len(row.loss_history))
@@ -60,7 +67,7 @@ def plot_loss_curves(rows, path, title=None, log_scale=True):
         axes.grid(True, which="both", alpha=0.3)
     train_axes.legend(title="optimizer", fontsize="small")
     figure.suptitle(title or f"Optimizer race on {rows[0].problem}")
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def draw_surface(axes, surface, points=200, levels=25):
@@ -137,12 +144,12 @@ def plot_panels(drawers, path, title=None, panel_size=(6.0, 4.8), dpi=80):
     """Side-by-side panels, each drawn by a callable ``drawer(axes)``, as a PNG."""
     if not drawers:
         raise ValueError("`drawers` is empty: there is nothing to plot.")
-    figure = _figure("plot_panels", figsize=(panel_size[0] * len(drawers), panel_size[1]))
+    figure = new_figure("plot_panels", figsize=(panel_size[0] * len(drawers), panel_size[1]))
     for axes, drawer in zip(np.atleast_1d(figure.subplots(1, len(drawers))), drawers):
         drawer(axes)
     if title:
         figure.suptitle(title)
-    return _save(figure, path, dpi=dpi)
+    return save(figure, path, dpi=dpi)
 
 
 def plot_trajectories(surface, rows, path, title=None, legend_loc="best"):
@@ -196,7 +203,7 @@ def plot_surface_losses(rows, path, surfaces, title="Optimizer race on the textb
         raise ValueError("No row of `rows` is a run on one of `surfaces`.")
     columns = min(3, len(by_problem))
     lines = -(-len(by_problem) // columns)
-    figure = _figure("plot_surface_losses", figsize=(4.6 * columns, 3.6 * lines + 0.6))
+    figure = new_figure("plot_surface_losses", figsize=(4.6 * columns, 3.6 * lines + 0.6))
     panels = np.atleast_1d(figure.subplots(lines, columns, squeeze=False)).ravel()
     for axes, (name, problem_rows) in zip(panels, by_problem.items()):
         draw_losses(axes, problem_rows, surfaces[name].min_value)
@@ -206,7 +213,7 @@ def plot_surface_losses(rows, path, surfaces, title="Optimizer race on the textb
     handles, labels = panels[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=min(8, len(labels)), fontsize="small")
     figure.suptitle(title)
-    return _save(figure, path, dpi=80)
+    return save(figure, path, dpi=80)
 
 
 def draw_curvature(axes, g_norm_sq, ghg, learning_rates=None, actual_changes=None, title=None):

@@ -22,9 +22,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_optlab import _checks
 from keras_optlab import optimizers as book
 from keras_optlab.lab import surfaces as surfaces_module
 from keras_optlab.lab.data import load_digits
+from keras_optlab.lab.models import digits_mlp
 
 DIGITS_EPOCHS = 10
 DIGITS_BATCH_SIZE = 32
@@ -187,15 +189,15 @@ def default_digits_optimizers():
 
 
 def build_mlp(input_dim, num_classes, hidden_units=DIGITS_HIDDEN_UNITS, seed=0):
-    """A ReLU multilayer perceptron with softmax output, initialized from ``seed``."""
-    initializer = keras.initializers.GlorotUniform(seed=seed)
-    layers = [keras.Input((input_dim,))]
-    for i, units in enumerate(hidden_units):
-        layers.append(
-            keras.layers.Dense(units, activation="relu", kernel_initializer=initializer, name=f"hidden_{i}")
-        )
-    layers.append(keras.layers.Dense(num_classes, activation="softmax", kernel_initializer=initializer, name="output"))
-    return keras.Sequential(layers, name="mlp")
+    """The race's MLP: ReLU hidden layers, softmax output, initialized from ``seed``.
+
+    :func:`keras_optlab.lab.models.digits_mlp` with one ``GlorotUniform(seed=seed)``
+    for every kernel (the start :data:`DIGITS_LEARNING_RATES` were tuned from).
+    """
+    return digits_mlp(
+        hidden_units, "relu", kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+        input_dim=input_dim, num_classes=num_classes, name="mlp",
+    )
 
 
 class _LossHistory(keras.callbacks.Callback):
@@ -387,7 +389,7 @@ def _run_digits(problem, data, template, optimizer, name, seed):
     model = keras.models.clone_model(template)
     model.set_weights(template.get_weights())
     if isinstance(optimizer, book.Newton):
-        from keras_optlab.training import SecondOrder
+        from keras_optlab.second_order import SecondOrder
 
         model = SecondOrder(model)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
@@ -453,6 +455,10 @@ def digits_race(
     Returns:
         A list of :class:`RaceResult`, in the order of ``optimizers``.
     """
+    epochs = _checks.integer("epochs", epochs, low=1)
+    batch_size = _checks.integer("batch_size", batch_size, low=1)
+    seed = _checks.integer("seed", seed)
+    verbose = _checks.integer("verbose", verbose, low=0, high=2)
     problem = Digits(epochs=epochs, batch_size=batch_size, hidden_units=tuple(hidden_units))
     data, template = _digits_data(problem, seed)
     rows = []
@@ -506,6 +512,10 @@ def race(optimizers=None, problems=None, steps=None, tolerance=TOLERANCE, seed=0
     Returns:
         A list of :class:`RaceResult`, problem by problem, optimizers in order.
     """
+    steps = _checks.integer("steps", steps, low=1, allow_none=True)
+    tolerance = _checks.positive("tolerance", tolerance)
+    seed = _checks.integer("seed", seed)
+    verbose = _checks.integer("verbose", verbose, low=0, high=2)
     problems = default_problems() if problems is None else [_problem(p) for p in problems]
     entrants = _named(OPTIMIZER_NAMES if optimizers is None else optimizers)
     plan = [

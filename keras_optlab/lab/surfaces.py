@@ -23,6 +23,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_optlab import _checks
+
 DTYPE = "float64"
 
 
@@ -136,8 +138,8 @@ def quadratic_hessian(condition_number, dim=2, smallest=1.0, angle=math.pi / 6):
     """H of :func:`quadratic`: eigenvalues from ``smallest`` to ``smallest·κ``
     (geometrically spaced), eigenvectors rotated by ``angle`` in 2-D, axis-aligned
     otherwise."""
-    if condition_number < 1:
-        raise ValueError(f"`condition_number` must be >= 1. Received: condition_number={condition_number!r}")
+    condition_number = _checks.number("condition_number", condition_number, low=1.0)
+    dim = _checks.integer("dim", dim, low=1)
     eigenvalues = smallest * np.geomspace(1.0, condition_number, dim)
     if dim != 2:
         return np.diag(eigenvalues)
@@ -294,7 +296,8 @@ def long_term_dependency(t=15, target=(0.95, 1.05), start=(0.6, 1.15)):
     explodes for |λ| > 1. The target matrix has eigenvalues ``target``; t is odd, so
     λ* = ``target`` is the unique minimizer.
     """
-    if t % 2 == 0 or t < 1:
+    t = _checks.integer("t", t, low=1)
+    if t % 2 == 0:
         raise ValueError(f"`t` must be an odd positive integer (unique minimizer). Received: t={t!r}")
     v_inv = np.linalg.inv(LTD_EIGENVECTORS)
     goal = LTD_EIGENVECTORS @ (np.asarray(target) ** t * (v_inv @ LTD_INPUT))

@@ -51,6 +51,37 @@ def test_validation_split_size_and_range():
             load_digits(validation_split=bad)
 
 
+def test_arguments_are_checked():
+    with pytest.raises(TypeError, match="validation_split='0.2'"):
+        load_digits(validation_split="0.2")
+    with pytest.raises(TypeError, match="seed=1.5"):
+        load_digits(seed=1.5)
+    with pytest.raises(ValueError, match="limit=0"):
+        load_digits(limit=0)
+    with pytest.raises(ValueError, match="limit=1798"):
+        load_digits(limit=1798)
+    first = load_digits(validation_split=np.float64(0.25), seed=np.int64(1))
+    assert len(first[1]) == 1347
+
+
+def test_unsplit_keeps_the_bundled_order_and_standardizes_what_it_returns():
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    x, y = load_digits(validation_split=None, limit=512)
+    assert x.shape == (512, 64) and x.dtype == np.float32 and y.dtype == np.int32
+    np.testing.assert_array_equal(y, sklearn_digits().target[:512])
+    std = x.std(axis=0)
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(std[std > 0], 1.0, atol=1e-4)
+    whole, _ = load_digits(validation_split=None)
+    assert whole.shape == (1797, 64)
+
+
+def test_limit_applies_before_the_split():
+    x_train, y_train, x_val, y_val = load_digits(limit=500)
+    assert len(y_train) + len(y_val) == 500 and len(y_val) == 100
+
+
 def test_missing_extra_says_how_to_install():
     with pytest.raises(MissingExtraError, match=r"pip install keras-optlab\[lab\]") as info:
         require("keras_optlab_no_such_module", "a feature")
