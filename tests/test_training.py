@@ -9,28 +9,17 @@ import numpy as np
 import pytest
 
 import keras_optlab as ko
-
-
-def digits_subset(n=256):
-    from sklearn.datasets import load_digits
-
-    x, y = load_digits(return_X_y=True)
-    x = ((x - x.mean(0)) / (x.std(0) + 1e-6)).astype("float32")
-    return x[:n], y[:n].astype("int32")
+from tests.helpers import LOSS, digits_subset, make_mlp
 
 
 def tiny_classifier(seed=0):
-    keras.utils.set_random_seed(seed)
-    inner = keras.Sequential([keras.Input((64,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(10)])
+    inner = make_mlp(seed, hidden=8)
     return inner, ko.SecondOrder(inner)
-
-
-LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 @pytest.mark.parametrize("solver", ["exact", "cg"])
 def test_newton_fit_lowers_loss_and_updates_metrics(solver):
-    x, y = digits_subset()
+    x, y = digits_subset(256)
     inner, model = tiny_classifier()
     model.compile(optimizer=ko.Newton(damping=1.0, solver=solver, adaptive_damping=True, max_cg_iterations=20),
                   loss=LOSS, metrics=["accuracy"])
@@ -43,7 +32,7 @@ def test_newton_fit_lowers_loss_and_updates_metrics(solver):
 
 
 def test_first_order_optimizers_work_inside():
-    x, y = digits_subset()
+    x, y = digits_subset(256)
     _, model = tiny_classifier()
     model.compile(optimizer=ko.Adam(3e-3), loss=LOSS)
     history = model.fit(x, y, batch_size=32, epochs=3, verbose=0).history["loss"]

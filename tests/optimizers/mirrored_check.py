@@ -15,10 +15,9 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 import numpy as np  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 
+from tests.helpers import LOSS, digits_subset, make_mlp  # noqa: E402
 from tests.optimizers.cases import NAMES, OPTIMIZERS  # noqa: E402
-from tests.optimizers.conftest import LOSS, make_mlp  # noqa: E402
 
 
 def train(name, x, y, initial, strategy=None):
@@ -32,9 +31,7 @@ def train(name, x, y, initial, strategy=None):
 
 
 def main(names):
-    x, y = load_digits(return_X_y=True)
-    x = ((x - x.mean(0)) / (x.std(0) + 1e-6)).astype("float32")[:512]
-    y = y[:512].astype("int32")
+    x, y = digits_subset(512)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
     initial = make_mlp().get_weights()
