@@ -22,11 +22,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
-from keras_optlab.lab.plots import output_dir  # noqa: E402
 from keras_optlab.callbacks import CurvatureMonitor, GradientStats  # noqa: E402
 from keras_optlab.lab.data import load_digits  # noqa: E402
+from keras_optlab.lab.models import digits_mlp  # noqa: E402
+from keras_optlab.lab.plots import new_figure, output_dir, save  # noqa: E402
 from keras_optlab.optimizers import SGD  # noqa: E402
 from keras_optlab.schedules import LinearDecay  # noqa: E402
 
@@ -49,14 +49,8 @@ def train():
     keras.utils.set_random_seed(0)
     x, y, x_val, y_val = load_digits()
     steps = EPOCHS * int(np.ceil(len(x) / BATCH))
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(64, activation="tanh"),
-            keras.layers.Dense(64, activation="tanh"),
-            keras.layers.Dense(10),
-        ]
-    )
+    # 64 → 64 → 64 tanh → 10 logits, Keras' default Glorot kernels from the seed above.
+    model = digits_mlp((64, 64), "tanh", kernel_initializer="glorot_uniform", output_activation=None)
     model.compile(
         optimizer=SGD(LinearDecay(0.1, 0.01, steps)),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -96,7 +90,7 @@ def plot(measurements, minibatch_norm, history, path):
     steps = np.array([m["step"] for m in measurements])
     key = lambda k: np.array([m[k] for m in measurements])  # noqa: E731
     eps = key("learning_rate")
-    fig = Figure(figsize=(11, 8), layout="constrained")
+    fig = new_figure("examples/ill_conditioning.py", figsize=(11, 8))
     ax = fig.subplots(2, 2)
     ax[0, 0].plot(np.arange(1, len(minibatch_norm) + 1), minibatch_norm, lw=0.5, alpha=0.6, label="minibatch ‖g‖")
     ax[0, 0].plot(steps, np.sqrt(key("g_norm_sq")), label="full-batch ‖g‖")
@@ -113,8 +107,7 @@ def plot(measurements, minibatch_norm, history, path):
     ax[1, 0].legend()
     ax[1, 1].plot(np.arange(1, len(history["val_accuracy"]) + 1), 1 - np.asarray(history["val_accuracy"]))
     ax[1, 1].set(title="Validation classification error (Fig. 8.1, right)", xlabel="epoch")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save(fig, path, dpi=110)
     print(f"wrote {os.path.normpath(path)}")
 
 

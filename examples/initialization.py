@@ -16,10 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
 
-from keras_optlab.lab.plots import output_dir  # noqa: E402
 from keras_optlab.calibration import activation_report, calibrate  # noqa: E402
 from keras_optlab.initializers import (  # noqa: E402
     FanInUniform,
@@ -29,6 +27,8 @@ from keras_optlab.initializers import (  # noqa: E402
     SparseK,
 )
 from keras_optlab.lab.data import load_digits  # noqa: E402
+from keras_optlab.lab.models import digits_mlp  # noqa: E402
+from keras_optlab.lab.plots import new_figure, output_dir, save  # noqa: E402
 from keras_optlab.optimizers import SGD  # noqa: E402
 
 RUNS = output_dir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runs"))  # $OPTLAB_OUT wins
@@ -40,13 +40,7 @@ def symmetry(x, y):
         ("identical (Constant 0.1)", lambda seed: keras.initializers.Constant(0.1)),
         ("FanInUniform", lambda seed: FanInUniform(seed=seed)),
     ]:
-        model = keras.Sequential(
-            [
-                keras.Input((64,)),
-                keras.layers.Dense(8, activation="tanh", kernel_initializer=init(0)),
-                keras.layers.Dense(10, activation="softmax", kernel_initializer=init(1)),
-            ]
-        )
+        model = digits_mlp((8,), "tanh", kernel_initializer=init)
         model.compile(SGD(0.1), "sparse_categorical_crossentropy", metrics=["accuracy"])
         history = model.fit(x, y, epochs=5, batch_size=64, verbose=0)
         w = keras.ops.convert_to_numpy(model.layers[0].kernel)
@@ -59,17 +53,8 @@ def symmetry(x, y):
         )
 
 
-def digits_mlp(x, y, x_val, y_val, depth=10, width=64, epochs=10):
+def deep_tanh(x, y, x_val, y_val, depth=10, width=64, epochs=10):
     print(f"\n2. Deep tanh MLP on digits ({depth} x {width} tanh, SGD lr 0.05, {epochs} epochs)")
-
-    def build(kernel):
-        layers = [keras.Input((64,))]
-        layers += [
-            keras.layers.Dense(width, activation="tanh", kernel_initializer=kernel(i))
-            for i in range(depth)
-        ]
-        layers.append(keras.layers.Dense(10, activation="softmax", kernel_initializer=kernel(depth)))
-        return keras.Sequential(layers)
 
     schemes = {
         "FanInUniform": lambda i: FanInUniform(seed=i),
@@ -79,7 +64,7 @@ def digits_mlp(x, y, x_val, y_val, depth=10, width=64, epochs=10):
     }
     curves = {}
     for name, kernel in schemes.items():
-        model = build(kernel)
+        model = digits_mlp((width,) * depth, "tanh", kernel_initializer=kernel)
         if name.endswith("calibrate"):
             calibrate(model, x[:256], target_std=1.0)
         stds = [row["std"] for row in activation_report(model, x[:256])][:depth]
@@ -93,7 +78,7 @@ def digits_mlp(x, y, x_val, y_val, depth=10, width=64, epochs=10):
             f"{stds[0]:.3g} -> {stds[-1]:.3g};  loss {loss0:.3f} -> {curves[name][-1]:.3f}; "
             f"val accuracy {history.history['val_accuracy'][-1]:.3f}"
         )
-    figure = Figure(figsize=(6.5, 4.2), layout="constrained")
+    figure = new_figure("examples/initialization.py", figsize=(6.5, 4.2))
     axes = figure.subplots()
     for name, curve in curves.items():
         axes.plot(range(len(curve)), curve, marker="o", markersize=3, label=name)
@@ -102,7 +87,7 @@ def digits_mlp(x, y, x_val, y_val, depth=10, width=64, epochs=10):
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize="small")
     path = os.path.normpath(os.path.join(RUNS, "initialization_digits.png"))
-    figure.savefig(path, dpi=120)
+    save(figure, path, dpi=120)
     print(f"   figure: {path}")
 
 
@@ -144,7 +129,7 @@ def main():
     keras.utils.set_random_seed(0)
     x, y, x_val, y_val = load_digits()
     symmetry(x, y)
-    digits_mlp(x, y, x_val, y_val)
+    deep_tanh(x, y, x_val, y_val)
     imbalanced()
 
 

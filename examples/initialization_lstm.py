@@ -20,10 +20,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
-from keras_optlab.lab.plots import output_dir  # noqa: E402
 from keras_optlab.initializers import GateBias  # noqa: E402
+from keras_optlab.lab.plots import new_figure, output_dir, save  # noqa: E402
 from keras_optlab.optimizers import Adam  # noqa: E402
 
 RUNS = output_dir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runs"))  # $OPTLAB_OUT wins
@@ -75,7 +74,7 @@ def main():
                 + ", ".join(f"{v:.4f}" for v in losses)
                 + f"  -> below {SOLVED} at epoch {solved or f'> {EPOCHS}'}"
             )
-    figure = Figure(figsize=(6.5, 4.2), layout="constrained")
+    figure = new_figure("examples/initialization_lstm.py", figsize=(6.5, 4.2))
     axes = figure.subplots()
     for (forget, seed), losses in curves.items():
         axes.plot(range(1, EPOCHS + 1), losses, marker="o", markersize=3,
@@ -87,7 +86,7 @@ def main():
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize="small")
     path = os.path.normpath(os.path.join(RUNS, "initialization_lstm.png"))
-    figure.savefig(path, dpi=120)
+    save(figure, path, dpi=120)
     print(f"   figure: {path}")
 
 
