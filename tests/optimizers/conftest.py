@@ -1,9 +1,6 @@
 import pytest
 
-from tests.helpers import LOSS, digits_subset, make_mlp  # noqa: F401  (LOSS, make_mlp: see below)
-
-# test_shared.py still imports LOSS and make_mlp from this conftest; they live in
-# tests/helpers.py now, and the re-export goes once it imports them from there.
+from tests.helpers import digits_subset
 
 
 @pytest.fixture(scope="session")

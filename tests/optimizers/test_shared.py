@@ -13,7 +13,7 @@ import pytest
 
 import keras_optlab as ko
 from tests.optimizers.cases import NAMES, OPTIMIZERS
-from tests.optimizers.conftest import LOSS, make_mlp
+from tests.helpers import LOSS, make_mlp
 
 
 @pytest.mark.backend_agnostic
