@@ -48,7 +48,7 @@ def parse_variant(text):
     if text == "native":
         return "native", "-march=native"
     name, sep, flags = text.partition("=")
-    if not sep or not name:
+    if not sep or not name or name.startswith("-") or any(c.isspace() for c in name):
         raise argparse.ArgumentTypeError(f"a variant is portable, native or NAME=FLAGS. Received: {text!r}")
     return name, flags.strip() or ";"
 

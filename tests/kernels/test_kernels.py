@@ -1,12 +1,13 @@
-"""keras_optlab's own CPU kernels (keras_optlab/kernels): one pass per step.
+"""keras_optlab's own CPU kernels (keras_optlab.accel.cpu): one pass per step.
 
 On the TensorFlow backend, outside XLA and on the CPU, Momentum, Nesterov, AdaGrad,
 RMSProp, NesterovRMSProp and Adam update float32/float64 variables through
-``BookApply*`` ops built from ``book_kernels.cc``. The book suite (test_book.py) and
-the shared suite (test_shared.py: save/resume bit for bit, skip_nonfinite, EMA,
-accumulation, mixed precision) run on this path by default; these tests check that
-it is the path taken, that it computes exactly the keras.ops rule, its error
-messages, copy-on-write, the fallbacks and the build cache.
+``KerasOptlab>BookApply*`` ops built from ``book_kernels.cc``. The book suite
+(test_book.py) and the shared suite (test_shared.py: save/resume bit for bit,
+skip_nonfinite, EMA, accumulation, mixed precision) run on this path by default;
+these tests check that it is the path taken, that it computes exactly the keras.ops
+rule, its error messages and copy-on-write (the build, its cache and the fallbacks:
+tests/accel/test_cpu_build.py).
 
 Tolerance: none. The kernels compute the keras.ops rule's operations in the same
 order on the same dtype-rounded scalars, without FMA contraction; IEEE 754 rounds
@@ -14,11 +15,7 @@ order on the same dtype-rounded scalars, without FMA contraction; IEEE 754 round
 (where TF's graph optimizer cannot rewrite a/√b into a·rsqrt(b)), every bit agrees.
 """
 
-import os
 import shutil
-import subprocess
-import sys
-import warnings
 
 import keras
 import numpy as np
@@ -29,50 +26,63 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason=
 tf = pytest.importorskip("tensorflow")
 
 import keras_optlab as ko  # noqa: E402
-from keras_optlab import kernels  # noqa: E402
-from tests.optimizers import test_fused as fused  # noqa: E402
-from tests.optimizers.test_fused import ops_path  # noqa: E402
+from keras_optlab.accel import cpu  # noqa: E402
+from tests.accel import drivers  # noqa: E402
 
-HAS_COMPILER = shutil.which(kernels.compiler()) is not None
+HAS_COMPILER = shutil.which(cpu.compiler()) is not None
 needs_compiler = pytest.mark.skipif(not HAS_COMPILER, reason="no C++ compiler to build the kernels")
 
 # name -> (factory with large epsilons so their placement matters, the op expected)
 KERNEL_OPS = {
-    "Momentum": (lambda **kw: ko.Momentum(learning_rate=0.01, momentum=0.9, **kw), "BookApplyMomentum"),
-    "Nesterov": (lambda **kw: ko.Nesterov(learning_rate=0.01, momentum=0.9, **kw), "BookApplyNesterov"),
+    "Momentum": (
+        lambda **kw: ko.Momentum(learning_rate=0.01, momentum=0.9, **kw),
+        "KerasOptlab>BookApplyMomentum",
+    ),
+    "Nesterov": (
+        lambda **kw: ko.Nesterov(learning_rate=0.01, momentum=0.9, **kw),
+        "KerasOptlab>BookApplyNesterov",
+    ),
     "AdaGrad": (
         lambda **kw: ko.AdaGrad(learning_rate=0.1, epsilon=0.1, initial_accumulator_value=0.5, **kw),
-        "BookApplyAdagrad",
+        "KerasOptlab>BookApplyAdagrad",
     ),
-    "RMSProp": (lambda **kw: ko.RMSProp(learning_rate=0.01, rho=0.9, epsilon=0.1, **kw), "BookApplyRmsprop"),
+    "RMSProp": (
+        lambda **kw: ko.RMSProp(learning_rate=0.01, rho=0.9, epsilon=0.1, **kw),
+        "KerasOptlab>BookApplyRmsprop",
+    ),
     "NesterovRMSProp": (
         lambda **kw: ko.NesterovRMSProp(learning_rate=0.01, rho=0.9, momentum=0.8, epsilon=0.1, **kw),
-        "BookApplyNesterovRmsprop",
+        "KerasOptlab>BookApplyNesterovRmsprop",
     ),
-    "Adam": (lambda **kw: ko.Adam(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=0.1, **kw), "BookApplyAdam"),
+    "Adam": (
+        lambda **kw: ko.Adam(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=0.1, **kw),
+        "KerasOptlab>BookApplyAdam",
+    ),
 }
 # (1000,) is above the size at which TF's thread pool splits the work into blocks.
 SHAPES = [(7, 5), (5,), (3, 3, 2, 4), (100_000,)]
+ALL = ("kernel", "fused", "ops")
+OPS_ONLY = ("ops",)  # the keras.ops rule: the reference
 
 
 def gradients(dtype, steps, seed=0):
-    return fused.gradients(dtype, steps, seed, shapes=SHAPES)
+    return drivers.gradients(dtype, steps, seed, shapes=SHAPES)
 
 
-def run(optimizer, dtype, grads, mode):
+def run(optimizer, dtype, grads, mode, paths=ALL):
     """Weights, then every optimizer variable, after the run."""
-    weights, optimizer_variables = fused.run(optimizer, dtype, grads, mode)
+    weights, optimizer_variables = drivers.run(optimizer, dtype, grads, mode, paths=paths)
     return weights + optimizer_variables
 
 
-def traced_op_types(optimizer, jit_compile=False):
-    return fused.traced_op_types(optimizer, jit_compile=jit_compile, shapes=SHAPES)
+def traced_op_types(optimizer, jit_compile=False, paths=ALL):
+    return drivers.traced_op_types(optimizer, jit_compile=jit_compile, shapes=SHAPES, paths=paths)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def built():
     if HAS_COMPILER:
-        assert kernels.load() is not None, kernels.status()["error"]
+        assert cpu.load() is not None, cpu.status()["error"]
 
 
 # --------------------------------------------------------------------------- the path
@@ -86,7 +96,7 @@ def test_kernel_is_in_the_graph(name):
     assert types.count(op) == len(SHAPES), sorted(set(types))
     assert not any(t.startswith("ResourceApply") for t in types)
     assert factory().update_path(keras.Variable(np.ones(3), dtype="float32")) == "kernel"
-    assert op not in traced_op_types(ops_path(factory()))
+    assert op not in traced_op_types(factory(), paths=OPS_ONLY)
 
 
 @needs_compiler
@@ -96,7 +106,7 @@ def test_xla_never_gets_the_kernel(name):
     or the keras.ops rule."""
     factory, _ = KERNEL_OPS[name]
     types = traced_op_types(factory(), jit_compile=True)
-    assert not any(t.startswith("BookApply") for t in types), sorted(set(types))
+    assert not any(t.startswith("KerasOptlab>") for t in types), sorted(set(types))
 
 
 @needs_compiler
@@ -118,7 +128,7 @@ def test_kernel_equals_keras_ops_rule_bit_for_bit(name, dtype, mode):
     factory, _ = KERNEL_OPS[name]
     grads = gradients(dtype, steps=60)
     ours = run(factory(), dtype, grads, mode)
-    rule = run(ops_path(factory()), dtype, grads, "eager")
+    rule = run(factory(), dtype, grads, "eager", paths=OPS_ONLY)
     for a, b in zip(ours, rule):
         np.testing.assert_array_equal(a, b)
     assert not np.allclose(ours[0], np.random.default_rng(1).normal(size=SHAPES[0]))  # it moved
@@ -134,9 +144,10 @@ def test_kernel_with_clipping_decay_ema_and_skip(name):
     grads = gradients("float64", steps=20, seed=3)
     grads[10] = [g * np.nan if i == 1 else g for i, g in enumerate(grads[10])]
     outs = []
-    for optimizer in (factory(**kwargs), ops_path(factory(**kwargs))):
+    for paths in (ALL, OPS_ONLY):
+        optimizer = factory(**kwargs)
         # eager: in a graph, TF's optimizer may reorder the clipping norm's sum
-        outs.append(run(optimizer, "float64", grads, "eager"))
+        outs.append(run(optimizer, "float64", grads, "eager", paths=paths))
         assert int(optimizer.skipped_steps.numpy()) == 1 and int(optimizer.iterations.numpy()) == 19
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
@@ -149,7 +160,7 @@ def test_a_value_read_before_the_update_keeps_its_contents():
     optimizer = ko.Adam(learning_rate=0.1)
     variable = keras.Variable(np.ones((4, 3)), dtype="float32")
     optimizer.build([variable])
-    slot = optimizer._first_moments[0]
+    slot = optimizer.slots(variable)[0]  # the first moment
     before_w = tf.convert_to_tensor(variable.value)
     before_s = tf.convert_to_tensor(slot.value)
     optimizer.apply([tf.ones((4, 3))], [variable])
@@ -200,117 +211,29 @@ def test_jit_compiled_fit_falls_back_to_tf_kernels():
 
 @needs_compiler
 def test_shape_and_dtype_mismatches_are_refused_by_name():
-    ops = kernels.load()
+    apply = cpu.op("momentum")
     var = tf.Variable(tf.ones((3, 2)))
     velocity = tf.Variable(tf.zeros((3, 2)))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"BookApplyMomentum.*shape \[3,2\].*gradient has shape \[6\]"):
-        ops.book_apply_momentum(var=var.handle, velocity=velocity.handle, grad=tf.ones(6), lr=0.1, momentum=0.9)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"KerasOptlab>BookApplyMomentum.*shape \[3,2\].*gradient has shape \[6\]",
+    ):
+        apply(var=var.handle, velocity=velocity.handle, grad=tf.ones(6), lr=0.1, momentum=0.9)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"holds float.*gradient is double"):
-        ops.book_apply_momentum(
+        apply(
             var=var.handle, velocity=velocity.handle, grad=tf.ones((3, 2), tf.float64),
             lr=tf.constant(0.1, tf.float64), momentum=tf.constant(0.9, tf.float64),
         )
     with pytest.raises(tf.errors.InvalidArgumentError, match="distinct"):
-        ops.book_apply_momentum(var=var.handle, velocity=var.handle, grad=tf.ones((3, 2)), lr=0.1, momentum=0.9)
+        apply(var=var.handle, velocity=var.handle, grad=tf.ones((3, 2)), lr=0.1, momentum=0.9)
     np.testing.assert_array_equal(var.numpy(), 1.0)  # nothing was written
 
 
-# --------------------------------------------------------------------------- build and fallback
-
-
-@pytest.fixture
-def fresh_kernels(monkeypatch, tmp_path):
-    """An empty cache and a reset loader; restores the loaded module afterwards."""
-    saved = dict(kernels._state)
-    kernels._reset_for_tests()
-    monkeypatch.setenv("KERAS_OPTLAB_CACHE", str(tmp_path / "cache"))
-    yield tmp_path / "cache"
-    kernels._state.update(saved)
-
-
-def test_switched_off_means_tf_kernels_and_no_warning(fresh_kernels, monkeypatch):
-    monkeypatch.setenv("KERAS_OPTLAB_KERNELS", "0")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert kernels.load() is None
-        assert ko.Adam().update_path(keras.Variable(np.ones(3), dtype="float32")) == "fused"
-    assert kernels.status() == {"enabled": False, "loaded": False, "path": None, "error": None}
-
-
-def test_a_failed_build_warns_once_and_training_goes_on(fresh_kernels, monkeypatch):
-    monkeypatch.setenv("CXX", "/nonexistent/c++")
-    with pytest.warns(RuntimeWarning, match="CPU kernels are unavailable.*no C\\+\\+ compiler"):
-        assert kernels.load() is None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # once: the second call is silent
-        assert kernels.load() is None
-    assert "no C++ compiler" in kernels.status()["error"]
-    optimizer = ko.Adam(learning_rate=0.1)
-    variable = keras.Variable(np.ones(3), dtype="float32")
-    assert optimizer.update_path(variable) == "fused"
-    optimizer.apply([tf.ones(3)], [variable])
-    assert np.all(variable.numpy() < 1.0)
-
-
-def test_a_bad_switch_value_is_named(fresh_kernels, monkeypatch):
-    monkeypatch.setenv("KERAS_OPTLAB_KERNELS", "maybe")
-    with pytest.raises(ValueError, match="KERAS_OPTLAB_KERNELS must be 0 or 1"):
-        kernels.enabled()
-
-
-@needs_compiler
-@pytest.mark.slow
-def test_concurrent_first_builds_share_one_library(tmp_path):
-    """Two processes (a distributed tuner's workers) build into one empty cache: the
-    file lock makes one compile and the other wait, and both load the same file."""
-    env = dict(os.environ, KERAS_OPTLAB_CACHE=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="3")
-    code = "from keras_optlab import kernels; m = kernels.load(); print(kernels.status()['path'] if m else 'NONE')"
-    procs = [
-        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
-    outs = [p.communicate(timeout=600) for p in procs]
-    paths = [out.strip().splitlines()[-1] for out, _ in outs]
-    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
-    assert paths[0] == paths[1] != "NONE" and paths[0].startswith(str(tmp_path))
-    builds = sum("building CPU kernels" in err for _, err in outs)
-    assert builds == 1, [err[-500:] for _, err in outs]
-    assert [f for f in os.listdir(os.path.dirname(paths[0])) if f.endswith(".so")] == ["book_kernels.so"]
+# --------------------------------------------------------------------------- distribution
+# (the build, its cache and the fallbacks: tests/accel/test_cpu_build.py)
 
 
 @needs_compiler
 @pytest.mark.slow
 def test_kernels_under_mirrored_strategy():
-    fused.check_mirrored("kernel", KERNEL_OPS)
-
-
-@needs_compiler
-@pytest.mark.slow
-def test_an_unwritable_cache_falls_back_to_the_temp_dir(tmp_path):
-    """In a fresh process: TF registers a library's kernels for good, so this process
-    (which loaded the default cache's build) must not load a second build."""
-    blocker = tmp_path / "a_file"
-    blocker.write_text("not a directory")
-    env = dict(os.environ, KERAS_OPTLAB_CACHE=str(blocker / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
-    code = (
-        "import warnings; warnings.simplefilter('error'); from keras_optlab import kernels; "
-        "assert kernels.load() is not None; print(kernels.status()['path'])"
-    )
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    import tempfile
-
-    assert done.stdout.strip().splitlines()[-1].startswith(os.path.join(tempfile.gettempdir(), "keras_optlab-"))
-
-
-@needs_compiler
-def test_one_library_per_process(fresh_kernels):
-    """After a reset (or a changed cache), load() hands back the library this process
-    already loaded instead of registering the same kernels a second time."""
-    first = kernels._process_library.copy()
-    module = kernels.load()
-    assert module is not None and kernels._process_library == first
-    assert ko.Adam().update_path(keras.Variable(np.ones(3), dtype="float32")) == "kernel"
-    variable = keras.Variable(np.ones(3), dtype="float32")
-    ko.Adam(learning_rate=0.1).apply([tf.ones(3)], [variable])  # the kernels still run
-    assert np.all(variable.numpy() < 1.0)
+    drivers.check_mirrored("kernel", KERNEL_OPS)
