@@ -178,14 +178,14 @@ def main(argv=None):
     caches = {name: tempfile.mkdtemp(prefix=f"kernel_flags-{name}-") for name in names}
     report = {"size": args.size, "runs": args.runs, "steps": args.steps, "builds": {}, "rounds": []}
     try:
-        print(f"{'variant':<12} {'flags that built':<36} {'build s':>8}")
+        print(f"{'variant':<14} {'flags that built':<36} {'build s':>8}")
         for name, flags in variants:
             built = worker(["--worker", "build"], environment(caches[name], flags))
             report["builds"][name] = dict(built, override=flags)
             shown = " ".join(built["flags"]) if built["ok"] else f"FAILED: {built['first_error']}"
-            print(f"{name:<12} {shown or '(no ISA flags)':<36} {built['seconds']:>8.1f}", flush=True)
+            print(f"{name:<14} {shown or '(no ISA flags)':<36} {built['seconds']:>8.1f}", flush=True)
             for attempt in built["tried"]:
-                print(f"{'':<12}   tried {' '.join(attempt['flags']) or '(no ISA flags)'}: {attempt['seconds']} s,"
+                print(f"{'':<14}   tried {' '.join(attempt['flags']) or '(no ISA flags)'}: {attempt['seconds']} s,"
                       f" exit {attempt['returncode']}")
         if args.build_only:
             return 0
@@ -208,7 +208,7 @@ def main(argv=None):
               f"per-round ratios to {reference})")
         for name in timed_names:
             row = report["summary"][name]
-            print(f"{name:<12} " + "  ".join(f"{op} {row[op]['median_ms']:8.2f} ms (x{row[op][f'ratio_to_{reference}']:.3f})"
+            print(f"{name:<14} " + "  ".join(f"{op} {row[op]['median_ms']:8.2f} ms (x{row[op][f'ratio_to_{reference}']:.3f})"
                                            for op in OPS))
     finally:
         for cache in caches.values():

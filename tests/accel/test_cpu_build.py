@@ -491,8 +491,7 @@ def _run(args, env=None, timeout=600):
                           check=False, cwd=ROOT)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("module", ["keras_optlab.accel.cpu", "keras_optlab.kernels"])
+@pytest.mark.parametrize("module", ["keras_optlab.accel.cpu", "keras_optlab.kernels"])  # ~6 s each
 def test_status_command_runs(module, tmp_path):
     done = _run(["-m", module, "--status"], {"KERAS_OPTLAB_CACHE": str(tmp_path)})
     assert done.returncode == 1, done.stderr[-2000:]  # an empty cache: nothing built
