@@ -245,6 +245,10 @@ def test_a_new_compiler_version_or_source_is_a_new_key(fake_cxx, monkeypatch):
     keys.add(_build._cache_key(tf, [V3]))
     keys.add(_build._cache_key(tf, [V2]))
     assert len(keys) == 3
+    native = _build._cache_key(tf, [["-march=native"]])
+    monkeypatch.setattr(_build, "_cpu_features", lambda path=None: frozenset({"sse2", "avx2"}))
+    assert _build._cache_key(tf, [["-march=native"]]) != native  # a native build fits one CPU only
+    assert _build._cache_key(tf, [V2]) in keys  # the portable chain does not depend on the rest
 
 
 def test_status_and_the_command_line_show_the_full_error(fake_cxx, monkeypatch, capsys):

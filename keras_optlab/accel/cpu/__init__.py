@@ -33,7 +33,8 @@ memory-bound loops (``benchmarks/README.md``, "CPU kernel build flags").
 
 Cache. ``$KERAS_OPTLAB_CACHE/kernels/<key>/`` (default ``~/.cache/keras_optlab``),
 ``<key>`` a digest of the source, TensorFlow's version and flags, the compiler and
-its ``--version``, and the flag chain. Directories we create are mode 0700; a
+its ``--version``, and the flag chain (and the CPU's features if a flag says
+``native``). Directories we create are mode 0700; a
 library is loaded only if it, its directory and the cache root are owned by this
 user and not group- or world-writable (otherwise: refused, no kernels). Where the
 cache cannot be written, the build goes to a private ``tempfile.mkdtemp()``

@@ -194,14 +194,18 @@ def _compiler_version():
 
 def _cache_key(tf, chain):
     """A digest of the source, TensorFlow's version and flags, the compiler, its
-    ``--version`` and the flag chain (computed once per build: it runs the compiler)."""
+    ``--version`` and the flag chain (computed once per build: it runs the compiler).
+    The CPU's features count only for a ``native`` flag (the portable chain already
+    depends on them through the levels it offers)."""
     with open(SOURCE, "rb") as f:
         source = f.read()
     key = hashlib.sha256()
-    parts = (
+    parts = [
         source, tf.__version__, " ".join(_command(tf, "", [])), _compiler_version(),
         json.dumps(chain), platform.machine(),
-    )
+    ]
+    if any("native" in flag for flags in chain for flag in flags):  # an override: the library fits this CPU only
+        parts.append(" ".join(sorted(_cpu_features() or ())))
     for part in parts:
         key.update(part if isinstance(part, bytes) else part.encode())
         key.update(b"\0")
