@@ -28,15 +28,16 @@ C++ compiler ``$CXX`` (default ``c++``), ``-O3 -fno-math-errno -ffp-contract=off
 this CPU runs (:func:`flag_sets`; x86-64: ``-march=x86-64-v3``, ``-march=x86-64-v2``,
 no ``-march``; aarch64: ``-march=armv8-a``, none). A set that fails to compile makes
 way for the next. No ``-march=native``: on CPUs with AVX512-FP16 it breaks
-TensorFlow's bundled Eigen with g++ 12, and it buys nothing measurable for these
-memory-bound loops (``benchmarks/README.md``, "CPU kernel build flags").
+TensorFlow's bundled Eigen with g++ 12, and it buys at most ~5% (Adam, Zen 4, within
+the noise) on these memory-bound loops (``benchmarks/README.md``, "CPU kernel build
+flags").
 
 Cache. ``$KERAS_OPTLAB_CACHE/kernels/<key>/`` (default ``~/.cache/keras_optlab``),
 ``<key>`` a digest of the source, TensorFlow's version and flags, the compiler and
 its ``--version``, and the flag chain (and the CPU's features if a flag says
-``native``). Directories we create are mode 0700; a
-library is loaded only if it, its directory and the cache root are owned by this
-user and not group- or world-writable (otherwise: refused, no kernels). Where the
+``native``). Directories we create are mode 0700; a library is loaded only if it,
+its directory and the cache root are owned by this user and not group- or
+world-writable (otherwise: refused, no kernels). Where the
 cache cannot be written, the build goes to a private ``tempfile.mkdtemp()``
 directory for this process only. A file lock makes concurrent processes build once.
 A build that fails with every flag set is recorded there (``build-failed.json``) and
