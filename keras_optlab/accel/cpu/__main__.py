@@ -12,23 +12,23 @@ import sys
 
 
 def _print_status(info, out):
-    from keras_optlab.accel.cpu._build import _describe
+    from keras_optlab.accel.cpu._build import describe_flags
 
     def line(name, value):
         print(f"{name + ':':<12}{value}", file=out)
 
     line("enabled", "yes" if info["enabled"] else "no (KERAS_OPTLAB_KERNELS)")
     line("compiler", info["compiler"])
-    line("flag chain", " | ".join(_describe(f) for f in info["flag_sets"]))
+    line("flag chain", " | ".join(describe_flags(f) for f in info["flag_sets"]))
     line("cache", info["cache_dir"] + (f"/{info['key']}" if info.get("key") else ""))
     if info["path"]:
-        built = f" (built with {_describe(info['flags'])})" if info.get("flags") is not None else ""
+        built = f" (built with {describe_flags(info['flags'])})" if info.get("flags") is not None else ""
         line("library", info["path"] + built + (", loaded" if info["loaded"] else ""))
     else:
         line("library", "none")
     for attempt in info.get("tried") or ():
         result = "ok" if attempt["returncode"] == 0 else f"exit {attempt['returncode']}: {attempt['error']}"
-        line("tried", f"{_describe(attempt['flags'])} ({attempt['seconds']} s): {result}")
+        line("tried", f"{describe_flags(attempt['flags'])} ({attempt['seconds']} s): {result}")
     if info.get("error"):
         line("failure", f"{info['source']}" + (f", recorded in {info['record']}" if info.get("record") else ""))
         print("\n" + info["error"], file=out)
@@ -36,7 +36,6 @@ def _print_status(info, out):
 
 def main(argv=None, prog=None):
     from keras_optlab.accel import cpu
-    from keras_optlab.accel.cpu import _build
 
     parser = argparse.ArgumentParser(prog=prog or "python -m keras_optlab.accel.cpu", description=__doc__.split("\n")[0])
     group = parser.add_mutually_exclusive_group()
@@ -52,7 +51,7 @@ def main(argv=None, prog=None):
             _print_status(info, sys.stdout)
         return 0 if info["path"] else 1
     try:
-        print(_build.build(verbose=True, force=args.rebuild))
+        print(cpu.build(verbose=True, force=args.rebuild))
     except RuntimeError as error:
         print(f"keras_optlab: {error}", file=sys.stderr)
         return 1

@@ -170,7 +170,7 @@ def flag_sets():
     return _chain_for(platform.machine(), _cpu_features())
 
 
-def _describe(flags):
+def describe_flags(flags):
     return " ".join(flags) if flags else "(no ISA flags)"
 
 
@@ -349,7 +349,7 @@ def _failure_text(record):
     attempts = record.get("attempts", [])
     lines = [
         f"building {SOURCE} failed with every flag set of the chain "
-        f"({' | '.join(_describe(a['flags']) for a in attempts)}); first error: {record['first_error']}",
+        f"({' | '.join(describe_flags(a['flags']) for a in attempts)}); first error: {record['first_error']}",
         f"Recorded in {record.get('record')}: not retried until the source, TensorFlow, the compiler or "
         f"the flags change; `{REBUILD_COMMAND}` retries now.",
     ]
@@ -394,7 +394,7 @@ def _compile(tf, keydir, chain, key, verbose):
     library = os.path.join(keydir, LIBRARY)
     for i, flags in enumerate(chain):
         if verbose:
-            print(f"keras_optlab: building CPU kernels once into {keydir} with {_describe(flags)} (~15 s)",
+            print(f"keras_optlab: building CPU kernels once into {keydir} with {describe_flags(flags)} (~15 s)",
                   file=sys.stderr)
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=keydir)
         os.close(fd)
@@ -426,7 +426,7 @@ def _compile(tf, keydir, chain, key, verbose):
             if os.path.exists(tmp):
                 os.remove(tmp)
         if verbose and i + 1 < len(chain):
-            print(f"keras_optlab: the build with {_describe(flags)} failed ({first_error(output, returncode)}); "
+            print(f"keras_optlab: the build with {describe_flags(flags)} failed ({first_error(output, returncode)}); "
                   "trying the next flag set", file=sys.stderr)
     record_path = os.path.join(keydir, FAILED)
     record = {
