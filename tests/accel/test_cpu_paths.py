@@ -28,37 +28,11 @@ tf = pytest.importorskip("tensorflow")
 import keras_optlab as ko  # noqa: E402
 from keras_optlab.accel import cpu  # noqa: E402
 from tests.accel import drivers  # noqa: E402
+from tests.accel.drivers import KERNEL_OPS  # noqa: E402
 
 HAS_COMPILER = shutil.which(cpu.compiler()) is not None
 needs_compiler = pytest.mark.skipif(not HAS_COMPILER, reason="no C++ compiler to build the kernels")
 
-# name -> (factory with large epsilons so their placement matters, the op expected)
-KERNEL_OPS = {
-    "Momentum": (
-        lambda **kw: ko.Momentum(learning_rate=0.01, momentum=0.9, **kw),
-        "KerasOptlab>BookApplyMomentum",
-    ),
-    "Nesterov": (
-        lambda **kw: ko.Nesterov(learning_rate=0.01, momentum=0.9, **kw),
-        "KerasOptlab>BookApplyNesterov",
-    ),
-    "AdaGrad": (
-        lambda **kw: ko.AdaGrad(learning_rate=0.1, epsilon=0.1, initial_accumulator_value=0.5, **kw),
-        "KerasOptlab>BookApplyAdagrad",
-    ),
-    "RMSProp": (
-        lambda **kw: ko.RMSProp(learning_rate=0.01, rho=0.9, epsilon=0.1, **kw),
-        "KerasOptlab>BookApplyRmsprop",
-    ),
-    "NesterovRMSProp": (
-        lambda **kw: ko.NesterovRMSProp(learning_rate=0.01, rho=0.9, momentum=0.8, epsilon=0.1, **kw),
-        "KerasOptlab>BookApplyNesterovRmsprop",
-    ),
-    "Adam": (
-        lambda **kw: ko.Adam(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=0.1, **kw),
-        "KerasOptlab>BookApplyAdam",
-    ),
-}
 # (1000,) is above the size at which TF's thread pool splits the work into blocks.
 SHAPES = [(7, 5), (5,), (3, 3, 2, 4), (100_000,)]
 ALL = ("kernel", "fused", "ops")
