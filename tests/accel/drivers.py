@@ -19,44 +19,40 @@ from keras_optlab import accel
 STEPS = 200
 SHAPES = [(7, 5), (5,), (3, 3, 2, 4)]
 
-# name -> (factory with large epsilons so their placement matters, TF's kernel expected)
+# name -> factory, with large epsilons so that their placement matters
+FACTORIES = {
+    "SGD": lambda **kw: ko.SGD(learning_rate=0.01, **kw),
+    "Momentum": lambda **kw: ko.Momentum(learning_rate=0.01, momentum=0.9, **kw),
+    "Nesterov": lambda **kw: ko.Nesterov(learning_rate=0.01, momentum=0.9, **kw),
+    "AdaGrad": lambda **kw: ko.AdaGrad(learning_rate=0.1, epsilon=0.1, initial_accumulator_value=0.5, **kw),
+    "RMSProp": lambda **kw: ko.RMSProp(learning_rate=0.01, rho=0.9, epsilon=0.1, **kw),
+    "NesterovRMSProp": lambda **kw: ko.NesterovRMSProp(learning_rate=0.01, rho=0.9, momentum=0.8, epsilon=0.1, **kw),
+    "Adam": lambda **kw: ko.Adam(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=0.1, **kw),
+}
+# name -> (factory, TF's fused kernel expected)
 FUSED = {
-    "SGD": (lambda **kw: ko.SGD(learning_rate=0.01, **kw), "ResourceApplyGradientDescent"),
-    "Momentum": (lambda **kw: ko.Momentum(learning_rate=0.01, momentum=0.9, **kw), "ResourceApplyKerasMomentum"),
-    "Nesterov": (lambda **kw: ko.Nesterov(learning_rate=0.01, momentum=0.9, **kw), "ResourceApplyKerasMomentum"),
-    "AdaGrad": (
-        lambda **kw: ko.AdaGrad(learning_rate=0.1, epsilon=0.1, initial_accumulator_value=0.5, **kw),
-        "ResourceApplyAdagradV2",
-    ),
-    "Adam": (
-        lambda **kw: ko.Adam(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=0.1, **kw),
-        "ResourceApplyAdam",
-    ),
+    name: (FACTORIES[name], op)
+    for name, op in {
+        "SGD": "ResourceApplyGradientDescent",
+        "Momentum": "ResourceApplyKerasMomentum",
+        "Nesterov": "ResourceApplyKerasMomentum",
+        "AdaGrad": "ResourceApplyAdagradV2",
+        "Adam": "ResourceApplyAdam",
+    }.items()
 }
-UNFUSED = {  # RMSProp's only TF kernel needs a momentum slot the book's algorithm has not
-    "RMSProp": lambda: ko.RMSProp(learning_rate=0.001),
-    "NesterovRMSProp": lambda: ko.NesterovRMSProp(learning_rate=0.001),
-}
-# name -> (factory, keras_optlab's CPU op expected)
+# RMSProp's only TF kernel needs a momentum slot the book's algorithm has not
+UNFUSED = {name: FACTORIES[name] for name in ("RMSProp", "NesterovRMSProp")}
+# name -> (factory, keras_optlab's CPU op expected); SGD has none (TF's is one pass)
 KERNEL_OPS = {
-    "Momentum": (lambda **kw: ko.Momentum(learning_rate=0.01, momentum=0.9, **kw), "KerasOptlab>BookApplyMomentum"),
-    "Nesterov": (lambda **kw: ko.Nesterov(learning_rate=0.01, momentum=0.9, **kw), "KerasOptlab>BookApplyNesterov"),
-    "AdaGrad": (
-        lambda **kw: ko.AdaGrad(learning_rate=0.1, epsilon=0.1, initial_accumulator_value=0.5, **kw),
-        "KerasOptlab>BookApplyAdagrad",
-    ),
-    "RMSProp": (
-        lambda **kw: ko.RMSProp(learning_rate=0.01, rho=0.9, epsilon=0.1, **kw),
-        "KerasOptlab>BookApplyRmsprop",
-    ),
-    "NesterovRMSProp": (
-        lambda **kw: ko.NesterovRMSProp(learning_rate=0.01, rho=0.9, momentum=0.8, epsilon=0.1, **kw),
-        "KerasOptlab>BookApplyNesterovRmsprop",
-    ),
-    "Adam": (
-        lambda **kw: ko.Adam(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=0.1, **kw),
-        "KerasOptlab>BookApplyAdam",
-    ),
+    name: (FACTORIES[name], f"KerasOptlab>BookApply{op}")
+    for name, op in {
+        "Momentum": "Momentum",
+        "Nesterov": "Nesterov",
+        "AdaGrad": "Adagrad",
+        "RMSProp": "Rmsprop",
+        "NesterovRMSProp": "NesterovRmsprop",
+        "Adam": "Adam",
+    }.items()
 }
 
 

@@ -6,7 +6,7 @@
 // optimizer's `update_step` (the Python side passes every scalar already rounded
 // to T exactly as that rule rounds it). Compiled without FP contraction
 // (-ffp-contract=off) the result is therefore bit-identical to the keras.ops rule;
-// tests/kernels/test_kernels.py checks it.
+// tests/accel/test_cpu_paths.py checks it.
 //
 // Why: TensorFlow's fused training kernels evaluate one Eigen expression per slot
 // (Adam: three passes over memory, 40 B/param instead of 28), and it has no kernel
