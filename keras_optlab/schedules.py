@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_optlab.optimizers.base import check_number
+from keras_optlab._checks import number as check_number
 
 
 @keras.saving.register_keras_serializable(package="keras_optlab")
