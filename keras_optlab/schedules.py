@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_optlab._checks import number as check_number
+from keras_optlab import _checks
 
 
 @keras.saving.register_keras_serializable(package="keras_optlab")
@@ -21,9 +21,13 @@ class LinearDecay(keras.optimizers.schedules.PolynomialDecay):
     practical choice.
 
     Args:
-        initial_learning_rate: ε₀, float ≥ 0.
-        final_learning_rate: ε_τ, float ≥ 0.
-        decay_steps: τ, int ≥ 1.
+        initial_learning_rate: ε₀, finite number ≥ 0 (Python or NumPy).
+        final_learning_rate: ε_τ, finite number ≥ 0.
+        decay_steps: τ, integer ≥ 1 (Python or NumPy; a float such as 100.0 is refused).
+
+    Raises:
+        TypeError: a rate that is not a number, or a `decay_steps` that is not an integer.
+        ValueError: a negative, infinite or NaN rate, or `decay_steps` < 1.
 
     Example:
     >>> import keras_optlab
@@ -32,17 +36,12 @@ class LinearDecay(keras.optimizers.schedules.PolynomialDecay):
     """
 
     def __init__(self, initial_learning_rate, final_learning_rate, decay_steps):
-        initial_learning_rate = check_number("initial_learning_rate", initial_learning_rate, low=0.0)
-        final_learning_rate = check_number("final_learning_rate", final_learning_rate, low=0.0)
-        if isinstance(decay_steps, bool) or not isinstance(decay_steps, int) and not (
-            isinstance(decay_steps, float) and decay_steps.is_integer()
-        ):
-            raise TypeError(f"`decay_steps` must be an integer >= 1. Received: decay_steps={decay_steps!r}")
-        if decay_steps < 1:
-            raise ValueError(f"`decay_steps` must be an integer >= 1. Received: decay_steps={decay_steps!r}")
+        initial_learning_rate = _checks.number("initial_learning_rate", initial_learning_rate, low=0.0)
+        final_learning_rate = _checks.number("final_learning_rate", final_learning_rate, low=0.0)
+        decay_steps = _checks.integer("decay_steps", decay_steps, low=1)
         super().__init__(
             initial_learning_rate=initial_learning_rate,
-            decay_steps=int(decay_steps),
+            decay_steps=decay_steps,
             end_learning_rate=final_learning_rate,
             power=1.0,
             cycle=False,

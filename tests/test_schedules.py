@@ -50,3 +50,44 @@ def test_decay_in_fit_and_keras_file(tmp_path):
         model.save(tmp_path / "m.keras")
         loaded = keras.saving.load_model(tmp_path / "m.keras")
         assert loaded.optimizer.get_config() == model.optimizer.get_config()
+
+
+def test_numpy_scalars_accepted_as_python_numbers():
+    schedule = ko.LinearDecay(np.float32(0.5), np.float64(0.25), np.int64(10))
+    config = schedule.get_config()
+    assert config == {"initial_learning_rate": 0.5, "final_learning_rate": 0.25, "decay_steps": 10}
+    assert [type(v) for v in config.values()] == [float, float, int]
+    assert float(schedule(5)) == pytest.approx(0.375, rel=1e-6)
+    assert ko.LinearDecay(np.array(0.1), 0, np.int32(3)).get_config()["decay_steps"] == 3  # 0-d array, int 0
+
+
+INF, NAN = float("inf"), float("nan")
+GOOD = dict(initial_learning_rate=0.1, final_learning_rate=0.001, decay_steps=10)
+
+
+@pytest.mark.parametrize(
+    "name, value, error, echo",
+    [
+        ("initial_learning_rate", "0.1", TypeError, "'0.1'"),
+        ("initial_learning_rate", None, TypeError, "None"),
+        ("initial_learning_rate", True, TypeError, "True"),
+        ("initial_learning_rate", -0.1, ValueError, "-0.1"),
+        ("initial_learning_rate", INF, ValueError, "inf"),
+        ("initial_learning_rate", NAN, ValueError, "nan"),
+        ("final_learning_rate", [0.1], TypeError, "[0.1]"),
+        ("final_learning_rate", np.float32(-1.0), ValueError, "np.float32(-1.0)"),
+        ("final_learning_rate", INF, ValueError, "inf"),
+        ("decay_steps", 2.5, TypeError, "2.5"),
+        ("decay_steps", 10.0, TypeError, "10.0"),
+        ("decay_steps", "10", TypeError, "'10'"),
+        ("decay_steps", True, TypeError, "True"),
+        ("decay_steps", INF, TypeError, "inf"),
+        ("decay_steps", 0, ValueError, "0"),
+        ("decay_steps", np.int64(-3), ValueError, "np.int64(-3)"),
+    ],
+)
+def test_bad_arguments_named_with_their_value(name, value, error, echo):
+    with pytest.raises(error) as info:
+        ko.LinearDecay(**{**GOOD, name: value})
+    assert type(info.value) is error
+    assert f"`{name}`" in str(info.value) and f"{name}={echo}" in str(info.value)

@@ -22,24 +22,23 @@ import keras
 import numpy as np
 from keras import ops
 
-
-def _float_list(values, name):
-    try:
-        out = [float(v) for v in np.asarray(values, dtype="float64").reshape(-1)]
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"`{name}` must be a list of numbers. Received: {name}={values!r}"
-        ) from None
-    if not out or not all(math.isfinite(v) for v in out):
-        raise ValueError(
-            f"`{name}` must be a non-empty list of finite numbers. Received: {name}={values!r}"
-        )
-    return out
+from keras_optlab import _checks
+from keras_optlab.initializers import _common
 
 
-def _logit(p, name):
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 < p < 1.0:
-        raise ValueError(f"`{name}` must be a probability in (0, 1). Received: {name}={p!r}")
+def _float_list(name, values):
+    """A non-empty list of finite Python floats; entry i is checked as `name[i]`."""
+    if isinstance(values, (str, bytes)) or not np.iterable(values):
+        raise TypeError(f"`{name}` must be a list of numbers. Received: {name}={values!r}")
+    # dtype=object keeps each entry as given (a ragged nesting leaves lists, refused below).
+    flat = np.asarray(values, dtype=object).reshape(-1).tolist()
+    if not flat:
+        raise ValueError(f"`{name}` must be a non-empty list of numbers. Received: {name}={values!r}")
+    return [_checks.number(f"{name}[{i}]", v) for i, v in enumerate(flat)]
+
+
+def _logit(name, p):
+    p = _checks.number(name, p, low=0.0, high=1.0, low_open=True, high_open=True)
     return math.log(p) - math.log1p(-p)
 
 
@@ -69,29 +68,34 @@ class GateBias(keras.initializers.Initializer):
         values: one number per gate, in the layer's gate order.
 
     Raises:
-        ValueError: a length not divisible by the number of gates, or a shape that is
-            neither `(G·units,)` nor the GRU `(2, G·units)` layout.
+        TypeError: a value that is not a number.
+        ValueError: no values or a non-finite one; at a call, a length not divisible by
+            the number of gates, a shape that is neither `(G·units,)` nor the GRU
+            `(2, G·units)` layout, or a `dtype` that is not floating point.
     """
 
     def __init__(self, values):
-        self.values = _float_list(values, "values")
+        self.values = _float_list("values", values)
 
     @classmethod
     def lstm(cls, input=0.0, forget=1.0, cell=0.0, output=0.0):
         """LSTM bias, blocks i, f, c, o. Default forget = 1 (Jozefowicz et al. 2015)."""
-        return cls([input, forget, cell, output])
+        gates = dict(input=input, forget=forget, cell=cell, output=output)
+        return cls([_checks.number(name, v) for name, v in gates.items()])
 
     @classmethod
     def gru(cls, update=0.0, reset=0.0, candidate=0.0):
         """GRU bias, blocks z, r, h; works for `reset_after` True and False."""
-        return cls([update, reset, candidate])
+        gates = dict(update=update, reset=reset, candidate=candidate)
+        return cls([_checks.number(name, v) for name, v in gates.items()])
 
     @classmethod
     def gate(cls, open_probability):
         """A layer of single sigmoid gates that start open with this probability."""
-        return cls([_logit(open_probability, "open_probability")])
+        return cls([_logit("open_probability", open_probability)])
 
     def __call__(self, shape, dtype=None):
+        dtype = _common.float_dtype(dtype)
         shape = tuple(int(d) for d in shape)
         gates = len(self.values)
         gru_reset_after = len(shape) == 2 and shape[0] == 2
@@ -108,7 +112,7 @@ class GateBias(keras.initializers.Initializer):
         row = np.repeat(np.asarray(self.values), shape[-1] // gates)
         if gru_reset_after:
             row = np.stack([row, np.zeros_like(row)])
-        return ops.convert_to_tensor(row, dtype=dtype or keras.config.floatx())
+        return ops.convert_to_tensor(row, dtype=dtype)
 
     def get_config(self):
         return {"values": list(self.values)}
@@ -131,11 +135,13 @@ class MarginalBias(keras.initializers.Initializer):
         values: one bias per output unit.
 
     Raises:
-        ValueError: a shape that is not `(len(values),)`.
+        TypeError: a value that is not a number.
+        ValueError: no values or a non-finite one; at a call, a shape that is not
+            `(len(values),)` or a `dtype` that is not floating point.
     """
 
     def __init__(self, values):
-        self.values = _float_list(values, "values")
+        self.values = _float_list("values", values)
 
     @classmethod
     def from_labels(cls, y, link="softmax", num_classes=None, smoothing=1.0):
@@ -155,14 +161,9 @@ class MarginalBias(keras.initializers.Initializer):
                 α = 1) so that an empty class gets a finite bias; with α = 0 a class
                 that never occurs (or, for sigmoid, a column that is constant) raises.
         """
-        if link not in ("softmax", "sigmoid"):
-            raise ValueError(f'`link` must be "softmax" or "sigmoid". Received: link={link!r}')
-        if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not (
-            math.isfinite(smoothing) and smoothing >= 0
-        ):
-            raise ValueError(
-                f"`smoothing` must be a finite number >= 0. Received: smoothing={smoothing!r}"
-            )
+        link = _checks.one_of("link", link, ("softmax", "sigmoid"))
+        smoothing = _checks.number("smoothing", smoothing, low=0.0)
+        num_classes = _checks.integer("num_classes", num_classes, low=1, allow_none=True)
         y = np.asarray(y)
         if y.size == 0:
             raise ValueError(f"`y` is empty. Received: y with shape {y.shape}")
@@ -194,12 +195,13 @@ class MarginalBias(keras.initializers.Initializer):
 
     def __call__(self, shape, dtype=None):
         shape = tuple(int(d) for d in shape)
+        dtype = _common.float_dtype(dtype)
         if shape != (len(self.values),):
             raise ValueError(
                 f"MarginalBias holds {len(self.values)} values and serves a bias of shape "
                 f"({len(self.values)},). Received: shape={shape}"
             )
-        return ops.convert_to_tensor(np.asarray(self.values), dtype=dtype or keras.config.floatx())
+        return ops.convert_to_tensor(np.asarray(self.values), dtype=dtype)
 
     def get_config(self):
         return {"values": list(self.values)}
@@ -228,10 +230,6 @@ def _class_counts(y, num_classes):
     y = y.astype("int64")
     if num_classes is None:
         num_classes = int(y.max()) + 1
-    elif isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(
-            f"`num_classes` must be a positive int. Received: num_classes={num_classes!r}"
-        )
     bad = y[(y < 0) | (y >= num_classes)]
     if bad.size:
         raise ValueError(

@@ -6,8 +6,11 @@ initialization* of Glorot & Bengio (2010), W_ij ~ U(−√(6/(m+n)), √(6/(m+n)
 compromise between equal activation variance and equal gradient variance across layers,
 derived for a chain of matrix multiplications without non-linearities.
 
-This module also holds what every random scheme of `keras_optlab.initializers` shares:
-Keras' fan rule (`_fans`) and Keras' seed handling (`_SeededInitializer`).
+Both ranges are instances of Keras' `VarianceScaling` with a uniform distribution
+(limit √(3·v/fan)): U(±s·√(1/m)) is v = s²/3 with `mode="fan_in"`, U(±s·√(6/(m+n))) is
+v = s² with `mode="fan_avg"`. The two classes here are `VarianceScaling` subclasses, so
+Keras computes the fans — including the per-axis fans `EinsumDense` (and so
+`MultiHeadAttention`) hands only to `VarianceScaling` initializers.
 
 References:
     Goodfellow, Bengio & Courville, *Deep Learning*, MIT Press 2016, Sec. 8.4.
@@ -15,82 +18,88 @@ References:
     neural networks", AISTATS 2010.
 """
 
-import math
-import random as python_random
-
 import keras
 from keras import ops
 
-_SEED_DOC = """seed: `None`, a Python int or a `keras.random.SeedGenerator`, exactly as in
-            Keras' own initializers: an int (or `None`, which draws one int at
-            construction) gives the same values on every call; a `SeedGenerator`
-            gives new values on every call."""
+from keras_optlab import _checks
+from keras_optlab.initializers import _common
 
 
-def _fans(shape):
-    """(fan_in, fan_out) by Keras' rule (keras.initializers' `compute_fans`).
+class _UniformScaling(keras.initializers.VarianceScaling):
+    """U(±s·√(c/fan)) as a `keras.initializers.VarianceScaling`, `scale` meaning s.
 
-    Scalar: (1, 1); vector (n,): (n, n); matrix (in, out): (in, out); a convolution
-    kernel (..., in, out): receptive field × in and receptive field × out.
-    Keras keeps its helper private, so the rule is restated here.
-    """
-    shape = tuple(int(d) for d in shape)
-    if len(shape) == 0:
-        return 1, 1
-    if len(shape) == 1:
-        return shape[0], shape[0]
-    receptive_field = math.prod(shape[:-2])
-    return shape[-2] * receptive_field, shape[-1] * receptive_field
+    Subclasses set `_mode` (Keras' fan mode) and `_variance` (Keras' `scale` for s = 1).
 
+    `self.scale` stays the book's s — the constructor argument, the config entry and what
+    callers read — while Keras' `VarianceScaling.__call__` reads `self.scale` as the
+    variance factor v. So `__call__` hands the draw to a plain `VarianceScaling` with v
+    (`variance_scale`), this instance's resolved seed and its fan axes: the fan rule, the
+    seed use and the uniform draw are Keras'.
 
-def _check_scale(scale, name="scale"):
-    """A positive, finite Python number, else `ValueError` naming the argument."""
-    if (
-        isinstance(scale, bool)
-        or not isinstance(scale, (int, float))
-        or not math.isfinite(scale)
-        or scale <= 0
-    ):
-        raise ValueError(f"`{name}` must be a positive finite number. Received: {name}={scale!r}")
-    return float(scale)
-
-
-class _SeededInitializer(keras.initializers.Initializer):
-    """Seed handling of Keras' `RandomInitializer`, through public API only.
-
-    `None` becomes a random int at construction (so an unseeded instance, like Keras',
-    returns the same values on every call); a serialized `SeedGenerator` (a dict in a
-    config) is deserialized; anything else is rejected.
+    `EinsumDense` clones a `VarianceScaling` kernel initializer through
+    `from_config({**get_config(), "seed": ..., "input_axes": ..., "output_axes": ...})`;
+    `from_config` takes those axes (the constructor keeps its two arguments) and
+    `get_config` returns them only once set, so the config of a user's instance is
+    `{"scale", "seed"}` as before.
     """
 
-    def __init__(self, seed=None):
-        self._init_seed = seed
-        if seed is None:
-            # Keras' make_default_seed(), which is private.
-            seed = python_random.randint(1, int(1e9))
-        elif isinstance(seed, dict):
-            seed = keras.saving.deserialize_keras_object(seed)
-        if isinstance(seed, bool) or not isinstance(seed, (int, keras.random.SeedGenerator)):
-            raise ValueError(
-                "`seed` must be None, an int or a keras.random.SeedGenerator. "
-                f"Received: seed={seed!r}"
-            )
-        self.seed = seed
+    _mode = None
+    _variance = None
+
+    def __init__(self, scale=1.0, seed=None):
+        scale = _checks.positive("scale", scale)
+        super().__init__(
+            scale=self._variance * scale**2,
+            mode=self._mode,
+            distribution="uniform",
+            seed=_common.seed(seed),
+        )
+        self.scale = scale
+
+    @property
+    def variance_scale(self):
+        """Keras' `VarianceScaling(scale=...)` for this s: the variance is this / fan."""
+        return self._variance * self.scale**2
+
+    def __call__(self, shape, dtype=None):
+        keras_initializer = keras.initializers.VarianceScaling(
+            scale=self.variance_scale,
+            mode=self.mode,
+            distribution=self.distribution,
+            seed=self.seed,
+            input_axes=self.input_axes,
+            output_axes=self.output_axes,
+        )
+        return keras_initializer(shape, dtype=_common.float_dtype(dtype))
 
     def get_config(self):
-        return {"seed": keras.saving.serialize_keras_object(self._init_seed)}
+        config = {"scale": self.scale, "seed": super().get_config()["seed"]}
+        if self.input_axes is not None or self.output_axes is not None:
+            config.update(input_axes=self.input_axes, output_axes=self.output_axes)
+        return config
 
-
-def _uniform(shape, limit, seed, dtype):
-    return keras.random.uniform(shape, minval=-limit, maxval=limit, dtype=dtype, seed=seed)
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        input_axes = config.pop("input_axes", None)
+        output_axes = config.pop("output_axes", None)
+        instance = cls(**config)
+        instance.input_axes = None if input_axes is None else list(input_axes)
+        instance.output_axes = None if output_axes is None else list(output_axes)
+        return instance
 
 
 @keras.saving.register_keras_serializable(package="keras_optlab")
-class FanInUniform(_SeededInitializer):
+class FanInUniform(_UniformScaling):
     """W ~ U(−s·√(1/m), s·√(1/m)), m = fan-in (Goodfellow et al. 2016, Sec. 8.4).
 
     The first heuristic of the book's Sec. 8.4. Each unit's pre-activation then has
     variance s²/3 · Σ x_i² / m, i.e. it does not grow with the number of inputs.
+
+    It is `keras.initializers.VarianceScaling(scale=s²/3, mode="fan_in",
+    distribution="uniform")`, so m is Keras' fan-in: the input size of a Dense kernel,
+    receptive field × input channels of a convolution, the contracted axes of an
+    `EinsumDense` or `MultiHeadAttention` kernel.
 
     Args:
         scale: s > 0, multiplies the limit.
@@ -100,41 +109,26 @@ class FanInUniform(_SeededInitializer):
         >>> layer = keras.layers.Dense(64, kernel_initializer=FanInUniform(seed=0))
     """
 
-    def __init__(self, scale=1.0, seed=None):
-        self.scale = _check_scale(scale)
-        super().__init__(seed=seed)
-
-    def __call__(self, shape, dtype=None):
-        fan_in, _ = _fans(shape)
-        return _uniform(shape, self.scale * math.sqrt(1.0 / fan_in), self.seed, dtype)
-
-    def get_config(self):
-        return {"scale": self.scale, **super().get_config()}
+    _mode = "fan_in"
+    _variance = 1.0 / 3.0
 
 
 @keras.saving.register_keras_serializable(package="keras_optlab")
-class NormalizedUniform(_SeededInitializer):
+class NormalizedUniform(_UniformScaling):
     """W ~ U(−s·√(6/(m+n)), s·√(6/(m+n))): normalized init (Glorot & Bengio 2010).
 
     Goodfellow et al. (2016), Sec. 8.4. With s = 1 it equals
     `keras.initializers.GlorotUniform`; `scale` is what a hyperparameter search tunes.
+    It is `keras.initializers.VarianceScaling(scale=s², mode="fan_avg",
+    distribution="uniform")`, so m and n are Keras' fans (per axis in `EinsumDense`).
 
     Args:
         scale: s > 0, multiplies the limit.
         {seed}
     """
 
-    def __init__(self, scale=1.0, seed=None):
-        self.scale = _check_scale(scale)
-        super().__init__(seed=seed)
-
-    def __call__(self, shape, dtype=None):
-        fan_in, fan_out = _fans(shape)
-        limit = self.scale * math.sqrt(6.0 / (fan_in + fan_out))
-        return _uniform(shape, limit, self.seed, dtype)
-
-    def get_config(self):
-        return {"scale": self.scale, **super().get_config()}
+    _mode = "fan_avg"
+    _variance = 1.0
 
 
 @keras.saving.register_keras_serializable(package="keras_optlab")
@@ -144,18 +138,25 @@ class Scaled(keras.initializers.Initializer):
     Goodfellow et al. (2016), Sec. 8.4, recommend treating each layer's initial scale as
     a hyperparameter; this wrapper is that knob for any Keras initializer.
 
+    `Scaled` computes no fans: the wrapped initializer does. It is not itself a
+    `VarianceScaling`, so inside an `EinsumDense` or `MultiHeadAttention` the wrapped
+    initializer gets Keras' default fans, not the layer's per-axis ones; there,
+    `FanInUniform(scale=c·s)` or `NormalizedUniform(scale=c·s)` scale correctly.
+
     Args:
-        initializer: an initializer instance, name or serialized dict.
-        scale: positive multiplier.
+        initializer: a `keras.initializers.Initializer` instance or class, its name, or
+            its serialized dict.
+        scale: positive finite multiplier.
+
+    Raises:
+        TypeError: `initializer` is not one of those (a layer, a number, `None`), or
+            `scale` is not a number.
+        ValueError: an unknown initializer name or dict, or `scale` ≤ 0 or not finite.
     """
 
     def __init__(self, initializer, scale):
-        self.initializer = keras.initializers.get(initializer)
-        if self.initializer is None:
-            raise ValueError(
-                f"`initializer` must name an initializer. Received: initializer={initializer!r}"
-            )
-        self.scale = _check_scale(scale)
+        self.initializer = _initializer(initializer)
+        self.scale = _checks.positive("scale", scale)
 
     def __call__(self, shape, dtype=None):
         return ops.multiply(self.initializer(shape, dtype=dtype), self.scale)
@@ -170,5 +171,26 @@ class Scaled(keras.initializers.Initializer):
         return cls(**config)
 
 
+def _initializer(identifier):
+    """`identifier` resolved by `keras.initializers.get`, which must give an `Initializer`."""
+    kind = "an initializer instance or class, its name or its serialized dict"
+    is_class = isinstance(identifier, type) and issubclass(identifier, keras.initializers.Initializer)
+    if not (isinstance(identifier, (str, dict, keras.initializers.Initializer)) or is_class):
+        raise TypeError(f"`initializer` must be {kind}. Received: initializer={identifier!r}")
+    try:
+        initializer = keras.initializers.get(identifier)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"`initializer` names no initializer Keras knows ({error}). "
+            f"Received: initializer={identifier!r}"
+        ) from None
+    if not isinstance(initializer, keras.initializers.Initializer):
+        raise TypeError(
+            f"`initializer` must resolve to a keras.initializers.Initializer, not "
+            f"{type(initializer).__name__}. Received: initializer={identifier!r}"
+        )
+    return initializer
+
+
 for _cls in (FanInUniform, NormalizedUniform):
-    _cls.__doc__ = _cls.__doc__.replace("{seed}", _SEED_DOC)
+    _cls.__doc__ = _cls.__doc__.replace("{seed}", _common.SEED_DOC)

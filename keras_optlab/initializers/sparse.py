@@ -14,16 +14,33 @@ References:
     Martens, "Deep learning via Hessian-free optimization", ICML 2010, Sec. 5.
 """
 
-import math
-
 import keras
 from keras import ops
 
-from keras_optlab.initializers.scaled import _SEED_DOC, _check_scale, _SeededInitializer
+from keras_optlab import _checks
+from keras_optlab.initializers import _common
+
+
+class _Seeded(keras.initializers.Initializer):
+    """Keras' seed handling through public API: a `RandomNormal`'s.
+
+    `keras.initializers.RandomNormal` is a `RandomInitializer` (private base class):
+    `None` becomes one random int at construction (so an unseeded instance returns the
+    same values on every call), a serialized `SeedGenerator` dict is deserialized, and
+    `get_config()["seed"]` serializes the seed as given. Asking one for its resolved
+    seed, rather than restating that logic, keeps it Keras'.
+    """
+
+    def __init__(self, seed=None):
+        self._keras_seeded = keras.initializers.RandomNormal(seed=_common.seed(seed))
+        self.seed = self._keras_seeded.seed
+
+    def get_config(self):
+        return {"seed": self._keras_seeded.get_config()["seed"]}
 
 
 @keras.saving.register_keras_serializable(package="keras_optlab")
-class SparseK(_SeededInitializer):
+class SparseK(_Seeded):
     """Every output unit gets exactly min(k, m) non-zero incoming weights.
 
     The last axis indexes the output units; all other axes are its inputs, so
@@ -42,29 +59,31 @@ class SparseK(_SeededInitializer):
     replaced by the smallest positive normal float times `scale`.
 
     Args:
-        k: positive int, non-zeros per unit (Martens: 15).
-        scale: positive float, multiplies the unit-Gaussian values.
+        k: positive integer, non-zeros per unit (Martens: 15).
+        scale: positive finite number, multiplies the unit-Gaussian values.
         {seed}
 
     Raises:
-        ValueError: k ≤ 0, scale ≤ 0, or a shape of rank < 2 (no units to make sparse).
+        TypeError: k not an integer, scale not a number, seed not a seed.
+        ValueError: k < 1, scale ≤ 0 or not finite, a shape of rank < 2 (no units to
+            make sparse), or a `dtype` that is not floating point.
     """
 
     def __init__(self, k=15, scale=1.0, seed=None):
-        if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
-            raise ValueError(f"`k` must be a positive int. Received: k={k!r}")
-        self.k = k
-        self.scale = _check_scale(scale)
+        self.k = _checks.integer("k", k, low=1)
+        self.scale = _checks.positive("scale", scale)
         super().__init__(seed=seed)
 
     def __call__(self, shape, dtype=None):
+        dtype = _common.float_dtype(dtype)
         shape = tuple(int(d) for d in shape)
         if len(shape) < 2:
             raise ValueError(
                 "SparseK needs a kernel of rank >= 2 (inputs..., units): a shape of "
                 f"rank {len(shape)} has no units to make sparse. Received: shape={shape}"
             )
-        m, n = math.prod(shape[:-1]), shape[-1]
+        # m = Keras' fan-in, prod(shape[:-1]) for rank >= 2 (Dense, Conv, recurrent).
+        m, n = _common.fans(shape)[0], shape[-1]
         k = min(self.k, m)
         # Two independent streams from one seed: an int seed restarts its own generator
         # on every call (same seed -> same kernel), a SeedGenerator advances.
@@ -76,7 +95,6 @@ class SparseK(_SeededInitializer):
         rank = ops.argsort(ops.argsort(noise, axis=0), axis=0)
         keep = ops.less(rank, k)
         values = keras.random.normal((m, n), dtype=dtype, seed=seed)
-        dtype = keras.backend.standardize_dtype(values.dtype)
         tiny = 2.0**-14 if dtype == "float16" else 2.0**-126  # smallest normal
         values = ops.where(ops.equal(values, 0), ops.cast(tiny, dtype), values)
         values = ops.multiply(values, ops.cast(self.scale, dtype))
@@ -87,4 +105,4 @@ class SparseK(_SeededInitializer):
         return {"k": self.k, "scale": self.scale, **super().get_config()}
 
 
-SparseK.__doc__ = SparseK.__doc__.replace("{seed}", _SEED_DOC)
+SparseK.__doc__ = SparseK.__doc__.replace("{seed}", _common.SEED_DOC)

@@ -112,16 +112,36 @@ def test_gate_bias_bad_shapes(make, shape, message):
 
 
 @pytest.mark.backend_agnostic
-@pytest.mark.parametrize("p", [0, 1, 1.5, -0.1, float("nan"), "0.5", None])
-def test_gate_bad_open_probability(p):
-    with pytest.raises(ValueError, match=re.escape(f"open_probability={p!r}")):
+@pytest.mark.parametrize(
+    "p, error",
+    [
+        (0, ValueError),
+        (1, ValueError),
+        (1.5, ValueError),
+        (-0.1, ValueError),
+        (float("nan"), ValueError),
+        ("0.5", TypeError),
+        (None, TypeError),
+    ],
+)
+def test_gate_bad_open_probability(p, error):
+    with pytest.raises(error, match=re.escape(f"open_probability={p!r}")):
         GateBias.gate(p)
 
 
 @pytest.mark.backend_agnostic
-@pytest.mark.parametrize("values", [[], [1.0, float("inf")], "abc", [[1.0], [2.0, 3.0]]])
-def test_gate_bias_bad_values(values):
-    with pytest.raises(ValueError, match="values="):
+@pytest.mark.parametrize(
+    "values, error, message",
+    [
+        ([], ValueError, "values=[]"),
+        ([1.0, float("inf")], ValueError, "values[1]=inf"),
+        ("abc", TypeError, "values='abc'"),
+        ([[1.0], [2.0, 3.0]], TypeError, "values[0]=[1.0]"),  # ragged
+        ([1.0, None], TypeError, "values[1]=None"),
+    ],
+)
+def test_gate_bias_bad_values(values, error, message):
+    with pytest.raises(error, match=re.escape(message)):
         GateBias(values)
 
 

@@ -136,19 +136,20 @@ def test_rank_below_two_rejected_naming_shape(shape):
 
 @pytest.mark.backend_agnostic
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "kwargs, error, message",
     [
-        ({"k": 0}, "k=0"),
-        ({"k": -3}, "k=-3"),
-        ({"k": 2.5}, "k=2.5"),
-        ({"k": True}, "k=True"),
-        ({"scale": 0.0}, "scale=0.0"),
-        ({"scale": -1}, "scale=-1"),
-        ({"seed": 1.5}, "seed=1.5"),
+        ({"k": 0}, ValueError, "k=0"),
+        ({"k": -3}, ValueError, "k=-3"),
+        ({"k": 2.5}, TypeError, "k=2.5"),
+        ({"k": True}, TypeError, "k=True"),
+        ({"scale": 0.0}, ValueError, "scale=0.0"),
+        ({"scale": -1}, ValueError, "scale=-1"),
+        ({"scale": "a"}, TypeError, "scale='a'"),
+        ({"seed": 1.5}, TypeError, "seed=1.5"),
     ],
 )
-def test_bad_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
+def test_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
         SparseK(**kwargs)
 
 
