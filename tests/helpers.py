@@ -31,3 +31,15 @@ def make_mlp(seed=0, hidden=32):
     keras.utils.set_random_seed(seed)
     return digits_mlp((hidden,), "tanh", kernel_initializer="glorot_uniform", output_activation=None,
                       name=f"mlp_{hidden}")
+
+
+def load_script(path, name=None):
+    """Import the script at ``path`` (a benchmark, a tuning script) as a module."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(path)
+    spec = importlib.util.spec_from_file_location(name or f"{path.stem}_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,7 +1,6 @@
 """keras_optlab.tuning (initialization hyperparameters, InitSearch, search_init, distributed mode)
 and its application keras_optlab.lab.init_search (the digits search, optlab tune)."""
 
-import importlib.util
 import json
 import os
 import signal
@@ -17,15 +16,13 @@ import pytest
 from keras_optlab.initializers import FanInUniform, NormalizedUniform, SparseK
 from keras_optlab.lab.init_search import plot_trials, tanh_mlp, write_tables
 from keras_optlab.tuning import InitSearch, init_hyperparameters, search_init
+from tests.helpers import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _load_script(name, path):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(os.path.join(ROOT, path), name)
 
 
 def _tiny_data(n=64, features=8, seed=0):

@@ -3,12 +3,12 @@
 Timings are never asserted (they belong to the benchmark, not to the tests).
 """
 
-import importlib.util
 import json
 import pathlib
 import sys
 
 import pytest
+from tests.helpers import load_script
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "curvature_cost.py"
 
@@ -16,9 +16,7 @@ SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "curvature
 @pytest.mark.slow
 def test_quick_run_writes_json(tmp_path):
     sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("curvature_cost_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(SCRIPT)
     path = tmp_path / "out.json"
     module.main(["--quick", "--json", str(path)])
     report = json.loads(path.read_text())

@@ -3,7 +3,6 @@ run with tiny sizes and write well-formed JSON. Timings are never asserted; the 
 script runs on CPU JAX here (its numbers are not GPU numbers), in a subprocess where
 tensorflow and keras_tuner cannot be imported, as on a JAX-only GPU machine."""
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -11,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from tests.helpers import load_script
 
 BENCH = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -18,9 +18,7 @@ BENCH = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
 @pytest.mark.slow
 def test_fit_digits_quick(tmp_path):
     sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location("fit_digits_bench", BENCH / "fit_digits.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(BENCH / "fit_digits.py")
     path = tmp_path / "fit.json"
     module.main(["--quick", "--optimizers", "Adam,SGD", "--rounds", "1", "--json", str(path)])
     report = json.loads(path.read_text())
@@ -57,9 +55,7 @@ def test_gpu_copy_bound_really_moves_the_data():
     """The bound's ``copy_step`` must compile to a read and a write of every element;
     ``x + 0`` compiled to nothing (XLA folds it and the donated buffer is aliased)."""
     jax = pytest.importorskip("jax")
-    spec = importlib.util.spec_from_file_location("gpu_bench", BENCH / "optimizer_step_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(BENCH / "optimizer_step_gpu.py")
 
     def compiled(fn):
         xs = [jax.numpy.zeros((1000,), "float32")]

@@ -4,7 +4,6 @@ Timings are never asserted (they belong to the benchmark, not to the tests).
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import pathlib
@@ -15,6 +14,7 @@ import sys
 import pytest
 
 from keras_optlab.accel import cpu
+from tests.helpers import load_script
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "kernel_flags.py"
 HAVE_COMPILER = shutil.which(cpu.compiler()) is not None
@@ -22,10 +22,7 @@ HAVE_COMPILER = shutil.which(cpu.compiler()) is not None
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("kernel_flags_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_variants(bench):

@@ -3,7 +3,6 @@
 Timings are never asserted (they belong to the benchmark, not to the tests).
 """
 
-import importlib.util
 import json
 import pathlib
 import shutil
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 
 from keras_optlab.accel import cpu
+from tests.helpers import load_script
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "optimizer_step.py"
 OPTIMIZERS = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "NesterovRMSProp", "Adam"]
@@ -20,10 +20,7 @@ OPTIMIZERS = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "NesterovRMSP
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("optimizer_step_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_variable_shapes_cover_params_exactly(bench):
