@@ -435,18 +435,27 @@ def torch_times(name, shapes, rounds, steps, warmup):
 
 
 def build_bound(directory):
-    """Compile ``stream_bound.cc`` into ``directory``; ``None`` (and why) without a compiler."""
+    """Compile ``stream_bound.cc`` into ``directory`` with the first flag set of the
+    kernels' portable chain (``keras_optlab.accel.cpu.flag_sets()``) that compiles, so
+    that the floor and our kernels are built for the same ISA.
+
+    Returns ``(executable, None, flags)``, or ``(None, why, None)`` without a compiler
+    or when every flag set fails.
+    """
     compiler = cpu.compiler()  # the compiler keras_optlab builds its kernels with
     if shutil.which(compiler) is None:
-        return None, f"no C++ compiler {compiler!r} on PATH (set $CXX)"
+        return None, f"no C++ compiler {compiler!r} on PATH (set $CXX)", None
     exe = os.path.join(directory, "stream_bound")
-    done = subprocess.run(
-        [compiler, "-O3", "-march=native", "-std=c++20", "-pthread", os.path.join(HERE, "stream_bound.cc"), "-o", exe],
-        capture_output=True, text=True, timeout=300, check=False,
-    )
-    if done.returncode != 0:
-        return None, f"building stream_bound.cc failed: {done.stderr.strip()[-500:]}"
-    return exe, None
+    errors = []
+    for flags in cpu.flag_sets():
+        done = subprocess.run(
+            [compiler, "-O3", *flags, "-std=c++20", "-pthread", os.path.join(HERE, "stream_bound.cc"), "-o", exe],
+            capture_output=True, text=True, timeout=300, check=False,
+        )
+        if done.returncode == 0:
+            return exe, None, flags
+        errors.append(f"[{' '.join(flags) or 'no ISA flags'}] {done.stderr.strip()[-300:]}")
+    return None, "building stream_bound.cc failed: " + " | ".join(errors), None
 
 
 def bound_times(exe, name, params, rounds, steps, warmup):
@@ -761,9 +770,11 @@ def main(argv=None):
     if torch is not None:
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()))
     scratch = tempfile.TemporaryDirectory(prefix="optimizer_step_")
-    bound, why = (None, "--no-bound") if args.no_bound else build_bound(scratch.name)
+    bound, why, bound_flags = (None, "--no-bound", None) if args.no_bound else build_bound(scratch.name)
     if bound is None and not args.no_bound:
         print(f"memory-traffic bound left out: {why}", flush=True)
+    elif bound is not None:
+        print(f"memory-traffic bound built with: {' '.join(bound_flags) or 'no ISA flags'}", flush=True)
     print(
         f"optimizer step: {params:,} float32 params in {len(shapes)} variables, "
         f"{rounds} rounds x {steps} steps, warm-up {args.warmup}; "

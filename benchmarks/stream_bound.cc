@@ -11,7 +11,8 @@
 // step, as one step of a real optimizer does; there is no TensorFlow, no dispatch
 // and no per-variable overhead, so the time is a floor, not a competitor.
 //
-//   c++ -O3 -march=native -std=c++20 -pthread stream_bound.cc -o stream_bound
+//   c++ -O3 -march=x86-64-v3 -std=c++20 -pthread stream_bound.cc -o stream_bound
+//   (optimizer_step.py builds it with the kernels' portable chain, keras_optlab.accel.cpu.flag_sets())
 //   ./stream_bound ARRAYS N THREADS STEPS ROUNDS WARMUP
 //
 // Prints one JSON list: the ms per step of each round.

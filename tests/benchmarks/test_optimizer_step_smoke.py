@@ -140,8 +140,10 @@ def test_table_lists_every_result(bench):
 
 @pytest.mark.skipif(not HAVE_COMPILER, reason="no C++ compiler for stream_bound.cc")
 def test_stream_bound_program(bench, tmp_path):
-    exe, why = bench.build_bound(str(tmp_path))
+    exe, why, flags = bench.build_bound(str(tmp_path))
     assert exe is not None, why
+    assert flags == cpu.flag_sets()[0]  # the kernels' portable baseline, never -march=native
+    assert not any("native" in f for f in flags)
     times = bench.bound_times(exe, "Adam", 1000, rounds=3, steps=2, warmup=1)
     assert len(times) == 3 and all(t > 0 for t in times)
     for bad in (["5", "10", "1", "1", "1", "0"], ["3", "0", "1", "1", "1", "0"], ["3", "10"]):
@@ -151,8 +153,18 @@ def test_stream_bound_program(bench, tmp_path):
 
 def test_bound_without_compiler_is_left_out_with_a_reason(bench, tmp_path, monkeypatch):
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-c++"))
-    exe, why = bench.build_bound(str(tmp_path))
-    assert exe is None and "no C++ compiler" in why
+    exe, why, flags = bench.build_bound(str(tmp_path))
+    assert exe is None and flags is None and "no C++ compiler" in why
+
+
+@pytest.mark.skipif(not HAVE_COMPILER, reason="no C++ compiler for stream_bound.cc")
+def test_bound_falls_down_the_flag_chain(bench, tmp_path, monkeypatch):
+    """A flag set the compiler refuses (as Eigen-breaking ISAs fail the kernels) makes
+    way for the next one of the chain."""
+    monkeypatch.setattr(cpu, "flag_sets", lambda: [["-fno-such-flag-for-sure"], []])
+    exe, why, flags = bench.build_bound(str(tmp_path))
+    assert exe is not None, why
+    assert flags == []
 
 
 def test_unknown_optimizer_is_rejected(bench):
