@@ -33,7 +33,7 @@ import threading
 
 import keras
 
-from keras_optlab.accel import tf_fused
+from keras_optlab.accel import cpu, cpu_updates, tf_fused
 from keras_optlab.optimizers import _keras_hooks, base
 
 PATHS = ("kernel", "fused", "ops")
@@ -85,12 +85,6 @@ def _rule_of(optimizer):
     return declared.RULE
 
 
-def _cpu():
-    from keras_optlab.accel import cpu
-
-    return cpu
-
-
 class _Accelerator:
     """What :mod:`keras_optlab.optimizers.base` asks (see ``register_accelerator``)."""
 
@@ -99,13 +93,11 @@ class _Accelerator:
         # failed build warns once, at the user's line, and is not retried).
         if keras.backend.backend() != "tensorflow" or "kernel" not in allowed_paths():
             return
-        from keras_optlab.accel import cpu_updates
-
-        if _rule_of(optimizer) in cpu_updates.UPDATES and _cpu().enabled():
+        if _rule_of(optimizer) in cpu_updates.UPDATES and cpu.enabled():
             import tensorflow as tf
 
             with tf.init_scope():
-                _cpu().load()
+                cpu.load()
 
     def choose(self, optimizer, variable):
         if keras.backend.backend() != "tensorflow":
@@ -115,16 +107,15 @@ class _Accelerator:
             return None
         allowed = allowed_paths()
         dtype = keras.backend.standardize_dtype(variable.dtype)
-        if "kernel" in allowed and dtype in KERNEL_DTYPES:
-            from keras_optlab.accel import cpu_updates
-
-            if (
-                rule in cpu_updates.UPDATES
-                and tf_fused.on_cpu(tf_fused.handle(variable))
-                and not _keras_hooks.in_xla_context()
-                and _cpu().op(rule) is not None
-            ):
-                return "kernel", cpu_updates.UPDATES[rule]
+        if (
+            "kernel" in allowed
+            and dtype in KERNEL_DTYPES
+            and rule in cpu_updates.UPDATES
+            and tf_fused.on_cpu(tf_fused.handle(variable))
+            and not _keras_hooks.in_xla_context()
+            and cpu.op(rule) is not None
+        ):
+            return "kernel", cpu_updates.UPDATES[rule]
         if "fused" in allowed and rule in tf_fused.UPDATES and dtype in tf_fused.DTYPES:
             return "fused", tf_fused.UPDATES[rule]
         return None

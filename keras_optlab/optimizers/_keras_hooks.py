@@ -97,11 +97,11 @@ class KerasHooks(keras.optimizers.Optimizer):
 
     def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
         # Keras' structure, with our per-variable dispatch in place of update_step.
-        for grad, var in grads_and_vars:
-            distribution.extended.update(var, self.update_variable_on_device, args=(grad, learning_rate), group=False)
+        def update(var, grad, learning_rate):
+            return self.update_variable(grad, var, learning_rate)
 
-    def update_variable_on_device(self, var, grad, learning_rate):
-        return self.update_variable(grad, var, learning_rate)
+        for grad, var in grads_and_vars:
+            distribution.extended.update(var, update, args=(grad, learning_rate), group=False)
 
 
 def tracked_variables(optimizer):
