@@ -1,0 +1,5 @@
+"""Bad inputs: calibration (see tests/bad_inputs/__init__.py)."""
+
+from tests.bad_inputs import Bad  # noqa: F401
+
+ROWS = []
