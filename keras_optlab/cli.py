@@ -2,10 +2,11 @@
 
 Each subcommand is registered by an ``_add_<name>`` function that adds its parser and
 sets ``handler``; a handler takes the parsed arguments and returns the exit status.
-matplotlib and scikit-learn are imported only when a handler needs them (the lab's
-``require``), so ``--help`` works without them and a missing ``lab`` extra is reported as
-a one-line message. Building the parser imports the lab modules whose names and
-defaults it shows (and so Keras), and Keras Tuner for ``tune``.
+Building the parser imports only :mod:`keras_optlab.lab.options` (the names and
+defaults it shows; standard library only), so ``optlab --help`` and every subcommand's
+``--help`` import neither Keras nor TensorFlow nor Keras Tuner. A handler imports what
+it needs when it runs; matplotlib and scikit-learn come through the lab's ``require``, so
+a missing ``lab`` extra is reported as a one-line message.
 
 The argparse types (:func:`positive_int`, :func:`positive_float`) live here; the lab's
 ``add_digits_search_arguments`` takes them as arguments, so the lab never imports the CLI.
@@ -17,14 +18,20 @@ import math
 import os
 import sys
 
+from keras_optlab.lab import MissingExtraError
+from keras_optlab.lab.options import (
+    DIGITS_EPOCHS,
+    FIGURE_NAMES,
+    OPTIMIZER_NAMES,
+    SURFACE_NAMES,
+    add_digits_search_arguments,
+)
+
 QUICK_EPOCHS = 3
 QUICK_STEPS = 60
 
 
 def _add_race(subparsers):
-    from keras_optlab.lab.racing import DIGITS_EPOCHS, OPTIMIZER_NAMES
-    from keras_optlab.lab.surfaces import SURFACES
-
     parser = subparsers.add_parser(
         "race",
         help="race every optimizer on the textbook surfaces and on digits; write tables and figures",
@@ -43,8 +50,8 @@ def _add_race(subparsers):
                         help="updates per surface run (default: each surface's own, 100 to 500)")
     parser.add_argument("--quick", action="store_true",
                         help=f"a short run: {QUICK_EPOCHS} epochs, at most {QUICK_STEPS} steps per surface, no Newton")
-    parser.add_argument("--problems", nargs="+", default=None, choices=[*SURFACES, "digits"], metavar="PROBLEM",
-                        help=f"problems to race (default all): {', '.join([*SURFACES, 'digits'])}")
+    parser.add_argument("--problems", nargs="+", default=None, choices=[*SURFACE_NAMES, "digits"], metavar="PROBLEM",
+                        help=f"problems to race (default all): {', '.join([*SURFACE_NAMES, 'digits'])}")
     parser.add_argument("--optimizers", nargs="+", default=None, choices=OPTIMIZER_NAMES, metavar="NAME",
                         help=f"optimizers (default all; Newton only on surfaces): {', '.join(OPTIMIZER_NAMES)}")
     parser.add_argument("--out", default=os.path.join("runs", "race"), metavar="DIR",
@@ -107,8 +114,6 @@ def _quiet_tensorflow():
 
 
 def _add_tune(subparsers):
-    from keras_optlab.lab.init_search import add_digits_search_arguments, run_digits_search
-
     parser = subparsers.add_parser(
         "tune",
         help="random search of the initial weight scale and dense vs sparse init (Keras Tuner)",
@@ -121,12 +126,16 @@ def _add_tune(subparsers):
         ),
     )
     add_digits_search_arguments(parser, os.path.join("runs", "tune"), count_type=positive_int, rate_type=positive_float)
-    parser.set_defaults(handler=run_digits_search)
+    parser.set_defaults(handler=_tune)
+
+
+def _tune(args):
+    from keras_optlab.lab.init_search import run_digits_search
+
+    return run_digits_search(args)
 
 
 def _add_figures(subparsers):
-    from keras_optlab.lab.figures import FIGURES
-
     parser = subparsers.add_parser(
         "figures",
         help="regenerate the notes' figures (optimizer trajectories, cliff and clipping, ill-conditioning, ...)",
@@ -139,8 +148,8 @@ def _add_figures(subparsers):
     )
     parser.add_argument("--out", default=os.path.join("runs", "figures"), metavar="DIR",
                         help="output directory (default runs/figures; the README gallery uses docs/figures)")
-    parser.add_argument("--only", nargs="+", choices=list(FIGURES), metavar="NAME", default=None,
-                        help=f"only these figures: {', '.join(FIGURES)}")
+    parser.add_argument("--only", nargs="+", choices=FIGURE_NAMES, metavar="NAME", default=None,
+                        help=f"only these figures: {', '.join(FIGURE_NAMES)}")
     parser.set_defaults(handler=_figures)
 
 
@@ -224,8 +233,6 @@ def build_parser():
 
 def main(argv=None):
     """Run ``optlab`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    from keras_optlab.lab import MissingExtraError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):

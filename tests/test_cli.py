@@ -68,3 +68,36 @@ def test_missing_lab_extra_is_a_message_not_a_traceback(tmp_path, monkeypatch, c
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # makes the import fail
     assert main(["race", "--quick", "--out", str(tmp_path)]) == 1
     assert "pip install keras-optlab[lab]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["race"], ["tune"], ["figures"], ["curvature"]])
+def test_help_imports_neither_keras_nor_tensorflow(command):
+    """``optlab [COMMAND] --help`` builds its parser from keras_optlab.lab.options only
+    (it took ~5 s and printed TensorFlow's start-up log when it imported Keras)."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from keras_optlab.cli import main\n"
+        f"try:\n    main({[*command, '--help']!r})\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "heavy = sorted(m for m in ('keras', 'tensorflow', 'keras_tuner', 'jax', 'numpy', 'matplotlib') if m in sys.modules)\n"
+        "print('imported:', heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("imported: []"), done.stdout[-500:]
+    assert done.stderr == "", done.stderr[-2000:]
+
+
+def test_the_parser_names_agree_with_the_lab():
+    """keras_optlab.lab.options lists what the modules that implement the names define."""
+    from keras_optlab import tuning
+    from keras_optlab.lab import figures, init_search, options, racing, surfaces
+
+    assert options.SURFACE_NAMES == tuple(surfaces.SURFACES)
+    assert options.FIGURE_NAMES == tuple(figures.FIGURES)
+    assert options.OPTIMIZER_NAMES == racing.OPTIMIZER_NAMES
+    assert options.TUNER_NAMES == tuning.TUNERS
+    assert (options.DIGITS_EPOCHS, options.DIGITS_BATCH_SIZE, options.DIGITS_HIDDEN_UNITS) == (
+        racing.DIGITS_EPOCHS, racing.DIGITS_BATCH_SIZE, racing.DIGITS_HIDDEN_UNITS)
+    assert options.DIGITS_SEARCH_DEFAULTS == init_search.DIGITS_SEARCH_DEFAULTS

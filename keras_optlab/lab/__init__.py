@@ -13,31 +13,57 @@ real data, as figures.
   (``optlab tune``; needs Keras Tuner, so it is not imported here).
 
 Needs the ``lab`` extra (``pip install keras-optlab[lab]``: matplotlib, scikit-learn),
-imported only when a function that uses it runs.
+imported only when a function that uses it runs. The names below load on first use
+(PEP 562): :mod:`~keras_optlab.lab.options` (the names and defaults the ``optlab``
+parser shows) imports no Keras, so ``optlab --help`` does not either.
 """
 
-from keras_optlab.lab import surfaces
-from keras_optlab.lab._optional import MissingExtraError
-from keras_optlab.lab.data import load_digits
-from keras_optlab.lab.models import digits_mlp
-from keras_optlab.lab.plots import plot_curvature, plot_loss_curves, plot_surface_losses, plot_trajectories
-from keras_optlab.lab.racing import (
-    DIGITS_LEARNING_RATES,
-    OPTIMIZER_NAMES,
-    Digits,
-    RaceResult,
-    build_mlp,
-    compare,
-    default_digits_optimizers,
-    default_problems,
-    digits_race,
-    format_surface_table,
-    format_table,
-    make_optimizer,
-    race,
-    run_surface,
-)
-from keras_optlab.lab.surfaces import Surface
+import importlib
+
+# Public name -> the module of the lab that defines it.
+_EXPORTS = {
+    "MissingExtraError": "keras_optlab.lab._optional",
+    "load_digits": "keras_optlab.lab.data",
+    "digits_mlp": "keras_optlab.lab.models",
+    **dict.fromkeys(("plot_curvature", "plot_loss_curves", "plot_surface_losses", "plot_trajectories"),
+                    "keras_optlab.lab.plots"),
+    **dict.fromkeys(
+        (
+            "DIGITS_LEARNING_RATES",
+            "OPTIMIZER_NAMES",
+            "Digits",
+            "RaceResult",
+            "build_mlp",
+            "compare",
+            "default_digits_optimizers",
+            "default_problems",
+            "digits_race",
+            "format_surface_table",
+            "format_table",
+            "make_optimizer",
+            "race",
+            "run_surface",
+        ),
+        "keras_optlab.lab.racing",
+    ),
+    "Surface": "keras_optlab.lab.surfaces",
+}
+
+
+def __getattr__(name):
+    if name == "surfaces":
+        value = importlib.import_module("keras_optlab.lab.surfaces")
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    else:
+        raise AttributeError(f"module 'keras_optlab.lab' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS, "surfaces"])
+
 
 __all__ = [
     "DIGITS_LEARNING_RATES",
