@@ -15,6 +15,7 @@ References:
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_optlab import _checks
@@ -60,6 +61,8 @@ class Report:
 
     def __str__(self):
         def cell(value):
+            if value is None:
+                return "missing"
             if isinstance(value, float):
                 return f"{value:.4g}"
             return str(value)
@@ -73,10 +76,114 @@ class Report:
     __repr__ = __str__
 
 
-def _built(model, x):
-    if not model.built:
+def _describe(model):
+    return f"{type(model).__name__}(name={model.name!r})"
+
+
+def _leaves(name, value):
+    """The arrays of a batch (one array, or a list/tuple/dict of them) as NumPy arrays."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"`{name}` must be an array or a tensor (or a list or dict of them). Received: {name}={value!r}"
+        )
+    leaves = keras.tree.flatten(value)
+    arrays = []
+    for leaf in leaves:
+        try:
+            array = np.asarray(ops.convert_to_numpy(leaf) if ops.is_tensor(leaf) else leaf)
+        except (TypeError, ValueError):
+            array = None
+        if array is None or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+            raise TypeError(
+                f"`{name}` must be an array or a tensor of numbers (or a list or dict of them). "
+                f"Received: {name}={leaf!r}"
+            )
+        arrays.append(array)
+    if not arrays:
+        raise ValueError(f"`{name}` must hold at least one array. Received: {name}={value!r}")
+    return arrays
+
+
+def _batch(name, value):
+    """Check one minibatch ``value``: arrays of numbers, at least one sample, all finite,
+    one length. Returns the number of samples.
+
+    The message echoes the shape (or the count of non-finite entries), not the data.
+    """
+    arrays = _leaves(name, value)
+    lengths = set()
+    for array in arrays:
+        if array.ndim == 0 or array.shape[0] == 0:
+            raise ValueError(
+                f"`{name}` must hold at least one sample (a batch axis of length >= 1). "
+                f"Received: {name} with shape {array.shape}"
+            )
+        if np.issubdtype(array.dtype, np.inexact):
+            nan = int(np.isnan(array).sum())
+            inf = int(np.isinf(array).sum())
+            if nan or inf:
+                raise ValueError(
+                    f"`{name}` must be finite: it holds {nan} NaN and {inf} infinite values. "
+                    f"Received: {name} with shape {array.shape}"
+                )
+        lengths.add(array.shape[0])
+    if len(lengths) > 1:
+        shapes = [array.shape for array in arrays]
+        raise ValueError(f"The arrays of `{name}` must have one length. Received: {name} with shapes {shapes}")
+    return lengths.pop()
+
+
+def _same_length(name, n, other, n_other):
+    if n != n_other:
+        raise ValueError(
+            f"`{name}` must have as many samples as `{other}` ({n_other}). Received: {name} with {n} samples"
+        )
+
+
+def _graph_model(model, x):
+    """A Sequential or Functional ``model`` with its graph (an unbuilt Sequential is called
+    on ``x``), ``x`` checked against its inputs. Subclassed models are refused: the layers'
+    inputs, which calibration needs, are read from the graph."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model (Sequential or Functional). Received: model={model!r}")
+    n = _batch("x", x)
+    if not model.built and isinstance(model, keras.Sequential):
         model(x)
-    return model
+    try:
+        inputs = _inputs(model)
+        model.outputs  # noqa: B018 - raises AttributeError on a subclassed model
+    except (AttributeError, ValueError):
+        raise ValueError(
+            "`model` must be a Sequential or Functional model: each layer's input is read from "
+            "its graph, which a subclassed model does not have (rebuild it with the Functional "
+            f"API). Received: model={_describe(model)}, a subclassed keras.Model"
+        ) from None
+    arrays = _leaves("x", x)
+    if not isinstance(x, dict):
+        if len(arrays) != len(inputs):
+            raise ValueError(
+                f"`x` must hold one array per input of `model` ({len(inputs)}). "
+                f"Received: x with {len(arrays)} arrays"
+            )
+        for array, tensor in zip(arrays, inputs):
+            expected = tuple(tensor.shape)[1:]
+            if len(expected) != array.ndim - 1 or any(
+                e is not None and e != a for e, a in zip(expected, array.shape[1:])
+            ):
+                raise ValueError(
+                    f"`x` must match the input shape of `model`, {(None, *expected)}. "
+                    f"Received: x with shape {array.shape}"
+                )
+    return model, n
+
+
+def _inputs(model):
+    if isinstance(model, keras.Sequential):
+        return list(model.inputs)
+    inputs = model.inputs
+    if inputs is None:
+        raise AttributeError("no inputs")
+    return list(inputs)
 
 
 def _input(model):
@@ -110,6 +217,19 @@ def _stats(value):
     return float(value.mean()), float(value.std())
 
 
+def _finite_stats(value, what, layer, model):
+    """Mean and std of ``value``, refusing NaN/inf: no statistic of a failed computation."""
+    value = ops.convert_to_numpy(value).astype("float64")
+    nan, inf = int(np.isnan(value).sum()), int(np.isinf(value).sum())
+    if nan or inf:
+        raise ValueError(
+            f"Layer {layer.name!r} gives a non-finite {what} on the finite `x` ({nan} NaN and {inf} "
+            "infinite values): the weights of `model` hold NaN/inf, or its values overflow. "
+            f"Received: model={_describe(model)}"
+        )
+    return float(value.mean()), float(value.std())
+
+
 def activation_report(model, x, y=None):
     """Mean and std of every layer's output on the batch `x`, and of its gradient.
 
@@ -118,15 +238,35 @@ def activation_report(model, x, y=None):
     summarized — the second thing the book's Sec. 8.4 says to watch when learning is
     still slow. Gradients use `tf.GradientTape`, so they need the TensorFlow backend.
 
+    The loss is taken as a function of the model's *outputs as returned*: for a softmax
+    or sigmoid output, Keras' cross-entropies would otherwise read the logits hidden on
+    that tensor and bypass it, and its gradient would not exist. So the last row's
+    gradient is dL/dp for the probabilities p (for the cross-entropy, −1/(N·p) at the
+    true class), the loss Keras computes from p (with its clipping epsilon); the rows
+    before it are the same as training's up to that epsilon. A layer the loss does not
+    depend on (behind a `stop_gradient`, or an output the loss ignores) has no gradient:
+    its grad_mean and grad_std are None, printed as "missing" — never zeros.
+
     Args:
-        model: a built Sequential or Functional model (an unbuilt one is called on `x`).
-        x: one minibatch of inputs.
-        y: its targets, optional; needs `model.compile(loss=...)`.
+        model: a built Sequential or Functional model (an unbuilt Sequential is called
+            on `x`); a subclassed model is refused (its layers' outputs are not in a graph).
+        x: one minibatch of inputs: at least one sample, finite, matching the model's input.
+        y: its targets, optional, as many samples as `x`, finite; needs
+            `model.compile(loss=...)`.
 
     Returns:
         `Report` with columns layer, type, mean, std (and grad_mean, grad_std).
+
+    Raises:
+        TypeError: `model` not a keras.Model, `x` or `y` not arrays of numbers.
+        ValueError: a subclassed `model`, an empty `x`, NaN/inf in `x` or `y`, `x` not
+            matching the model's input, `y` of another length, a model without a
+            compiled loss (with `y`), or a layer whose output or gradient is NaN/inf on
+            `x` (no statistics of a failed computation are reported).
     """
-    model = _built(model, x)
+    model, n = _graph_model(model, x)
+    if y is not None:
+        _same_length("y", _batch("y", y), "x", n)
     layers = _reported_layers(model)
     outputs = [layer.output for layer in layers]
     columns = ["layer", "type", "mean", "std"]
@@ -138,10 +278,13 @@ def activation_report(model, x, y=None):
         columns += ["grad_mean", "grad_std"]
     rows = []
     for i, layer in enumerate(layers):
-        mean, std = _stats(values[i])
+        mean, std = _finite_stats(values[i], "output", layer, model)
         row = {"layer": layer.name, "type": type(layer).__name__, "mean": mean, "std": std}
         if grads is not None:
-            row["grad_mean"], row["grad_std"] = _stats(grads[i])
+            if grads[i] is None:  # not on the loss's path: missing, not zero
+                row["grad_mean"] = row["grad_std"] = None
+            else:
+                row["grad_mean"], row["grad_std"] = _finite_stats(grads[i], "gradient", layer, model)
         rows.append(row)
     title = f"activation report: {model.name}"
     return Report(title, columns, rows)
@@ -166,14 +309,16 @@ def _values_and_gradients(model, outputs, x, y):
     with tf.GradientTape() as tape:
         # Watching the input puts every intermediate on the tape, even a layer that has
         # no trainable variable upstream.
-        tape.watch(tf.nest.flatten(x_tensor))
+        tape.watch([t for t in tf.nest.flatten(x_tensor) if t.dtype.is_floating])
         values = probe(x_tensor, training=False)
-        y_pred = values[len(outputs):]
+        # A fresh tensor for each prediction: Keras' TF backend attaches a softmax's or
+        # sigmoid's logits to its output (`_keras_logits`) and its cross-entropies
+        # compute from those, off the output's path — whose gradient would be None.
+        y_pred = [tf.identity(v) for v in values[len(outputs):]]
         y_pred = y_pred[0] if len(y_pred) == 1 else y_pred
         loss = model.compute_loss(x=x_tensor, y=y, y_pred=y_pred, training=False)
     grads = tape.gradient(loss, values[: len(outputs)])
-    grads = [ops.zeros_like(v) if g is None else g for v, g in zip(values, grads)]
-    return values[: len(outputs)], grads
+    return values[: len(outputs)], list(grads)
 
 
 def _linear_output(layer, layer_input):
@@ -201,8 +346,10 @@ def calibrate(model, x, target_std=1.0, tolerance=0.1, max_iterations=10):
     model's own layers are visited: layers inside a nested model are left as they are.
 
     Args:
-        model: a built Sequential or Functional model (an unbuilt one is called on `x`).
-        x: one minibatch of inputs.
+        model: a built Sequential or Functional model with at least one layer of
+            `CALIBRATED_LAYERS` (an unbuilt Sequential is called on `x`); a subclassed
+            model is refused (the layers' inputs are read from the graph).
+        x: one minibatch of inputs: at least one sample, finite, matching the model's input.
         target_std: positive, the wanted std of each linear output.
         tolerance: positive, allowed relative deviation from `target_std`.
         max_iterations: positive int, rescaling steps per layer.
@@ -212,44 +359,59 @@ def calibrate(model, x, target_std=1.0, tolerance=0.1, max_iterations=10):
         factor applied to the kernel), iterations and converged.
 
     Raises:
-        TypeError: an argument of the wrong type (`max_iterations=2.5`).
-        ValueError: an argument out of range, or a layer whose linear output is
-            constant on `x` (no rescaling of its kernel can change its std).
+        TypeError: an argument of the wrong type (`max_iterations=2.5`, `model=42`).
+        ValueError: an argument out of range; a subclassed `model` or one with nothing
+            to calibrate; an empty `x`, NaN/inf in `x`, or `x` not matching the model's
+            input; a layer whose linear output is constant on `x` (no rescaling of its
+            kernel can change its std) or not finite (NaN weights, overflow). On such
+            a layer error every kernel is restored to its value before the call.
     """
     target_std = _checks.positive("target_std", target_std)
     tolerance = _checks.positive("tolerance", tolerance)
     max_iterations = _checks.integer("max_iterations", max_iterations, low=1)
-    model = _built(model, x)
-    rows = []
-    for layer in _reported_layers(model):
-        if not isinstance(layer, CALIBRATED_LAYERS):
-            continue
-        layer_input = _values(model, layer.input, x)
-        std = initial = _stats(_linear_output(layer, layer_input))[1]
-        scale, iterations = 1.0, 0
-        while abs(std / target_std - 1.0) > tolerance and iterations < max_iterations:
-            if std == 0.0:
-                raise ValueError(
-                    f"Layer {layer.name!r} has a constant linear output on `x` (std 0): "
-                    "rescaling its kernel cannot change that. Received: a zero kernel or "
-                    "zero inputs"
-                )
-            factor = target_std / std
-            layer.kernel.assign(ops.multiply(layer.kernel, ops.cast(factor, layer.kernel.dtype)))
-            scale *= factor
-            iterations += 1
-            std = _stats(_linear_output(layer, layer_input))[1]
-        rows.append(
-            {
-                "layer": layer.name,
-                "type": type(layer).__name__,
-                "initial_std": initial,
-                "final_std": std,
-                "scale": scale,
-                "iterations": iterations,
-                "converged": bool(abs(std / target_std - 1.0) <= tolerance),
-            }
+    model, _ = _graph_model(model, x)
+    layers = [layer for layer in _reported_layers(model) if isinstance(layer, CALIBRATED_LAYERS)]
+    if not layers:
+        kinds = [type(layer).__name__ for layer in _reported_layers(model)]
+        raise ValueError(
+            "`model` has no Dense or Conv layer of its own to calibrate (layers inside a nested "
+            f"model are not visited). Received: model={_describe(model)} with layers {kinds}"
         )
+    # A failure half way (a layer that is constant or overflows) leaves the model as it was.
+    originals = [ops.convert_to_numpy(layer.kernel) for layer in layers]
+    try:
+        rows = [_calibrate_layer(model, layer, x, target_std, tolerance, max_iterations) for layer in layers]
+    except BaseException:
+        for layer, kernel in zip(layers, originals):
+            layer.kernel.assign(kernel)
+        raise
     columns = ["layer", "type", "initial_std", "final_std", "scale", "iterations", "converged"]
     title = f"calibrate: {model.name}, target std {target_std:g} ± {tolerance:g} (relative)"
     return Report(title, columns, rows)
+
+
+def _calibrate_layer(model, layer, x, target_std, tolerance, max_iterations):
+    layer_input = _values(model, layer.input, x)
+    std = initial = _finite_stats(_linear_output(layer, layer_input), "linear output", layer, model)[1]
+    scale, iterations = 1.0, 0
+    while abs(std / target_std - 1.0) > tolerance and iterations < max_iterations:
+        if std == 0.0:
+            raise ValueError(
+                f"Layer {layer.name!r} has a constant linear output on `x` (std 0): "
+                "rescaling its kernel cannot change that. Received: a zero kernel or "
+                "zero inputs"
+            )
+        factor = target_std / std
+        layer.kernel.assign(ops.multiply(layer.kernel, ops.cast(factor, layer.kernel.dtype)))
+        scale *= factor
+        iterations += 1
+        std = _finite_stats(_linear_output(layer, layer_input), "linear output", layer, model)[1]
+    return {
+        "layer": layer.name,
+        "type": type(layer).__name__,
+        "initial_std": initial,
+        "final_std": std,
+        "scale": scale,
+        "iterations": iterations,
+        "converged": bool(abs(std / target_std - 1.0) <= tolerance),
+    }

@@ -190,3 +190,95 @@ def test_numpy_scalars_are_accepted(batch):
     report = calibrate(tiny_tanh_mlp(depth=2), batch, target_std=np.float32(1.0), tolerance=np.float64(0.1),
                        max_iterations=np.int64(10))
     assert all(row["converged"] for row in report)
+
+
+# --- issue 13: no silent wrong answers -----------------------------------------------
+
+
+def _probability_model(activation):
+    units = 3 if activation == "softmax" else 1
+    model = keras.Sequential(
+        [
+            keras.Input((20,)),
+            keras.layers.Dense(16, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed=0)),
+            keras.layers.Dense(units, activation=activation, kernel_initializer=keras.initializers.GlorotUniform(seed=1)),
+        ]
+    )
+    loss = "sparse_categorical_crossentropy" if activation == "softmax" else "binary_crossentropy"
+    model.compile(loss=loss)
+    return model, keras.losses.get(loss)
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+def test_probability_output_gradient_equals_a_tape_on_the_output(batch, activation):
+    """Keras' cross-entropies read the logits hidden on a softmax/sigmoid output, so the
+    output itself was off the loss's path: its gradient was None and reported as 0."""
+    import tensorflow as tf
+
+    model, loss_fn = _probability_model(activation)
+    labels = np.random.default_rng(3).integers(0, 3 if activation == "softmax" else 2, size=(256, 1))
+    y = labels if activation == "softmax" else labels.astype("float32")
+    report = activation_report(model, batch, y)
+    # Independent: a fresh tensor holding the output's values, the loss as a function of it.
+    p = tf.constant(keras.ops.convert_to_numpy(model(batch)))
+    with tf.GradientTape() as tape:
+        tape.watch(p)
+        loss = tf.reduce_mean(loss_fn(y, p))  # compile's default reduction: the batch mean
+    grad = tape.gradient(loss, p).numpy().astype("float64")
+    assert np.abs(grad).max() > 0
+    assert report[-1]["grad_mean"] == pytest.approx(grad.mean(), rel=1e-4, abs=1e-9)
+    assert report[-1]["grad_std"] == pytest.approx(grad.std(), rel=1e-4)
+    assert report[-1]["grad_std"] > 0 and report[0]["grad_std"] > 0
+
+
+def test_a_layer_the_loss_does_not_reach_is_missing_not_zero(batch):
+    inputs = keras.Input((20,))
+    cut = keras.layers.Dense(4, name="cut")(inputs)
+    stopped = keras.layers.Lambda(keras.ops.stop_gradient, name="stop")(cut)
+    outputs = keras.layers.Dense(2, name="out")(stopped)
+    model = keras.Model(inputs, outputs)
+    model.compile(loss="mse")
+    report = activation_report(model, batch, np.zeros((256, 2), "float32"))
+    assert report["cut"]["grad_mean"] is None and report["cut"]["grad_std"] is None
+    assert report["out"]["grad_std"] > 0
+    line = next(line for line in str(report).splitlines() if line.startswith("cut"))
+    assert line.split()[-2:] == ["missing", "missing"]
+
+
+def test_nan_weights_are_refused_not_reported_and_calibrate_restores_kernels(batch):
+    model = tiny_tanh_mlp(depth=3)
+    before = [keras.ops.convert_to_numpy(layer.kernel) for layer in model.layers]
+    poisoned = model.layers[2]
+    kernel = before[2].copy()
+    kernel[0, 0] = np.nan
+    poisoned.kernel.assign(kernel)
+    with pytest.raises(ValueError, match=f"Layer '{poisoned.name}' gives a non-finite output"):
+        activation_report(model, batch)
+    with pytest.raises(ValueError, match=f"Layer '{poisoned.name}' gives a non-finite linear output"):
+        calibrate(model, batch)
+    # The two layers calibrated before the poisoned one are put back as they were.
+    for layer, original in zip(model.layers[:2], before[:2]):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.kernel), original)
+
+
+class _Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__(name="sub")
+        self.dense = keras.layers.Dense(3)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+@pytest.mark.parametrize("function", [calibrate, activation_report])
+def test_subclassed_model_is_refused_naming_model(batch, function):
+    model = _Subclassed()
+    model(batch)
+    with pytest.raises(ValueError, match=re.escape("Received: model=_Subclassed(name='sub'), a subclassed")):
+        function(model, batch)
+
+
+def test_a_model_with_nothing_to_calibrate_is_refused(batch):
+    model = keras.Sequential([keras.Input((20,)), keras.layers.Activation("tanh", name="act")])
+    with pytest.raises(ValueError, match=re.escape("with layers ['Activation']")):
+        calibrate(model, batch)
