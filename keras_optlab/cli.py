@@ -190,11 +190,25 @@ def _add_curvature(subparsers):
 def _curvature(args):
     import keras
 
-    from keras_optlab.lab.curvature_report import curvature_report, load_batch
+    from keras_optlab.lab.curvature_report import check_batch, curvature_report, load_batch
 
     _quiet_tensorflow()
-    model = keras.models.load_model(args.model)
-    x, y = load_batch(args.data, args.x_key, args.y_key, args.batch_size)
+    # The user's files are checked before any work: a missing or wrong file, a key the
+    # .npz lacks or inputs the model does not take is one line, not a traceback.
+    try:
+        x, y = load_batch(args.data, args.x_key, args.y_key, args.batch_size)
+        if not os.path.isfile(args.model):
+            raise FileNotFoundError(f"`model` must be an existing .keras file. Received: model={args.model!r} "
+                                    "(no such file)")
+        try:
+            model = keras.models.load_model(args.model)
+        except Exception as error:  # Keras raises ValueError, OSError, zipfile errors, ...
+            raise ValueError(f"`model` could not be loaded as a .keras model. Received: model={args.model!r} "
+                             f"({type(error).__name__}: {error})") from error
+        check_batch(x, y, model)
+    except (OSError, ValueError) as error:
+        print(f"optlab curvature: {error}", file=sys.stderr)
+        return 2
     report, markdown = curvature_report(model, x, y, args.out, k=args.k, learning_rate=args.learning_rate)
     print(markdown)
     print(f"\nwrote {os.path.join(args.out, 'curvature.md')} and {report['figure']}")

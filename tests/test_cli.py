@@ -101,3 +101,46 @@ def test_the_parser_names_agree_with_the_lab():
     assert (options.DIGITS_EPOCHS, options.DIGITS_BATCH_SIZE, options.DIGITS_HIDDEN_UNITS) == (
         racing.DIGITS_EPOCHS, racing.DIGITS_BATCH_SIZE, racing.DIGITS_HIDDEN_UNITS)
     assert options.DIGITS_SEARCH_DEFAULTS == init_search.DIGITS_SEARCH_DEFAULTS
+
+
+@pytest.fixture
+def saved_model_and_data(tmp_path):
+    import keras
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)], name="tiny")
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.save(tmp_path / "m.keras")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(16, 4)).astype("float32"), y=rng.integers(0, 3, 16))
+    np.savez(tmp_path / "wide.npz", x=rng.normal(size=(16, 5)).astype("float32"), y=rng.integers(0, 3, 16))
+    np.savez(tmp_path / "short.npz", x=rng.normal(size=(16, 4)).astype("float32"), y=rng.integers(0, 3, 8))
+    np.savez(tmp_path / "nan.npz", x=np.full((16, 4), np.nan, "float32"), y=rng.integers(0, 3, 16))
+    (tmp_path / "text.keras").write_text("not a model")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "model, data, extra, named",
+    [
+        ("missing.keras", "d.npz", [], "`model`"),
+        ("text.keras", "d.npz", [], "`model`"),
+        ("m.keras", "missing.npz", [], "`data`"),
+        ("m.keras", "m.keras", [], "`x_key`"),  # a zip but no arrays: the keys it holds are listed
+        ("m.keras", "d.npz", ["--x-key", "inputs"], "`x_key`"),
+        ("m.keras", "d.npz", ["--y-key", "labels"], "`y_key`"),
+        ("m.keras", "wide.npz", [], "`x`"),
+        ("m.keras", "short.npz", [], "`x` and `y`"),
+        ("m.keras", "nan.npz", [], "`x` must be finite"),
+    ],
+)
+def test_curvature_bad_files_are_one_line_not_a_traceback(saved_model_and_data, capsys, model, data, extra, named):
+    """A missing file, a wrong key or inputs the model does not take (13- and 60-line
+    tracebacks before) is one line on stderr naming the argument, exit status 2."""
+    d = saved_model_and_data
+    argv = ["curvature", str(d / model), str(d / data), *extra, "--out", str(d / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("optlab curvature: ") and named in err, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert not (d / "out").exists()

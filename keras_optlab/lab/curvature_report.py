@@ -15,15 +15,51 @@ import numpy as np
 
 
 def load_batch(path, x_key="x", y_key="y", batch_size=None):
-    """``(x, y)`` from an ``.npz`` file, the first ``batch_size`` samples if given."""
-    with np.load(path) as data:
-        missing = [key for key in (x_key, y_key) if key not in data.files]
-        if missing:
-            raise KeyError(f"{path} has no array {missing[0]!r}; it holds {sorted(data.files)}.")
+    """``(x, y)`` from an ``.npz`` file, the first ``batch_size`` samples if given.
+
+    Raises ``FileNotFoundError`` for a missing file, ``ValueError`` for a file that is
+    not an ``.npz``, a missing key, empty arrays or ``x`` and ``y`` of different lengths.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"`data` must be an existing .npz file. Received: data={path!r} (no such file)")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"`data` must be an .npz file of arrays. Received: data={path!r} ({error})") from error
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"`data` must be an .npz file of arrays, not a single .npy array. Received: data={path!r}")
+    with data:
+        for name, key in (("x_key", x_key), ("y_key", y_key)):
+            if key not in data.files:
+                raise ValueError(f"`{name}` must name an array of {path}, one of {sorted(data.files)}. "
+                                 f"Received: {name}={key!r}")
         x, y = data[x_key], data[y_key]
     if batch_size is not None:
         x, y = x[:batch_size], y[:batch_size]
+    check_batch(x, y)
     return x, y
+
+
+def check_batch(x, y, model=None):
+    """Refuse a batch the curvature report cannot use: empty, of different lengths, not
+    finite, or (given ``model``) of a shape the model's input does not accept."""
+    if np.ndim(x) == 0 or len(x) == 0:
+        raise ValueError(f"`x` must hold at least one sample. Received: x of shape {np.shape(x)}")
+    if np.ndim(y) == 0 or len(y) != len(x):
+        raise ValueError(f"`x` and `y` must hold the same number of samples. Received: x of shape {np.shape(x)}, "
+                         f"y of shape {np.shape(y)}")
+    for name, value in (("x", x), ("y", y)):
+        if np.issubdtype(np.asarray(value).dtype, np.number) and not np.all(np.isfinite(value)):
+            count = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+            raise ValueError(f"`{name}` must be finite. Received: {name} with {count} NaN/Inf entries")
+    if model is None:
+        return
+    expected = getattr(model, "input_shape", None)
+    if isinstance(expected, tuple) and all(d is None or isinstance(d, int) for d in expected):
+        got = np.shape(x)
+        if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected[1:], got[1:])):
+            raise ValueError(f"`x` must match the input of model {model.name!r}, of shape {expected}. "
+                             f"Received: x of shape {got}")
 
 
 def measured_changes(model, x, y, learning_rates):
@@ -54,6 +90,7 @@ def curvature_report(model, x, y, out, k=3, learning_rate=None, points=16):
     from keras_optlab.curvature import gradient_curvature, top_eigenvalues
     from keras_optlab.lab.plots import plot_curvature
 
+    check_batch(x, y, model)
     if learning_rate is None and getattr(model, "optimizer", None) is not None:
         value = model.optimizer.get_config().get("learning_rate")
         learning_rate = float(value) if isinstance(value, numbers.Real) else None
