@@ -180,7 +180,7 @@ def _add_curvature(subparsers):
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="use only the first N samples (default all)")
     parser.add_argument("--k", type=positive_int, default=3, help="number of top Hessian eigenvalues (default 3)")
-    parser.add_argument("--learning-rate", type=float, default=None,
+    parser.add_argument("--learning-rate", type=positive_float, default=None,
                         help="ε for the predicted change (default the model's optimizer's rate)")
     parser.add_argument("--out", default=os.path.join("runs", "curvature"), metavar="DIR",
                         help="output directory (default runs/curvature)")
