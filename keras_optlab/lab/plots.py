@@ -32,6 +32,65 @@ def save(figure, path, dpi=120):
     return path
 
 
+# One colour per optimizer in every figure of the lab (matplotlib's tab10 colours, Newton
+# black): trajectories, loss curves on the surfaces and on digits all read this table.
+OPTIMIZER_COLORS = {
+    "SGD": "C0",
+    "Momentum": "C1",
+    "Nesterov": "C2",
+    "AdaGrad": "C3",
+    "RMSProp": "C4",
+    "NesterovRMSProp": "C5",
+    "Adam": "C6",
+    "Newton": "black",
+}
+# Labels that name no optimizer of the table take these, in turn.
+OTHER_COLORS = ("C8", "C9", "C7")
+
+
+def optimizer_of(label):
+    """The optimizer a row's label names: the longest key of :data:`OPTIMIZER_COLORS`
+    that the label starts with as a whole word (``"SGD, clipnorm=1"`` → ``"SGD"``,
+    ``"NesterovRMSProp"`` → ``"NesterovRMSProp"``), or ``None``."""
+    for name in sorted(OPTIMIZER_COLORS, key=len, reverse=True):
+        if label == name or (label.startswith(name) and not label[len(name)].isalnum()):
+            return name
+    return None
+
+
+def _shade(color, amount):
+    """``color`` mixed with black (``amount`` > 0) or white (< 0); a colour too dark to
+    darken (Newton's black) is lightened instead."""
+    colors = require("matplotlib.colors", "plots")
+    rgb = np.asarray(colors.to_rgb(color))
+    if rgb.max() < 0.2:
+        amount = -abs(amount)
+    return tuple(float(v) for v in (rgb * (1 - amount) if amount > 0 else rgb + (1 - rgb) * -amount))
+
+
+# The second, third, ... row of one optimizer in the same plot (SGD and "SGD, clipnorm=1"):
+# the optimizer's colour, darker, then lighter.
+SHADES = (0.0, 0.45, -0.45, 0.7, -0.7)
+
+
+def row_colors(rows):
+    """The colour of each row: its optimizer's colour from :data:`OPTIMIZER_COLORS`, so an
+    optimizer has the same colour in every figure; repeated optimizers in one plot get
+    shades of it (:data:`SHADES`), labels of no known optimizer :data:`OTHER_COLORS`."""
+    seen, others, colors = {}, {}, []
+    for row in rows:
+        name = optimizer_of(row.name)
+        if name is None:
+            others.setdefault(row.name, OTHER_COLORS[len(others) % len(OTHER_COLORS)])
+            colors.append(others[row.name])
+            continue
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        base = OPTIMIZER_COLORS[name]
+        colors.append(base if count == 0 else _shade(base, SHADES[count % len(SHADES)]))
+    return colors
+
+
 def plot_loss_curves(rows, path, title=None, log_scale=True):
     """Training and validation loss per epoch, one line per optimizer, as a PNG.
 
@@ -52,12 +111,17 @@ def plot_loss_curves(rows, path, title=None, log_scale=True):
     if not rows:
         raise ValueError("`rows` is empty: there is nothing to plot.")
     figure = new_figure("plot_loss_curves", figsize=(11, 4.5))
-    train_axes, val_axes = figure.subplots(1, 2, sharex=True)
-    for row in rows:
-        epochs = range(len(row.loss_history))
-        (line,) = train_axes.plot(epochs, row.loss_history, marker="o", markersize=3, label=row.name)
-        val_axes.plot(range(len(row.val_loss_history)), row.val_loss_history, marker="o", markersize=3,
-                      color=line.get_color())
+    draw_loss_curves(*figure.subplots(1, 2, sharex=True), rows, log_scale)
+    figure.suptitle(title or f"Optimizer race on {rows[0].problem}")
+    return save(figure, path)
+
+
+def draw_loss_curves(train_axes, val_axes, rows, log_scale=True):
+    """The two panels of :func:`plot_loss_curves` on ``train_axes`` and ``val_axes``."""
+    for row, color in zip(rows, row_colors(rows)):
+        train_axes.plot(range(len(row.loss_history)), row.loss_history, marker="o", markersize=3, label=row.name,
+                        color=color)
+        val_axes.plot(range(len(row.val_loss_history)), row.val_loss_history, marker="o", markersize=3, color=color)
     for axes, label in ((train_axes, "Training loss"), (val_axes, "Validation loss")):
         axes.set_title(label)
         axes.set_xlabel("epoch")
@@ -66,12 +130,15 @@ def plot_loss_curves(rows, path, title=None, log_scale=True):
             axes.set_yscale("log")
         axes.grid(True, which="both", alpha=0.3)
     train_axes.legend(title="optimizer", fontsize="small")
-    figure.suptitle(title or f"Optimizer race on {rows[0].problem}")
-    return save(figure, path)
+
+
+# Contours in greys (low is light), so that every optimizer's colour stands out on them.
+SURFACE_CMAP = "Greys"
 
 
 def draw_surface(axes, surface, points=200, levels=25):
-    """Filled contours of a 2-D surface on its window, its minimizer as a star."""
+    """Filled contours of a 2-D surface on its window (:data:`SURFACE_CMAP`), its
+    minimizer as a star."""
     x, y, z = surface.grid(points)
     if surface.log_levels:
         floor = surface.min_value if surface.min_value is not None else float(z.min())
@@ -80,11 +147,11 @@ def draw_surface(axes, surface, points=200, levels=25):
         shifted = np.maximum(shifted, low)
         colors = require("matplotlib.colors", "plots")
         contour = axes.contourf(x, y, shifted, levels=np.geomspace(low, shifted.max(), levels),
-                                norm=colors.LogNorm(), cmap="viridis", alpha=0.85)
-        axes.contour(x, y, shifted, levels=contour.levels, colors="white", linewidths=0.3, alpha=0.5)
+                                norm=colors.LogNorm(), cmap=SURFACE_CMAP, alpha=0.5)
+        axes.contour(x, y, shifted, levels=contour.levels, colors="white", linewidths=0.4, alpha=0.8)
     else:
-        contour = axes.contourf(x, y, z, levels=levels, cmap="viridis", alpha=0.85)
-        axes.contour(x, y, z, levels=contour.levels, colors="white", linewidths=0.3, alpha=0.5)
+        contour = axes.contourf(x, y, z, levels=levels, cmap=SURFACE_CMAP, alpha=0.5)
+        axes.contour(x, y, z, levels=contour.levels, colors="white", linewidths=0.4, alpha=0.8)
     if surface.minimizer is not None:
         axes.plot(*surface.minimizer[:2], marker="*", markersize=14, color="gold", markeredgecolor="black",
                   linestyle="none", label="minimizer", zorder=5)
@@ -97,50 +164,82 @@ def draw_surface(axes, surface, points=200, levels=25):
     return contour
 
 
+def steps_text(count):
+    """``"1 step"``, ``"24 steps"``."""
+    return f"{count} step" if count == 1 else f"{count} steps"
+
+
 def _outcome(row):
     if row.diverged:
         return "diverged"
     if row.steps_to_target is not None:
-        return f"target in {row.steps_to_target} steps"
+        return f"target in {steps_text(row.steps_to_target)}"
     return f"final loss {row.train_loss:.3g}"
 
 
+def _path_label(row):
+    """``"<name>, ε=<lr>[, α=<momentum>]: <outcome>"``; what the name already says is not
+    repeated."""
+    settings = []
+    if row.learning_rate is not None and "ε=" not in row.name:
+        settings.append(f"ε={row.learning_rate:g}")
+    if getattr(row, "momentum", None) is not None and "α=" not in row.name:
+        settings.append(f"α={row.momentum:g}")
+    return ", ".join([row.name, *settings]) + f": {_outcome(row)}"
+
+
 LINESTYLES = ("-", "--", "-.", ":")
+# "went on to" notes are stacked from the top of the axes down, this far apart (axes
+# fraction), so that no two overlap.
+NOTE_TOP, NOTE_SPACING = 0.97, 0.085
 
 
 def draw_paths(axes, surface, rows):
-    """Each row's trajectory as a line (with markers for short runs); a path that goes
-    more than a window's width outside the window is annotated with how far it went."""
+    """Each row's trajectory as a line (with markers for short runs) in its optimizer's
+    colour (:func:`row_colors`); a path that goes more than a window's width outside the
+    window is annotated with how far it went, the notes stacked so that none overlaps
+    another."""
     (xmin, xmax), (ymin, ymax) = surface.xlim, surface.ylim
     width = max(xmax - xmin, ymax - ymin)
-    for i, row in enumerate(rows):
+    notes = 0
+    for i, (row, color) in enumerate(zip(rows, row_colors(rows))):
         path = row.trajectory
-        color = f"C{(i + 1) % 10}"
-        lr = "" if row.learning_rate is None or "ε=" in row.name else f", ε={row.learning_rate:g}"
         axes.plot(path[:, 0], path[:, 1], marker="o" if len(path) <= 80 else None, markersize=2.5,
                   linewidth=1.6, linestyle=LINESTYLES[i % len(LINESTYLES)], color=color,
-                  label=f"{row.name}{lr}: {_outcome(row)}", zorder=4)
+                  label=_path_label(row), zorder=4)
         excess = np.maximum.reduce([xmin - path[:, 0], path[:, 0] - xmax, ymin - path[:, 1], path[:, 1] - ymax])
         if excess.max() > width:
             far = path[np.argmax(excess)]
             axes.annotate(
                 f"{row.name} went on to ({far[0]:.3g}, {far[1]:.3g})",
-                xy=(np.clip(far[0], xmin, xmax), np.clip(far[1], ymin, ymax)),
-                xytext=(0.5 * (xmin + xmax), ymin + 0.8 * (ymax - ymin)),
+                xy=(np.clip(far[0], xmin, xmax), np.clip(far[1], ymin, ymax)), xycoords="data",
+                xytext=(0.5, NOTE_TOP - NOTE_SPACING * notes), textcoords="axes fraction",
                 arrowprops={"arrowstyle": "->", "color": color, "lw": 1.5}, color=color, fontsize="small",
-                ha="center", bbox={"boxstyle": "round", "fc": "white", "alpha": 0.85}, zorder=6,
+                ha="center", va="top", bbox={"boxstyle": "round", "fc": "white", "alpha": 0.85}, zorder=6,
             )
+            notes += 1
 
 
-def draw_trajectories(axes, surface, rows, title=None, legend_loc="best"):
-    """Contours of ``surface`` with the trajectories of ``rows`` and a legend."""
+def draw_legend(axes, loc="outside", **kwargs):
+    """The legend of ``axes``: ``loc="outside"`` (the default) puts it below the axes,
+    where it covers no path or curve; any other value is matplotlib's ``loc``."""
+    entries = len(axes.get_legend_handles_labels()[1])
+    if loc != "outside":
+        return axes.legend(fontsize="small", loc=loc, framealpha=0.9, **kwargs)
+    return axes.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.13),
+                       ncols=1 if entries <= 4 else 2, framealpha=0.9, **kwargs)
+
+
+def draw_trajectories(axes, surface, rows, title=None, legend_loc="outside"):
+    """Contours of ``surface`` with the trajectories of ``rows`` and a legend (below the
+    axes by default, see :func:`draw_legend`)."""
     draw_surface(axes, surface)
     draw_paths(axes, surface, rows)
-    axes.legend(fontsize="small", loc=legend_loc, framealpha=0.9)
+    draw_legend(axes, legend_loc)
     axes.set_title(title or surface.title, fontsize="medium")
 
 
-def plot_panels(drawers, path, title=None, panel_size=(6.0, 4.8), dpi=80):
+def plot_panels(drawers, path, title=None, panel_size=(6.0, 5.4), dpi=80):
     """Side-by-side panels, each drawn by a callable ``drawer(axes)``, as a PNG."""
     if not drawers:
         raise ValueError("`drawers` is empty: there is nothing to plot.")
@@ -152,7 +251,7 @@ def plot_panels(drawers, path, title=None, panel_size=(6.0, 4.8), dpi=80):
     return save(figure, path, dpi=dpi)
 
 
-def plot_trajectories(surface, rows, path, title=None, legend_loc="best"):
+def plot_trajectories(surface, rows, path, title=None, legend_loc="outside"):
     """Trajectories of optimizers over a surface's contours, as a PNG.
 
     The picture of the notes' optimizer figures (Goodfellow et al. 2016, Fig. 8.5 for
@@ -163,26 +262,52 @@ def plot_trajectories(surface, rows, path, title=None, legend_loc="best"):
         rows: :class:`~keras_optlab.lab.racing.RaceResult` rows of runs on it.
         path: Where to write the PNG.
         title: Defaults to the surface's title.
+        legend_loc: ``"outside"`` (below the axes) or a matplotlib ``loc``.
     """
     if not rows:
         raise ValueError("`rows` is empty: there is nothing to plot.")
-    return plot_panels([lambda axes: draw_trajectories(axes, surface, rows, title, legend_loc)], path)
+    return plot_panels([lambda axes: draw_trajectories(axes, surface, rows, title, legend_loc)], path,
+                       panel_size=(6.0, 4.8 + 0.18 * -(-len(rows) // 2)))
+
+
+# A loss axis shows at most this many times the starting gap J(θ₀) − J(θ*) (common to
+# every entrant): a run that climbs beyond, or diverges, would flatten every other curve.
+LOSS_HEADROOM = 100.0
 
 
 def draw_losses(axes, rows, min_value=None):
-    """Loss against step, one line per row: J(θ_k) − J(θ*) on a log axis when the
-    minimum is known, J otherwise."""
-    for i, row in enumerate(rows):
-        losses = np.asarray(row.loss_history)
+    """Loss against step, one line per row in its optimizer's colour: J(θ_k) − J(θ*) on a
+    log axis when the minimum is known, J otherwise.
+
+    With a known minimum the axis stops at :data:`LOSS_HEADROOM` times the largest
+    starting gap; a diverged run is drawn up to its last finite loss, marked × at the step
+    where it stopped (clipped to the axis) and named in a "diverged" note.
+    """
+    top, diverged = None, []
+    if min_value is not None:
+        starts = [row.loss_history[0] - min_value for row in rows if len(row.loss_history)]
+        top = LOSS_HEADROOM * max(max(starts, default=1.0), 1e-16)
+    for row, color in zip(rows, row_colors(rows)):
+        losses = np.asarray(row.loss_history, dtype=np.float64)
         if min_value is not None:
             losses = np.maximum(losses - min_value, 1e-16)
-        axes.plot(np.arange(len(losses)), losses, color=f"C{(i + 1) % 10}", linewidth=1.5, label=row.name)
+        axes.plot(np.arange(len(losses)), losses, color=color, linewidth=1.5, label=row.name)
+        if getattr(row, "diverged", False) and len(losses):
+            last = losses[-1] if top is None else min(losses[-1], top)
+            axes.plot([len(losses) - 1], [last], marker="x", markersize=9, markeredgewidth=2, color=color,
+                      linestyle="none", clip_on=False, zorder=5)
+            diverged.append(row.name)
     if min_value is not None:
         axes.set_yscale("log")
         axes.set_ylabel("J(θ) − J(θ*) (log scale)")
+        bottom, auto_top = axes.get_ylim()
+        axes.set_ylim(bottom, max(min(auto_top, top), 10 * bottom))
     else:
         axes.set_yscale("symlog", linthresh=1e-2)
         axes.set_ylabel("J(θ) (symlog scale)")
+    if diverged:
+        axes.text(0.98, 0.97, "× diverged: " + ", ".join(diverged), transform=axes.transAxes, ha="right",
+                  va="top", fontsize="small", bbox={"boxstyle": "round", "fc": "white", "alpha": 0.85}, zorder=6)
     axes.set_xlabel("step")
     axes.grid(True, which="both", alpha=0.3)
 

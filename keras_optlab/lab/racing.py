@@ -11,10 +11,19 @@ only difference between the curves is the update rule and its hyperparameters.
 * :func:`digits_race` is the digits-only race;
 * :func:`format_table` and :func:`format_surface_table` render rows as markdown.
 
+On the surfaces every optimizer's hyperparameters come from one rule
+(:func:`tune_surface_hyperparameters`, stored in :data:`SURFACE_HYPERPARAMETERS`): the
+learning rate from a fixed log grid of 13 rates from 1e-3 to 1 and, for the optimizers
+with a momentum term, α from the book's 0.5, 0.9, 0.99 (Sec. 8.3.2), picked by fewest
+steps to the target, then lowest final loss. A surface run's ``seconds`` are the steps
+alone: the optimizer is built (the CPU kernels of :mod:`keras_optlab.accel` built or
+loaded) and the step traced before the clock starts.
+
 The module is called ``racing`` so that ``keras_optlab.lab.race`` can be the function.
 """
 
 import dataclasses
+import inspect
 import numbers
 import time
 
@@ -53,67 +62,72 @@ DIGITS_LEARNING_RATES = {
 # Every optimizer of keras_optlab, in the book's order; Newton only races on surfaces.
 OPTIMIZER_NAMES = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "NesterovRMSProp", "Adam", "Newton")
 
-# Learning rates of each optimizer on each default surface: the output of
-# `tune_surface_learning_rates(surface)` (13 rates from 1e-3 to 1; fewest steps to the
-# target (from which J stays within tolerance), then lowest final loss; other
-# hyperparameters at the class defaults). A rate
-# of 1.0 is the grid's edge: those methods (AdaGrad, RMSProp, Adam) take steps of about
-# ε per coordinate, so larger is faster on a 2-D problem with its start a few units away.
-# Newton keeps its defaults (full step, damping 1e-4). Unlisted optimizers get their
-# class defaults.
+# Hyperparameters of each optimizer on each default surface, all chosen by one rule: the
+# output of `tune_surface_hyperparameters(surface)`. Candidates: the 13 learning rates of
+# LEARNING_RATE_GRID (1e-3 to 1, a factor 1.78 apart) for every optimizer, crossed with
+# the book's common momentum coefficients α ∈ {0.5, 0.9, 0.99} (Sec. 8.3.2) for the three
+# with a momentum term; everything else at the class defaults. Best: no divergence, then
+# fewest steps to the target (from which J stays within tolerance), then lowest final
+# loss. α is part of the rule because no learning rate saves α = 0.9 on the κ = 10
+# quadratic: heavy ball's rate is at least √α ≈ 0.95 per step, SGD's best 0.82 (with
+# α fixed at 0.9 Momentum's best rate, 0.018, needs 83 steps against SGD's 24; α = 0.5
+# brings the bound to 0.71). A rate of 1.0 is the grid's edge: AdaGrad, RMSProp and Adam
+# take steps of about ε per coordinate, so larger is faster on a 2-D problem with its
+# start a few units away. Newton keeps its defaults (full step, damping 1e-4). Unlisted
+# optimizers get their class defaults.
 SURFACE_HYPERPARAMETERS = {
     "quadratic": {
         "SGD": {"learning_rate": 0.18},
-        "Momentum": {"learning_rate": 0.0032},
-        "Nesterov": {"learning_rate": 0.1},
+        "Momentum": {"learning_rate": 0.18, "momentum": 0.5},
+        "Nesterov": {"learning_rate": 0.1, "momentum": 0.5},
         "AdaGrad": {"learning_rate": 1.0},
-        "RMSProp": {"learning_rate": 0.1},
-        "NesterovRMSProp": {"learning_rate": 0.056},
-        "Adam": {"learning_rate": 0.32},
+        "RMSProp": {"learning_rate": 0.056},
+        "NesterovRMSProp": {"learning_rate": 0.01, "momentum": 0.9},
+        "Adam": {"learning_rate": 0.56},
     },
     "rosenbrock": {
         "SGD": {"learning_rate": 0.0018},
-        "Momentum": {"learning_rate": 0.0018},
-        "Nesterov": {"learning_rate": 0.001},
+        "Momentum": {"learning_rate": 0.0018, "momentum": 0.9},
+        "Nesterov": {"learning_rate": 0.001, "momentum": 0.9},
         "AdaGrad": {"learning_rate": 1.0},
         "RMSProp": {"learning_rate": 0.018},
-        "NesterovRMSProp": {"learning_rate": 0.0018},
+        "NesterovRMSProp": {"learning_rate": 0.001, "momentum": 0.99},
         "Adam": {"learning_rate": 1.0},
     },
     "saddle": {
         "SGD": {"learning_rate": 0.1},
-        "Momentum": {"learning_rate": 0.018},
-        "Nesterov": {"learning_rate": 0.018},
+        "Momentum": {"learning_rate": 0.056, "momentum": 0.5},
+        "Nesterov": {"learning_rate": 0.056, "momentum": 0.5},
         "AdaGrad": {"learning_rate": 1.0},
         "RMSProp": {"learning_rate": 1.0},
-        "NesterovRMSProp": {"learning_rate": 1.0},
+        "NesterovRMSProp": {"learning_rate": 1.0, "momentum": 0.99},
         "Adam": {"learning_rate": 1.0},
     },
     "cliff": {
         "SGD": {"learning_rate": 1.0},
-        "Momentum": {"learning_rate": 0.056},
-        "Nesterov": {"learning_rate": 1.0},
+        "Momentum": {"learning_rate": 0.32, "momentum": 0.5},
+        "Nesterov": {"learning_rate": 1.0, "momentum": 0.5},
         "AdaGrad": {"learning_rate": 1.0},
         "RMSProp": {"learning_rate": 0.1},
-        "NesterovRMSProp": {"learning_rate": 0.018},
+        "NesterovRMSProp": {"learning_rate": 0.1, "momentum": 0.5},
         "Adam": {"learning_rate": 0.1},
     },
     "plateau": {
         "SGD": {"learning_rate": 1.0},
-        "Momentum": {"learning_rate": 0.56},
-        "Nesterov": {"learning_rate": 0.32},
+        "Momentum": {"learning_rate": 0.56, "momentum": 0.9},
+        "Nesterov": {"learning_rate": 0.32, "momentum": 0.99},
         "AdaGrad": {"learning_rate": 0.56},
         "RMSProp": {"learning_rate": 0.018},
-        "NesterovRMSProp": {"learning_rate": 0.0056},
+        "NesterovRMSProp": {"learning_rate": 0.0056, "momentum": 0.9},
         "Adam": {"learning_rate": 0.56},
     },
     "long_term_dependency": {
         "SGD": {"learning_rate": 0.001},
-        "Momentum": {"learning_rate": 0.001},
-        "Nesterov": {"learning_rate": 0.001},
+        "Momentum": {"learning_rate": 0.001, "momentum": 0.5},
+        "Nesterov": {"learning_rate": 0.001, "momentum": 0.5},
         "AdaGrad": {"learning_rate": 0.1},
         "RMSProp": {"learning_rate": 1.0},
-        "NesterovRMSProp": {"learning_rate": 0.001},
+        "NesterovRMSProp": {"learning_rate": 0.001, "momentum": 0.9},
         "Adam": {"learning_rate": 0.0056},
     },
 }
@@ -135,7 +149,8 @@ class RaceResult:
             epoch; a surface: J at the last point).
         val_loss: Digits: loss on the validation set after the last epoch.
         val_accuracy: Digits: validation accuracy after the last epoch.
-        seconds: Wall time of training (tracing included).
+        seconds: Wall time of training. Digits: ``model.fit`` (tracing included); a
+            surface: the steps only, after the optimizer is built and the step traced.
         loss_history: Digits: training-set loss before training and after every epoch;
             a surface: J(θ_k) for k = 0 … steps (the first value is the same for every
             entrant).
@@ -147,6 +162,7 @@ class RaceResult:
         steps_to_target: The first k from which J stays ≤ target to the end of the
             run, or ``None``.
         diverged: A surface: the run stopped on a non-finite loss or a huge θ.
+        momentum: The optimizer's momentum coefficient α, or ``None`` without one.
     """
 
     name: str
@@ -162,6 +178,7 @@ class RaceResult:
     target: float | None = None
     steps_to_target: int | None = None
     diverged: bool = False
+    momentum: float | None = None
 
     @property
     def final_loss(self):
@@ -243,6 +260,12 @@ def _named(optimizers):
     return pairs
 
 
+def _momentum(optimizer):
+    """The optimizer's momentum coefficient α, or ``None`` when it has none."""
+    value = optimizer.get_config().get("momentum")
+    return float(value) if isinstance(value, numbers.Real) else None
+
+
 def _learning_rate(optimizer):
     """The optimizer's constant learning rate, or ``None`` for a schedule."""
     value = optimizer.get_config()["learning_rate"]
@@ -316,18 +339,36 @@ def _step_function(surface, variable, optimizer):
     return eager_step
 
 
+# The race's clock (a name of its own, so that a test can stand in for it).
+_clock = time.perf_counter
+
+
+def _warm_up(step, optimizer, variable):
+    """Do, untimed, what the first step would otherwise pay for once: build the
+    optimizer (its slots, and the CPU kernels of :mod:`keras_optlab.accel`, built or
+    loaded on first use — seconds) and, on TensorFlow, trace the step's ``tf.function``
+    (without running it, so θ does not move)."""
+    if not optimizer.built:
+        with keras.name_scope(optimizer.name, caller=optimizer):
+            optimizer.build([variable])
+    if hasattr(step, "get_concrete_function"):
+        step.get_concrete_function()
+
+
 def run_surface(surface, optimizer, name=None, steps=None, tolerance=TOLERANCE, start=None):
     """Minimize ``surface`` with ``optimizer`` from its start; return a :class:`RaceResult`.
 
     θ is a float64 ``keras.Variable``. Stops early only on divergence (non-finite loss
-    or ‖θ‖ > 1e6).
+    or ‖θ‖ > 1e6). ``seconds`` is the wall time of the steps alone: the optimizer is
+    built and the step traced before the clock starts (:func:`_warm_up`).
     """
     steps = surface.steps if steps is None else steps
     theta0 = np.asarray(surface.start if start is None else start, dtype=surfaces_module.DTYPE)
     variable = keras.Variable(theta0, dtype=surfaces_module.DTYPE, name="theta")
     step = _step_function(surface, variable, optimizer)
+    _warm_up(step, optimizer, variable)
     points, losses, diverged = [theta0], [], False
-    begin = time.perf_counter()
+    begin = _clock()
     for _ in range(steps):
         losses.append(float(step()))
         point = np.asarray(ops.convert_to_numpy(variable.value), dtype=np.float64)
@@ -335,7 +376,7 @@ def run_surface(surface, optimizer, name=None, steps=None, tolerance=TOLERANCE, 
         if not (np.isfinite(losses[-1]) and np.all(np.isfinite(point))) or np.linalg.norm(point) > DIVERGED_NORM:
             diverged = True
             break
-    seconds = time.perf_counter() - begin
+    seconds = _clock() - begin
     losses.append(surface.value(points[-1]) if not diverged else float("nan"))
     target = surface.target(tolerance)
     # Running off to infinity solves a surface without minimizer (the saddle): there the
@@ -358,6 +399,7 @@ def run_surface(surface, optimizer, name=None, steps=None, tolerance=TOLERANCE, 
         target=target,
         steps_to_target=settled if settled < len(judged) else None,
         diverged=diverged,
+        momentum=_momentum(optimizer),
     )
 
 
@@ -412,6 +454,7 @@ def _run_digits(problem, data, template, optimizer, name, seed):
         seconds=time.perf_counter() - start,
         loss_history=history.train,
         val_loss_history=history.val,
+        momentum=_momentum(optimizer),
     )
 
 
@@ -542,25 +585,50 @@ def race(optimizers=None, problems=None, steps=None, tolerance=TOLERANCE, seed=0
 
 
 LEARNING_RATE_GRID = tuple(float(f"{v:.2g}") for v in np.geomspace(1e-3, 1.0, 13))
+# The momentum coefficients the book names as common (Sec. 8.3.2: "0.5, 0.9, and 0.99").
+MOMENTUM_GRID = (0.5, 0.9, 0.99)
 
 
-def tune_surface_learning_rates(surface, names=OPTIMIZER_NAMES[:-1], grid=LEARNING_RATE_GRID, tolerance=TOLERANCE):
-    """The best learning rate of each optimizer on ``surface``, other hyperparameters
-    at their class defaults.
+def tuning_grid(name, grid=LEARNING_RATE_GRID, momentum_grid=MOMENTUM_GRID):
+    """The candidate hyperparameters of optimizer ``name`` under the race's rule: every
+    learning rate of ``grid``, crossed with every α of ``momentum_grid`` for the
+    optimizers that take a ``momentum`` argument (Momentum, Nesterov, NesterovRMSProp);
+    an empty ``momentum_grid`` leaves α at the class default."""
+    parameters = inspect.signature(getattr(book, name)).parameters
+    if "momentum" not in parameters or not momentum_grid:
+        return [{"learning_rate": lr} for lr in grid]
+    return [{"learning_rate": lr, "momentum": alpha} for lr in grid for alpha in momentum_grid]
 
-    Best: the fewest steps to the target (J(θ*) + ``tolerance``, or the escape value),
-    then the lowest final loss; a diverged run is last. ``grid`` is 13 rates from
-    1e-3 to 1, a factor 1.78 apart. Returns ``{name: learning_rate}``.
+
+def tune_surface_hyperparameters(
+    surface, names=OPTIMIZER_NAMES[:-1], grid=LEARNING_RATE_GRID, momentum_grid=MOMENTUM_GRID, tolerance=TOLERANCE,
+):
+    """The best hyperparameters of each optimizer on ``surface``, by one rule for all.
+
+    The candidates are :func:`tuning_grid` (13 learning rates from 1e-3 to 1, a factor
+    1.78 apart; α ∈ {0.5, 0.9, 0.99} for the momentum methods); everything else stays at
+    the class default. Best: a run that does not diverge, then the fewest steps to the
+    target (J(θ*) + ``tolerance``, or the escape value), then the lowest final loss, then
+    the earliest candidate. Returns ``{name: {"learning_rate": ..., ...}}``, the form of
+    :data:`SURFACE_HYPERPARAMETERS`.
     """
     best = {}
     for name in names:
         scores = []
-        for lr in grid:
-            row = run_surface(surface, getattr(book, name)(learning_rate=lr), tolerance=tolerance)
+        for index, candidate in enumerate(tuning_grid(name, grid, momentum_grid)):
+            row = run_surface(surface, getattr(book, name)(**candidate), tolerance=tolerance)
             reached = row.steps_to_target if row.steps_to_target is not None else np.inf
-            scores.append((row.diverged, reached, row.train_loss if not row.diverged else np.inf, lr))
-        best[name] = min(scores)[3]
+            scores.append((row.diverged, reached, row.train_loss if not row.diverged else np.inf, index, candidate))
+        best[name] = min(scores, key=lambda score: score[:4])[4]
     return best
+
+
+def tune_surface_learning_rates(surface, names=OPTIMIZER_NAMES[:-1], grid=LEARNING_RATE_GRID, tolerance=TOLERANCE):
+    """The best learning rate of each optimizer on ``surface`` under the rule of
+    :func:`tune_surface_hyperparameters`, α held at its class default (0.9).
+    Returns ``{name: learning_rate}``."""
+    tuned = tune_surface_hyperparameters(surface, names, grid, momentum_grid=(), tolerance=tolerance)
+    return {name: candidate["learning_rate"] for name, candidate in tuned.items()}
 
 
 # ----------------------------------------------------------------------- tables
@@ -587,11 +655,15 @@ def format_table(rows):
 
 def format_surface_table(rows):
     """Render surface race rows as a markdown table: problem, optimizer, learning
-    rate, final loss, steps to the target (— when not reached), seconds."""
-    header = ["problem", "optimizer", "learning rate", "final loss", "steps to target", "seconds"]
+    rate, momentum α (— without one), final loss, steps to the target (— when not
+    reached), seconds (the steps only, see :func:`run_surface`)."""
+    header = ["problem", "optimizer", "learning rate", "α", "final loss", "steps to target", "seconds"]
     lines = []
     for row in rows:
         final = "diverged" if row.diverged else f"{row.train_loss:.3g}"
         reached = "—" if row.steps_to_target is None else str(row.steps_to_target)
-        lines.append(f"| {row.problem} | {row.name} | {_lr_text(row)} | {final} | {reached} | {row.seconds:.2f} |")
-    return _markdown(header, ["---", "---", "---:", "---:", "---:", "---:"], lines)
+        alpha = "—" if row.momentum is None else f"{row.momentum:g}"
+        lines.append(
+            f"| {row.problem} | {row.name} | {_lr_text(row)} | {alpha} | {final} | {reached} | {row.seconds:.2f} |"
+        )
+    return _markdown(header, ["---", "---", "---:", "---:", "---:", "---:", "---:"], lines)

@@ -51,9 +51,11 @@ def test_steps_to_target(rows):
 
 def test_surface_table(rows):
     lines = format_surface_table(rows).splitlines()
-    assert lines[0] == "| problem | optimizer | learning rate | final loss | steps to target | seconds |"
+    assert lines[0] == "| problem | optimizer | learning rate | α | final loss | steps to target | seconds |"
     assert len(lines) == 2 + len(rows)
-    assert any(line.startswith("| saddle | Newton | 1 | ") and "| — |" in line for line in lines)
+    # Newton has no momentum (α —) and never reaches the saddle's target (steps —).
+    assert any(line.startswith("| saddle | Newton | 1 | — | ") and line.split("|")[6].strip() == "—"
+               for line in lines)
 
 
 def test_make_optimizer_copies_instances_and_uses_tuned_rates():
@@ -134,3 +136,68 @@ def test_optlab_curvature_on_a_saved_model(tmp_path, capsys):
     # The default keys x, y are not in this file: one line naming `x_key`, exit 2.
     assert main(["curvature", str(tmp_path / "m.keras"), str(tmp_path / "d.npz")]) == 2
     assert "`x_key`" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- tuning and timing
+
+
+def test_quadratic_table_is_the_tuning_rule_and_momentum_is_not_slower():
+    from keras_optlab.lab import racing
+
+    surface = surfaces.quadratic()
+    tuned = racing.tune_surface_hyperparameters(surface, names=["SGD", "Momentum"])
+    assert tuned == {name: racing.SURFACE_HYPERPARAMETERS["quadratic"][name] for name in ("SGD", "Momentum")}
+    rows = {row.name: row for row in race(["SGD", "Momentum"], [surface], verbose=0)}
+    assert rows["Momentum"].steps_to_target <= rows["SGD"].steps_to_target
+    # With α held at 0.9, no learning rate of the grid catches SGD on κ = 10: the rate
+    # of heavy ball is at least √α ≈ 0.95 per step, SGD's (κ − 1)/(κ + 1) ≈ 0.82.
+    (lr,) = racing.tune_surface_learning_rates(surface, names=["Momentum"]).values()
+    (slow,) = race({"Momentum": optimizers.Momentum(learning_rate=lr, momentum=0.9)}, [surface], verbose=0)
+    assert slow.steps_to_target > rows["SGD"].steps_to_target
+
+
+def test_tuning_grid_crosses_momentum_for_momentum_methods():
+    from keras_optlab.lab import racing
+
+    assert len(racing.tuning_grid("SGD")) == len(racing.LEARNING_RATE_GRID) == 13
+    assert len(racing.tuning_grid("Adam")) == 13
+    grid = racing.tuning_grid("NesterovRMSProp")
+    assert len(grid) == 39 and {c["momentum"] for c in grid} == {0.5, 0.9, 0.99}
+    assert racing.tuning_grid("Momentum", momentum_grid=()) == racing.tuning_grid("SGD")
+
+
+@pytest.mark.slow
+def test_surface_table_is_the_tuning_rule():
+    from keras_optlab.lab import racing
+
+    for name, surface in surfaces.default_surfaces().items():
+        assert racing.tune_surface_hyperparameters(surface) == racing.SURFACE_HYPERPARAMETERS[name], name
+
+
+def test_surface_timing_excludes_the_build_and_the_trace(monkeypatch):
+    """A stand-in clock that only the optimizer's build and the step's tracing advance:
+    the seconds of a run must not see either (no timed assertion: the clock is fake)."""
+    import dataclasses
+
+    from keras_optlab.lab import racing
+
+    clock = [0.0]
+    monkeypatch.setattr(racing, "_clock", lambda: clock[0])
+
+    class SlowBuild(optimizers.Momentum):
+        def build(self, var_list):
+            if not self.built:
+                clock[0] += 1000.0  # a kernel build
+            super().build(var_list)
+
+    quadratic = surfaces.quadratic()
+
+    def function(theta):  # Python runs only while the step is traced
+        clock[0] += 1000.0
+        return quadratic.function(theta)
+
+    surface = dataclasses.replace(quadratic, function=function)
+    row = racing.run_surface(surface, SlowBuild(learning_rate=0.01), steps=5)
+    assert clock[0] >= 2000.0  # the build and the trace did happen ...
+    assert row.seconds == 0.0  # ... before the clock started
+    assert len(row.trajectory) == 6 and row.trajectory[1][0] != row.trajectory[0][0]
