@@ -1,21 +1,44 @@
 """Callbacks that put curvature and optimizer telemetry into Keras' ``logs``.
 
 Both write into the ``logs`` dict that ``fit`` hands to every callback, so History,
-CSVLogger and TensorBoard record their values like any metric — provided they come
-*before* those callbacks in the ``callbacks`` list (Keras appends its own History last,
-so ``model.fit(...).history`` always has them).
+CSVLogger, TensorBoard and any callback of the user's record their values like any
+metric, **whatever the order of the ``callbacks`` list**.
+
+Why the order would matter, and how it is made not to: ``fit`` calls every callback's
+``on_train_batch_end`` (and ``on_epoch_end``) in list order with one shared ``logs``
+dict, and ``keras.callbacks.TensorBoard`` writes ``batch_<key>`` / ``epoch_<key>``
+scalars from that dict inside its own call (keras/src/callbacks/tensorboard.py) — a
+TensorBoard listed before the monitor has written its summaries before the monitor
+measured, and its event files would silently lack every curvature key (CSVLogger, which
+fixes its columns at the first epoch, likewise). The values cannot be measured earlier
+(they are of the weights *after* the batch's step). So when ``fit``'s
+``keras.callbacks.CallbackList`` hands the model to these callbacks (``set_model``),
+each moves itself ahead of the callbacks before it that are not keras_optlab logging
+callbacks: every other callback then reads logs that already hold the values. The
+values go through TensorBoard's own path — tags ``batch_<key>`` at TensorBoard's step
+and ``epoch_<key>`` — so nothing is written twice and no private writer is touched.
+(Writing them ourselves with ``tf.summary`` would not do: with ``update_freq="epoch"``
+TensorBoard installs no default writer, and a TensorBoard after the monitor would
+write them a second time.) A callback called by hand, outside a ``CallbackList``,
+stays where it is.
 
 Neither is registered with ``keras.saving.register_keras_serializable``: Keras never
 serializes callbacks (``fit`` takes instances, ``.keras`` files do not hold them), and a
 CurvatureMonitor's configuration would embed a data batch.
+
+Both are TensorFlow backend only for now: on another backend their constructors raise
+``RuntimeError`` naming ``keras.backend.backend()``.
 """
+
+import inspect
+import math
 
 import keras
 import numpy as np
 
 from keras_optlab import _checks
 from keras_optlab.curvature.along_gradient import gradient_curvature
-from keras_optlab.curvature.hvp import model_oracle, require_tensorflow, to_tensors
+from keras_optlab.curvature.hvp import check_batch, loss_closure, model_oracle, require_tensorflow
 from keras_optlab.curvature.spectrum import top_eigenvalues
 from keras_optlab.optimizers import _keras_hooks
 from keras_optlab.optimizers.base import BookOptimizer
@@ -33,11 +56,50 @@ def current_learning_rate(optimizer):
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
+def _move_ahead(callback):
+    """Move ``callback`` ahead of the callbacks before it in the ``CallbackList`` that
+    is calling its ``set_model`` (``fit``'s), stopping behind keras_optlab's own
+    logging callbacks so that their relative order is kept.
+
+    The list is found on the call stack: ``CallbackList.set_model`` loops over its
+    public ``callbacks`` attribute and calls ``set_model`` on each. Moving the current
+    element to an earlier index does not disturb that loop (no callback is skipped or
+    visited twice). Without a CallbackList on the stack nothing happens.
+    """
+    frame = inspect.currentframe()
+    owner = None
+    try:
+        for _ in range(8):
+            frame = frame.f_back
+            if frame is None:
+                break
+            candidate = frame.f_locals.get("self")
+            if isinstance(candidate, keras.callbacks.CallbackList):
+                owner = candidate
+                break
+    finally:
+        del frame
+    if owner is None or not isinstance(getattr(owner, "callbacks", None), list):
+        return
+    callbacks = owner.callbacks
+    position = next((i for i, c in enumerate(callbacks) if c is callback), None)
+    if position is None:
+        return
+    target = position
+    while target > 0 and not isinstance(callbacks[target - 1], _LOGGING_CALLBACKS):
+        target -= 1
+    if target != position:
+        callbacks.insert(target, callbacks.pop(position))
+
+
 class CurvatureMonitor(keras.callbacks.Callback):
     """Logs the book's ill-conditioning criterion during ``fit`` (Sec. 8.2.1, Eq. 8.10).
 
-    Every ``every_n_batches`` training batches (counted across epochs, the first batch
-    included), measures on the fixed batch ``(x, y)`` at the current weights:
+    Every ``every_n_batches`` training batches, counted across epochs from the start of
+    ``fit`` — at the batches ``n, 2n, 3n, …`` (1-based), i.e. where ``(step + 1) % n ==
+    0`` for the 0-based global step: Keras' convention, the steps at which
+    ``keras.callbacks.TensorBoard(update_freq=n)`` writes batch summaries — measures on
+    the fixed batch ``(x, y)`` at the weights after that batch's step:
 
     * ``g_norm_sq`` — gᵀg of the compiled loss (see
       :func:`keras_optlab.curvature.gradient_curvature`);
@@ -51,7 +113,10 @@ class CurvatureMonitor(keras.callbacks.Callback):
       included: the rate of its next step) exceeds the critical one, else 0.0.
 
     They are added to the batch logs of the measured batches, and every epoch's logs
-    carry the last measurement — so History, CSVLogger and TensorBoard see them. Each
+    carry the last measurement (NaN for each key in epochs that end before the first
+    measurement, so that History's lists stay one entry per epoch and CSVLogger has
+    the columns) — so History, CSVLogger and TensorBoard see them, listed before or
+    after the monitor (see the module's docstring). Each
     measurement is also appended to :attr:`measurements` (with ``step``, the number of
     training batches seen, ``learning_rate`` and ``loss``, the monitor batch's loss —
     kept out of ``logs``, where ``loss`` is the training loss).
@@ -59,6 +124,10 @@ class CurvatureMonitor(keras.callbacks.Callback):
     Cost per measurement: one Hessian-vector product along g (≈ 2 gradients of the
     monitor batch) plus ``eigen_iterations`` HVPs for ``lambda_max``. TensorFlow backend
     only. With ``steps_per_execution > 1`` a "batch" is one execution.
+
+    Every argument is checked here, at the call: ``x``, ``y`` and ``sample_weight``
+    must convert to tensors and hold the same number of samples
+    (:func:`keras_optlab.curvature.check_batch`).
 
     Args:
         x, y: The monitor batch (keep it small: every measurement evaluates it whole).
@@ -80,19 +149,41 @@ class CurvatureMonitor(keras.callbacks.Callback):
         seed=0,
     ):
         super().__init__()
-        require_tensorflow("CurvatureMonitor")
         self.top_eigenvalue = _checks.boolean("top_eigenvalue", top_eigenvalue)
         self.every_n_batches = _checks.integer("every_n_batches", every_n_batches, low=1)
         self.eigen_iterations = _checks.integer("eigen_iterations", eigen_iterations, low=1)
         self.seed = _checks.integer("seed", seed, allow_none=True)
-        self.x, self.y, self.sample_weight = to_tensors(x), to_tensors(y), to_tensors(sample_weight)
+        self.x, self.y, self.sample_weight = check_batch(x, y, sample_weight)
+        # Arguments first (a bad value is a TypeError/ValueError on any backend).
+        require_tensorflow("keras_optlab.callbacks.CurvatureMonitor")
         self.measurements = []
         self._last = None
         self._seen = 0
         self._eigenvector = None
 
+    @property
+    def keys(self):
+        """The keys this monitor writes into ``logs``."""
+        return tuple(k for k in CURVATURE_KEYS if self.top_eigenvalue or k != "lambda_max")
+
+    def set_model(self, model):
+        super().set_model(model)
+        _move_ahead(self)
+
     def on_train_begin(self, logs=None):
-        model_oracle(self.model)  # a clear error now rather than at the first batch
+        # Clear errors now rather than at the first measurement: the model (built,
+        # compiled, TensorFlow) and the monitor batch against it (one eager forward
+        # pass and loss: a wrong feature size or a label shape the loss refuses).
+        model_oracle(self.model, "keras_optlab.callbacks.CurvatureMonitor")
+        try:
+            loss_closure(self.model, self.x, self.y, self.sample_weight)()
+        except Exception as error:
+            raise ValueError(
+                f"CurvatureMonitor's monitor batch does not fit model {self.model.name!r}: its compiled "
+                f"loss cannot be evaluated on (x, y). Received: x of shape "
+                f"{keras.tree.map_structure(lambda t: tuple(t.shape), self.x)}, y of shape "
+                f"{keras.tree.map_structure(lambda t: tuple(t.shape), self.y)} ({type(error).__name__}: {error})"
+            ) from error
         self._seen = 0
         self._last = None
 
@@ -120,15 +211,15 @@ class CurvatureMonitor(keras.callbacks.Callback):
         return values
 
     def on_train_batch_end(self, batch, logs=None):
-        self._seen += 1
-        if (self._seen - 1) % self.every_n_batches == 0:
+        self._seen += 1  # training batches of this fit so far: TensorBoard's step
+        if self._seen % self.every_n_batches == 0:
             self._last = self.measure()
             if logs is not None:
                 logs.update(self._last)
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None and self._last is not None:
-            logs.update(self._last)
+        if logs is not None:
+            logs.update(self._last if self._last is not None else {key: math.nan for key in self.keys})
 
 
 class GradientStats(keras.callbacks.Callback):
@@ -147,11 +238,19 @@ class GradientStats(keras.callbacks.Callback):
 
     Any other optimizer has no such telemetry: ``fit`` then fails at its start with a
     ``TypeError`` naming the optimizer (asking for statistics that cannot exist is a
-    configuration error; a silent no-op would hide it).
+    configuration error; a silent no-op would hide it). Like CurvatureMonitor it puts
+    itself ahead of the other callbacks of ``fit`` (TensorBoard, CSVLogger, …), so the
+    order of the ``callbacks`` list does not matter. TensorFlow backend only for now:
+    on another backend the constructor raises ``RuntimeError``.
     """
+
+    def __init__(self):
+        super().__init__()
+        require_tensorflow("keras_optlab.callbacks.GradientStats")
 
     def set_model(self, model):
         super().set_model(model)
+        _move_ahead(self)
         optimizer = model.optimizer
         inner = getattr(optimizer, "inner_optimizer", None)
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and inner is not None:
@@ -189,5 +288,7 @@ class GradientStats(keras.callbacks.Callback):
         if logs is not None:
             logs.update(self._values())
 
+
+_LOGGING_CALLBACKS = (CurvatureMonitor, GradientStats)
 
 __all__ = ["CurvatureMonitor", "GradientStats"]

@@ -3,6 +3,7 @@
 
 import keras
 
+from keras_optlab.curvature.hvp import require_tensorflow
 from keras_optlab.optimizers.newton import Newton
 
 
@@ -28,12 +29,19 @@ class SecondOrder(keras.Model):
     >>> model = keras_optlab.SecondOrder(inner)
     >>> model.compile(optimizer=keras_optlab.optimizers.Newton(damping=1e-3), loss="mse")
 
-    TensorFlow backend only, like Newton.
+    TensorFlow backend only, like Newton: on another backend the constructor raises
+    ``RuntimeError`` naming ``keras.backend.backend()``.
+
+    Loading a ``.keras`` file whose compile config has no optimizer
+    (``"optimizer": null``) raises ``ValueError`` naming ``optimizer`` (plain Keras
+    fails there with an ``AttributeError``); ``keras.saving.load_model(path,
+    compile=False)`` loads such a file uncompiled.
     """
 
     def __init__(self, model, **kwargs):
         if not isinstance(model, keras.Model):
             raise TypeError(f"`model` must be a keras.Model. Received: model={model!r}")
+        require_tensorflow("keras_optlab.SecondOrder")
         super().__init__(**kwargs)
         self.model = model
 
@@ -77,8 +85,29 @@ class SecondOrder(keras.Model):
         config["model"] = keras.saving.serialize_keras_object(self.model)
         return config
 
+    def compile_from_config(self, config):
+        """Keras' own, after checking that the saved compile config names an optimizer.
+
+        Keras' ``Model.compile_from_config`` compiles with ``optimizer=None`` and then
+        calls ``None.build`` (an ``AttributeError``); a file in that state is refused
+        here with a ``ValueError`` that says how to load it anyway.
+        """
+        if not isinstance(config, dict) or config.get("optimizer") is None:
+            optimizer = config.get("optimizer") if isinstance(config, dict) else config
+            raise ValueError(
+                "The saved compile config of this keras_optlab.SecondOrder model has no `optimizer`, so it "
+                "cannot be compiled as saved. Load it with keras.saving.load_model(path, compile=False) "
+                f"and call compile() yourself. Received: optimizer={optimizer!r}"
+            )
+        return super().compile_from_config(config)
+
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
+        if "model" not in config:
+            raise ValueError(
+                "A keras_optlab.SecondOrder config must hold the wrapped `model`. "
+                f"Received: config keys {sorted(config)}"
+            )
         model = keras.saving.deserialize_keras_object(config.pop("model"), custom_objects=custom_objects)
         return cls(model, **config)

@@ -45,7 +45,7 @@ class BatchRecorder(keras.callbacks.Callback):
 
 def test_monitor_every_n_batches_into_batch_and_epoch_logs(tmp_path):
     model, x, y = _model()
-    monitor = CurvatureMonitor(x[:16], y[:16], every_n_batches=3, eigen_iterations=30)
+    monitor = CurvatureMonitor(x[:16], y[:16], every_n_batches=2, eigen_iterations=30)
     recorder = BatchRecorder()
     path = tmp_path / "log.csv"
     history = model.fit(
@@ -53,10 +53,12 @@ def test_monitor_every_n_batches_into_batch_and_epoch_logs(tmp_path):
         callbacks=[monitor, recorder, keras.callbacks.CSVLogger(str(path))],
     )
     measured = [i for i, logs in enumerate(recorder.batches) if "gHg" in logs]
-    assert measured == [0, 3, 6, 9]  # batches 1, 4, 7, 10 of 10, counted across epochs
+    # Keras' convention (TensorBoard's update_freq): batches 2, 4, 6, 8, 10 of 10
+    # (1-based), counted across epochs — (step + 1) % 2 == 0 for the 0-based step.
+    assert measured == [1, 3, 5, 7, 9]
     for i in measured:
         assert set(CURVATURE_KEYS) <= set(recorder.batches[i])
-    assert [m["step"] for m in monitor.measurements] == [1, 4, 7, 10]
+    assert [m["step"] for m in monitor.measurements] == [2, 4, 6, 8, 10]
     for key in CURVATURE_KEYS:
         assert len(history.history[key]) == 2
         # Each epoch carries its last measurement: batch 4 (epoch 1), batch 10 (epoch 2).
@@ -171,3 +173,83 @@ def test_gradient_stats_refuses_other_optimizers():
     model, x, y = _model(keras.optimizers.SGD(0.05))
     with pytest.raises(TypeError, match="keras_optlab optimizers.*keras.src.optimizers.sgd.SGD|SGD"):
         model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[GradientStats()])
+
+
+def tensorboard_scalars(log_dir):
+    """{tag: [(step, value), ...]} of every scalar in the event files under ``log_dir``,
+    read back with TensorFlow's own event reader."""
+    import pathlib
+
+    import tensorflow as tf
+
+    scalars = {}
+    for path in sorted(pathlib.Path(log_dir).glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.HasField("tensor") and not value.tensor.tensor_shape.dim:
+                    number = float(tf.make_ndarray(value.tensor))
+                elif value.HasField("simple_value"):
+                    number = value.simple_value
+                else:
+                    continue
+                scalars.setdefault(value.tag, []).append((event.step, number))
+    return scalars
+
+
+def _tensorboard_fit(tmp_path, monitor_first):
+    model, x, y = _model()
+    x, y = x[:40], y[:40]  # batch 4: 10 batches per epoch, 20 in all
+    monitor = CurvatureMonitor(x[:16], y[:16], every_n_batches=10, top_eigenvalue=False)
+    board = keras.callbacks.TensorBoard(str(tmp_path / "tb"), update_freq=10, write_graph=False)
+    csv_logger = keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))
+    callbacks = [monitor, board, csv_logger] if monitor_first else [board, csv_logger, monitor]
+    history = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=callbacks)
+    return monitor, history, tensorboard_scalars(tmp_path / "tb" / "train")
+
+
+@pytest.mark.parametrize("monitor_first", [True, False], ids=["monitor-first", "tensorboard-first"])
+def test_curvature_reaches_tensorboard_at_its_steps_whatever_the_order(tmp_path, monitor_first):
+    monitor, history, scalars = _tensorboard_fit(tmp_path, monitor_first)
+    # Measured at TensorBoard's steps 10 and 20 (update_freq=10), not 1 and 11.
+    assert [m["step"] for m in monitor.measurements] == [10, 20]
+    keys = ("g_norm_sq", "gHg", "critical_learning_rate", "ill_conditioned")
+    for key in keys:
+        # Exactly one event per written step (nothing written twice), equal to the measurement.
+        assert [step for step, _ in scalars[f"batch_{key}"]] == [10, 20], (key, scalars.get(f"batch_{key}"))
+        for (_, value), measured in zip(scalars[f"batch_{key}"], monitor.measurements):
+            assert value == pytest.approx(measured[key], rel=1e-6)  # event files hold float32
+        assert [step for step, _ in scalars[f"epoch_{key}"]] == [0, 1]
+        assert [v for _, v in scalars[f"epoch_{key}"]] == pytest.approx(history.history[key], rel=1e-6)
+    assert "batch_lambda_max" not in scalars
+    with open(tmp_path / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(row["gHg"]) for row in rows] == pytest.approx(history.history["gHg"], rel=1e-6)
+
+
+def test_gradient_stats_reach_a_tensorboard_listed_before_them(tmp_path):
+    model, x, y = _model()
+    board = keras.callbacks.TensorBoard(str(tmp_path / "tb"), update_freq=5, write_graph=False)
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[board, GradientStats()])
+    scalars = tensorboard_scalars(tmp_path / "tb" / "train")
+    for key in TELEMETRY_KEYS:
+        assert [step for step, _ in scalars[f"batch_{key}"]] == [5, 10], key
+        assert [step for step, _ in scalars[f"epoch_{key}"]] == [0, 1], key
+    assert [v for _, v in scalars["batch_clipped_steps"]] == [0, 0]
+
+
+def test_epochs_before_the_first_measurement_log_nan(tmp_path):
+    model, x, y = _model()
+    monitor = CurvatureMonitor(x[:16], y[:16], every_n_batches=BATCHES_PER_EPOCH + 2, top_eigenvalue=False)
+    path = tmp_path / "log.csv"
+    history = model.fit(
+        x, y, batch_size=8, epochs=2, shuffle=False, verbose=0,
+        callbacks=[keras.callbacks.CSVLogger(str(path)), monitor],
+    )
+    assert [m["step"] for m in monitor.measurements] == [BATCHES_PER_EPOCH + 2]
+    for key in monitor.keys:
+        assert len(history.history[key]) == 2  # one entry per epoch, as for the loss
+        assert math.isnan(history.history[key][0])
+        assert history.history[key][1] == monitor.measurements[0][key]
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    assert math.isnan(float(rows[0]["gHg"])) and float(rows[1]["gHg"]) == pytest.approx(history.history["gHg"][1])

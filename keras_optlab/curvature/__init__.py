@@ -7,7 +7,13 @@ TensorFlow backend only.
 * :func:`gradient_curvature` — gᵀg, gᵀHg, the critical learning rate 2gᵀg/gᵀHg and the
   predicted change ½ε²gᵀHg − εgᵀg of a gradient step (Eq. 8.10);
 * :func:`top_eigenvalues` — Lanczos or power iteration on HVPs;
-* :func:`hessian_trace` — Hutchinson's estimator.
+* :func:`hessian_trace` — Hutchinson's estimator;
+* :func:`gauss_newton_product` — G v, the Gauss-Newton matrix (Newton's ``curvature="gauss_newton"``).
+
+Every function checks its arguments at the call (``TypeError`` / ``ValueError`` naming
+the argument and echoing the value; the batch by :func:`check_batch`) and, on another
+backend than TensorFlow, raises ``RuntimeError`` ("TensorFlow backend only", naming
+``keras.backend.backend()``).
 
 Low level, on a zero-argument loss callable: :func:`loss_and_gradient`,
 :func:`hvp_from_loss`, :func:`gradient_hvp`; and :func:`loss_closure` (a model's loss as
@@ -15,6 +21,8 @@ such a callable), :func:`model_loss_and_gradient`.
 """
 
 from keras_optlab.curvature.hvp import (
+    check_batch,
+    gauss_newton_product,
     gradient_hvp,
     hvp,
     hvp_from_loss,
@@ -27,6 +35,8 @@ from keras_optlab.curvature.spectrum import TraceEstimate, hessian_trace, top_ei
 
 __all__ = [
     "TraceEstimate",
+    "check_batch",
+    "gauss_newton_product",
     "gradient_curvature",
     "gradient_hvp",
     "hessian_trace",

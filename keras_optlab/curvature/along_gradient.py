@@ -13,7 +13,7 @@ product (Pearlmutter 1994). TensorFlow backend only.
 import math
 
 from keras_optlab import _checks
-from keras_optlab.curvature.hvp import model_oracle, to_tensors
+from keras_optlab.curvature.hvp import check_batch, model_oracle
 
 
 def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None):
@@ -39,13 +39,10 @@ def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None):
           size along −g makes the quadratic model worse);
         * ``predicted_change`` (only given ``learning_rate``) — ½ε²gᵀHg − εgᵀg, Eq. 8.10.
     """
+    oracle = model_oracle(model, "keras_optlab.curvature.gradient_curvature")
     if learning_rate is not None:
         learning_rate = _checks.number("learning_rate", learning_rate, low=0.0)
-    oracle = model_oracle(model)
-    loss, g_norm_sq, ghg = (
-        float(t)
-        for t in oracle.curvature(to_tensors(x), to_tensors(y), to_tensors(sample_weight))
-    )
+    loss, g_norm_sq, ghg = (float(t) for t in oracle.curvature(*check_batch(x, y, sample_weight)))
     report = {
         "loss": loss,
         "g_norm_sq": g_norm_sq,

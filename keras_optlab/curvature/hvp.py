@@ -24,8 +24,16 @@ several outputs, Keras' ``compute_loss`` also updates the per-output loss tracke
 ``fit`` shows; nothing else is changed.)
 
 TensorFlow backend only: a Keras model's weights are differentiated with
-``tf.GradientTape``; on another backend the model-level functions raise a
-``RuntimeError``.
+``tf.GradientTape``. On another backend every public function here raises a
+``RuntimeError`` at the call, saying so and naming ``keras.backend.backend()``.
+
+**Checked at the call** (``TypeError`` for a wrong type, ``ValueError`` for a wrong
+value, the argument named and its value echoed): the model (built, compiled, with
+trainable variables), the batch (:func:`check_batch`: ``x``, ``y`` and
+``sample_weight`` convert to tensors, each has a batch axis, and all hold the same
+number of samples), ``vectors`` (a list shaped like the variables), the loss callables
+and variables of the low-level functions; and the loss itself, which must be a scalar
+(a vector "loss" would otherwise be summed silently by ``tf.GradientTape``).
 """
 
 import weakref
@@ -33,17 +41,104 @@ import weakref
 import keras
 import tensorflow as tf
 
+from keras_optlab import _checks
+
 
 def _as_tensors(variables):
     return [v.value if hasattr(v, "value") and not isinstance(v, tf.Variable) else v for v in variables]
 
 
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_callable(name, value):
+    """``value`` if it is a callable that is not a class, else a ``TypeError``."""
+    if not callable(value) or isinstance(value, type):
+        raise TypeError(f"`{name}` must be a zero-argument callable (a function). Received: {name}={_short(value)}")
+    return value
+
+
+def check_variables(variables, name="variables"):
+    """``variables`` as a list of float ``keras.Variable``s / ``tf.Variable``s, non-empty."""
+    if isinstance(variables, (keras.Variable, tf.Variable)):
+        variables = [variables]
+    if isinstance(variables, (str, bytes)) or not hasattr(variables, "__iter__"):
+        raise TypeError(f"`{name}` must be a list of variables. Received: {name}={_short(variables)}")
+    variables = list(variables)
+    if not variables:
+        raise ValueError(f"`{name}` must hold at least one variable. Received: {name}=[]")
+    for v in variables:
+        if not isinstance(v, (keras.Variable, tf.Variable)):
+            raise TypeError(
+                f"`{name}` must hold keras.Variable or tf.Variable objects (a tensor cannot be "
+                f"differentiated or updated in place). Received: an entry {_short(v)}"
+            )
+        if not tf.as_dtype(v.dtype).is_floating:
+            raise ValueError(
+                f"`{name}` must hold floating-point variables. Received: variable "
+                f"{getattr(v, 'path', v.name)!r} of dtype {tf.as_dtype(v.dtype).name}"
+            )
+    return variables
+
+
+def check_vectors(vectors, variables, name="vectors"):
+    """``vectors`` as tensors, one per variable, each shaped (and cast) like it."""
+    if isinstance(vectors, (str, bytes)) or not isinstance(vectors, (list, tuple)):
+        raise TypeError(
+            f"`{name}` must be a list shaped like the variables ({len(variables)} tensors). "
+            f"Received: {name}={_short(vectors)}"
+        )
+    if len(vectors) != len(variables):
+        raise ValueError(
+            f"`{name}` must be a list shaped like the variables ({len(variables)} tensors). "
+            f"Received: a list of {len(vectors)}"
+        )
+    out = []
+    for v, w in zip(vectors, variables):
+        try:
+            v = tf.cast(tf.convert_to_tensor(v), w.dtype)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"`{name}` entries must be numeric arrays. Received: {_short(v)}") from error
+        if tuple(v.shape) != tuple(w.shape):
+            where = getattr(w, "path", None) or w.name
+            raise ValueError(
+                f"`{name}` entry for variable {where!r} must have shape {tuple(w.shape)}. "
+                f"Received: shape={tuple(v.shape)}"
+            )
+        out.append(v)
+    return out
+
+
+def scalar_loss(loss, name="loss_fn"):
+    """``loss`` as a scalar tensor; a ``ValueError`` echoing the shape of anything else.
+
+    ``tf.GradientTape.gradient`` of a non-scalar target silently differentiates its
+    sum: a vector "loss" would give the gradient and Hessian of another function.
+    """
+    if loss is None:
+        raise TypeError(f"`{name}` must return a scalar loss. Received: the loss None")
+    loss = tf.convert_to_tensor(loss)
+    if loss.shape.rank is None:  # unknown rank inside a trace: checked when it runs
+        return tf.reshape(loss, [])
+    if loss.shape.rank != 0:
+        raise ValueError(
+            f"`{name}` must return a scalar loss (a 0-d tensor). Received: the loss of shape "
+            f"{tuple(loss.shape)}: reduce it (e.g. its mean) first"
+        )
+    return loss
+
+
 def loss_and_gradient(loss_fn, variables):
     """(J, ∇J) for a zero-argument ``loss_fn`` differentiated w.r.t. ``variables``
-    (``keras.Variable``s or ``tf.Variable``s). Missing gradients become zeros."""
-    tf_vars = _as_tensors(variables)
+    (``keras.Variable``s or ``tf.Variable``s). Missing gradients become zeros.
+    ``loss_fn()`` must return a scalar."""
+    require_tensorflow("keras_optlab.curvature.loss_and_gradient")
+    check_callable("loss_fn", loss_fn)
+    tf_vars = _as_tensors(check_variables(variables))
     with tf.GradientTape() as tape:
-        loss = loss_fn()
+        loss = scalar_loss(loss_fn())
     grads = tape.gradient(loss, tf_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO)
     return loss, grads
 
@@ -53,7 +148,7 @@ def _double_backprop(loss_fn, variables, make_vectors):
     tf_vars = _as_tensors(variables)
     with tf.GradientTape() as outer:
         with tf.GradientTape() as inner:
-            loss = loss_fn()
+            loss = scalar_loss(loss_fn())
         grads = inner.gradient(loss, tf_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         vectors = [tf.stop_gradient(tf.cast(v, w.dtype)) for v, w in zip(make_vectors(grads), tf_vars)]
         dot = tf.add_n([tf.reduce_sum(g * v) for g, v in zip(grads, vectors)])
@@ -67,6 +162,10 @@ def hvp_from_loss(loss_fn, variables, vectors):
     ``vectors`` is a list shaped like ``variables``; so are the gradient and the
     product. Double backprop: one forward, two backward passes.
     """
+    require_tensorflow("keras_optlab.curvature.hvp_from_loss")
+    check_callable("loss_fn", loss_fn)
+    variables = check_variables(variables)
+    vectors = check_vectors(vectors, variables)
     return _double_backprop(loss_fn, variables, lambda grads: vectors)
 
 
@@ -77,7 +176,9 @@ def gradient_hvp(loss_fn, variables):
     2016, Sec. 8.2.1, Eq. 8.10: J(θ − εg) ≈ J(θ) − εgᵀg + ½ε²gᵀHg), for the cost of
     one Hessian-vector product: the gradient of the inner tape is reused as v.
     """
-    return _double_backprop(loss_fn, variables, lambda grads: grads)
+    require_tensorflow("keras_optlab.curvature.gradient_hvp")
+    check_callable("loss_fn", loss_fn)
+    return _double_backprop(loss_fn, check_variables(variables), lambda grads: grads)
 
 
 def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
@@ -90,10 +191,15 @@ def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
     network's own curvature. Computed without forming anything: J v by forward-mode
     differentiation (``tf.autodiff.ForwardAccumulator``), H_L (J v) by double backprop
     through the loss alone, Jᵀ(·) by one backward pass. Curvature of terms that do not
-    go through z (weight regularizers) is not included.
+    go through z (weight regularizers) is not included. ``output_loss_fn(z)`` must
+    return a scalar.
     """
+    require_tensorflow("keras_optlab.curvature.gauss_newton_product")
+    check_callable("outputs_fn", outputs_fn)
+    check_callable("output_loss_fn", output_loss_fn)
+    variables = check_variables(variables)
+    vectors = check_vectors(vectors, variables)
     tf_vars = _as_tensors(variables)
-    vectors = [tf.cast(v, w.dtype) for v, w in zip(vectors, tf_vars)]
     with tf.autodiff.ForwardAccumulator(primals=tf_vars, tangents=vectors) as accumulator:
         outputs = outputs_fn()
     jv = tf.nest.map_structure(
@@ -105,7 +211,7 @@ def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
         outer.watch(flat_z)
         with tf.GradientTape() as inner:
             inner.watch(flat_z)
-            loss = output_loss_fn(z)
+            loss = scalar_loss(output_loss_fn(z), "output_loss_fn")
         gz = inner.gradient(loss, flat_z, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         dot = tf.add_n([tf.reduce_sum(a * b) for a, b in zip(gz, tf.nest.flatten(jv))])
     h_jv = outer.gradient(dot, flat_z, unconnected_gradients=tf.UnconnectedGradients.ZERO)
@@ -118,20 +224,24 @@ def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
 
 
 def require_tensorflow(what="keras_optlab.curvature"):
-    """Raise a ``RuntimeError`` unless Keras runs on the TensorFlow backend."""
+    """Raise a ``RuntimeError`` unless Keras runs on the TensorFlow backend.
+
+    Newton, SecondOrder, the curvature functions and the callbacks differentiate with
+    ``tf.GradientTape`` and update through TensorFlow: they are TensorFlow backend
+    only for now, and say so at the call rather than failing inside a trace.
+    """
     backend = keras.backend.backend()
     if backend != "tensorflow":
         raise RuntimeError(
-            f"{what} differentiates Keras models with tf.GradientTape and needs the "
-            f"TensorFlow backend. Received: keras.backend.backend()={backend!r}. "
-            "Set KERAS_BACKEND=tensorflow."
+            f"{what} is TensorFlow backend only (it differentiates with tf.GradientTape). "
+            f"Received: keras.backend.backend()={backend!r}. Set KERAS_BACKEND=tensorflow."
         )
 
 
-def _check_model(model):
-    require_tensorflow()
+def _check_model(model, what="keras_optlab.curvature"):
+    require_tensorflow(what)
     if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a keras.Model. Received: model={model!r}")
+        raise TypeError(f"`model` must be a keras.Model. Received: model={_short(model)}")
     if not model.built:
         raise ValueError(
             f"Model {model.name!r} is not built: call it on data (or build it) first, so that "
@@ -154,6 +264,9 @@ def loss_closure(model, x, y, sample_weight=None):
     ``model.losses`` (regularizers), forward pass in inference mode. Every model-level
     curvature function of keras_optlab differentiates this closure.
     """
+    require_tensorflow("keras_optlab.curvature.loss_closure")
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model. Received: model={_short(model)}")
 
     def loss_fn():
         y_pred = model(x, training=False)
@@ -167,6 +280,65 @@ def to_tensors(structure):
     if structure is None:
         return None
     return tf.nest.map_structure(tf.convert_to_tensor, structure)
+
+
+def _leaves(name, structure):
+    """[(label, tensor)] of a converted (nested) batch, labels like ``x['image']``."""
+    return [
+        (name + "".join(f"[{p!r}]" for p in path), leaf) for path, leaf in keras.tree.flatten_with_path(structure)
+    ]
+
+
+def check_batch(x, y, sample_weight=None):
+    """``(x, y, sample_weight)`` as tensors, checked before anything is traced.
+
+    Each converts to tensors (a nested structure of arrays is fine: a model with
+    several inputs or outputs), every array has a batch (first) axis, and all of them
+    hold the same, non-zero number of samples. ``y`` and ``sample_weight`` may be
+    ``None``.
+    """
+    given = {"x": x, "y": y, "sample_weight": sample_weight}
+    converted = {}
+    for name, value in given.items():
+        if value is None:
+            if name == "x":
+                raise TypeError("`x` must be an array, a tensor or a nested structure of them. Received: x=None")
+            converted[name] = None
+            continue
+        if isinstance(value, (str, bytes)):
+            raise TypeError(f"`{name}` must be an array, a tensor or a nested structure of them. Received: {name}={_short(value)}")
+        try:
+            converted[name] = to_tensors(value)
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"`{name}` must be an array, a tensor or a nested structure of them. "
+                f"Received: {name}={_short(value)}"
+            ) from error
+    samples = None
+    for name in ("x", "y", "sample_weight"):
+        if converted[name] is None:
+            continue
+        leaves = _leaves(name, converted[name])
+        if not leaves:
+            raise ValueError(f"`{name}` holds no arrays. Received: {name}={_short(given[name])}")
+        for label, leaf in leaves:
+            if leaf.shape.rank == 0:
+                raise ValueError(
+                    f"`{name}` must have a batch (first) axis. Received: {label} of shape () "
+                    f"(value {_short(leaf.numpy() if hasattr(leaf, 'numpy') else leaf)})"
+                )
+            count = leaf.shape[0]
+            if count == 0:
+                raise ValueError(f"`{name}` must hold at least one sample. Received: {label}.shape={tuple(leaf.shape)}")
+            if samples is None:
+                samples = (label, leaf, count)
+            elif count != samples[2]:
+                first_label, first, _ = samples
+                raise ValueError(
+                    f"`x`, `y` and `sample_weight` must hold the same number of samples (first axis). "
+                    f"Received: {first_label}.shape={tuple(first.shape)} but {label}.shape={tuple(leaf.shape)}"
+                )
+    return converted["x"], converted["y"], converted["sample_weight"]
 
 
 class _ModelOracle:
@@ -215,40 +387,20 @@ def _oracle_key(model):
 _ORACLES = weakref.WeakKeyDictionary()
 
 
-def model_oracle(model):
+def model_oracle(model, what="keras_optlab.curvature"):
     """The cached :class:`_ModelOracle` of ``model`` (built, compiled, TF backend)."""
-    _check_model(model)
+    _check_model(model, what)
     oracle = _ORACLES.get(model)
     if oracle is None or oracle.key != _oracle_key(model):
         oracle = _ORACLES[model] = _ModelOracle(model)
     return oracle
 
 
-def _check_vectors(model, vectors):
-    variables = model.trainable_variables
-    if not isinstance(vectors, (list, tuple)) or len(vectors) != len(variables):
-        count = len(vectors) if isinstance(vectors, (list, tuple)) else type(vectors).__name__
-        raise ValueError(
-            "`vectors` must be a list shaped like `model.trainable_variables` "
-            f"({len(variables)} tensors). Received: {count}"
-        )
-    out = []
-    for v, w in zip(vectors, variables):
-        v = tf.convert_to_tensor(v, dtype=w.dtype)
-        if tuple(v.shape) != tuple(w.shape):
-            raise ValueError(
-                f"`vectors` entry for variable {w.path!r} must have shape {tuple(w.shape)}. "
-                f"Received: shape={tuple(v.shape)}"
-            )
-        out.append(v)
-    return out
-
-
 def model_loss_and_gradient(model, x, y, sample_weight=None):
     """(J, ∇J) of the compiled loss of ``model`` on ``(x, y)``; the gradient is a list
     shaped like ``model.trainable_variables`` (TensorFlow backend)."""
-    oracle = model_oracle(model)
-    return oracle.value_and_gradient(to_tensors(x), to_tensors(y), to_tensors(sample_weight))
+    oracle = model_oracle(model, "keras_optlab.curvature.model_loss_and_gradient")
+    return oracle.value_and_gradient(*check_batch(x, y, sample_weight))
 
 
 def hvp(model, x, y, vectors, sample_weight=None):
@@ -275,6 +427,7 @@ def hvp(model, x, y, vectors, sample_weight=None):
     >>> v = [tf.ones_like(w) for w in model.trainable_variables]
     >>> hv = hvp(model, x, y, v)
     """
-    oracle = model_oracle(model)
-    vectors = _check_vectors(model, vectors)
-    return oracle.product(to_tensors(x), to_tensors(y), to_tensors(sample_weight), vectors)
+    oracle = model_oracle(model, "keras_optlab.curvature.hvp")
+    batch = check_batch(x, y, sample_weight)
+    vectors = check_vectors(vectors, model.trainable_variables)
+    return oracle.product(*batch, vectors)

@@ -18,19 +18,19 @@ import numpy as np
 import tensorflow as tf
 
 from keras_optlab import _checks
-from keras_optlab.curvature.hvp import model_oracle, to_tensors
+from keras_optlab.curvature.hvp import check_batch, model_oracle
 
 
 class _FlatOperator:
     """v ↦ H v on flattened float64 vectors for one model and one batch."""
 
-    def __init__(self, model, x, y, sample_weight):
-        self.oracle = model_oracle(model)
+    def __init__(self, model, x, y, sample_weight, what):
+        self.oracle = model_oracle(model, what)
         self.variables = list(model.trainable_variables)
         self.shapes = [tuple(v.shape) for v in self.variables]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.n = int(sum(self.sizes))
-        self.args = (to_tensors(x), to_tensors(y), to_tensors(sample_weight))
+        self.args = check_batch(x, y, sample_weight)
 
     def split(self, flat):
         parts = np.split(np.asarray(flat), np.cumsum(self.sizes)[:-1])
@@ -48,13 +48,28 @@ def _start_vector(op, seed, initial_vector):
     if initial_vector is None:
         v = np.random.default_rng(seed).standard_normal(op.n)
     else:
-        v = op.flatten(initial_vector) if isinstance(initial_vector, (list, tuple)) else np.asarray(
-            initial_vector, dtype=np.float64
-        ).ravel()
+        try:
+            if isinstance(initial_vector, (list, tuple)):
+                if len(initial_vector) != len(op.shapes) or any(
+                    np.shape(p) != s for p, s in zip(initial_vector, op.shapes)
+                ):
+                    raise ValueError(
+                        "`initial_vector` given as a list must be shaped like `model.trainable_variables` "
+                        f"{op.shapes}. Received: shapes {[np.shape(p) for p in initial_vector]}"
+                    )
+                v = op.flatten(initial_vector)
+            else:
+                v = np.asarray(initial_vector, dtype=np.float64).ravel()
+        except (TypeError,) as error:
+            raise TypeError(
+                f"`initial_vector` must be numeric. Received: initial_vector={initial_vector!r:.80}"
+            ) from error
         if v.shape != (op.n,) or not np.any(v) or not np.all(np.isfinite(v)):
             raise ValueError(
                 f"`initial_vector` must be a finite, non-zero vector of {op.n} parameters "
-                "(a list shaped like `model.trainable_variables`, or flat)."
+                "(a list shaped like `model.trainable_variables`, or flat). Received: "
+                f"initial_vector with {v.size} entries, {int(np.count_nonzero(v))} non-zero, "
+                f"{int(np.count_nonzero(~np.isfinite(v)))} non-finite"
             )
     return v / np.linalg.norm(v)
 
@@ -194,7 +209,7 @@ def top_eigenvalues(
         NumPy float64 array of shape ``(k,)``; with ``return_eigenvectors``, the pair
         ``(values, vectors)``.
     """
-    op = _FlatOperator(model, x, y, sample_weight)
+    op = _FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.top_eigenvalues")
     k = _checks.integer("k", k, low=1)
     if k > op.n:
         raise ValueError(f"`k` must be <= the number of trainable parameters ({op.n}). Received: k={k}")
@@ -238,7 +253,7 @@ def hessian_trace(model, x, y, num_samples=100, seed=0, sample_weight=None):
     """
     num_samples = _checks.integer("num_samples", num_samples, low=2)
     seed = _checks.integer("seed", seed, allow_none=True)
-    op = _FlatOperator(model, x, y, sample_weight)
+    op = _FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.hessian_trace")
     rng = np.random.default_rng(seed)
     samples = np.empty(num_samples)
     for i in range(num_samples):

@@ -1,9 +1,17 @@
 """Newton's method, regularized — Algorithm 8.8 and Sec. 8.6.1 of Goodfellow et al. (2016)."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from keras_optlab.curvature.hvp import gauss_newton_product, hvp_from_loss, loss_and_gradient
+from keras_optlab.curvature.hvp import (
+    check_callable,
+    check_variables,
+    gauss_newton_product,
+    hvp_from_loss,
+    loss_and_gradient,
+    require_tensorflow,
+)
 from keras_optlab import _checks
 from keras_optlab.optimizers.base import BookOptimizer, fill_docstring
 
@@ -84,7 +92,10 @@ class Newton(BookOptimizer):
 
     A Keras optimizer never sees the loss, which Newton needs: train with
     ``keras_optlab.SecondOrder(model)`` (its `train_step` calls :meth:`newton_step`)
-    or call :meth:`minimize` with a zero-argument loss. TensorFlow backend only. The
+    or call :meth:`minimize` with a zero-argument loss, which must return a scalar
+    (a non-scalar one is refused with a ``ValueError`` echoing its shape). TensorFlow
+    backend only: on another backend the constructor raises ``RuntimeError`` (after
+    the arguments' own checks), naming ``keras.backend.backend()``. The
     gradient/clipping arguments of first-order optimizers (weight decay, clipping,
     EMA, accumulation, loss scaling) do not apply to a Newton step and are refused;
     ``skip_nonfinite`` is honoured (a step whose gradient or direction is not finite
@@ -150,6 +161,8 @@ class Newton(BookOptimizer):
         self.adaptive_damping = adaptive_damping
         self.saddle_free = saddle_free
         self.curvature = curvature
+        # Arguments first (a bad value is a ValueError on any backend), then the backend.
+        require_tensorflow("keras_optlab.optimizers.Newton")
 
     # ------------------------------------------------------------------ state
     def build(self, var_list):
@@ -209,15 +222,30 @@ class Newton(BookOptimizer):
         ``curvature="gauss_newton"`` also needs the loss split at the model's outputs:
         ``outputs_fn()`` → z and ``output_loss_fn(z)`` → J (``SecondOrder`` passes them).
         """
-        variables = list(variables)
+        check_callable("loss_fn", loss_fn)
+        variables = check_variables(variables)
+        dtypes = sorted({tf.as_dtype(v.dtype).name for v in variables})
+        if len(dtypes) > 1:
+            raise ValueError(f"`variables` must share one float dtype for a Newton step. Received: dtypes {dtypes}")
         if self.curvature == "gauss_newton" and (outputs_fn is None or output_loss_fn is None):
             raise ValueError(
                 "curvature='gauss_newton' needs the model outputs: train with keras_optlab.SecondOrder, "
                 "or pass outputs_fn and output_loss_fn to newton_step."
             )
+        for name, fn in (("outputs_fn", outputs_fn), ("output_loss_fn", output_loss_fn)):
+            if fn is not None:
+                check_callable(name, fn)
         if not self.built:
             with keras.name_scope(self.name, caller=self):
                 self.build(variables)
+        else:
+            built = [tuple(d.shape) for d in self._directions]
+            given = [tuple(v.shape) for v in variables]
+            if built != given:
+                raise ValueError(
+                    f"`variables` must be the variables this Newton optimizer was built for (shapes {built}). "
+                    f"Received: shapes {given}. Use one optimizer per set of variables."
+                )
         dtype = variables[0].dtype
         tf_vars = [v.value if isinstance(v, keras.Variable) else v for v in variables]
         alpha = tf.cast(self._damping_value.value, dtype)
@@ -343,15 +371,34 @@ class Newton(BookOptimizer):
         return accepted
 
     def minimize(self, loss_fn, variables, steps=1):
-        """Run ``steps`` Newton steps on a zero-argument ``loss_fn``; returns the list of
-        losses before each step (Python floats)."""
+        """Run ``steps`` Newton steps on a zero-argument ``loss_fn`` (returning a scalar);
+        returns the list of losses before each step (Python floats)."""
         steps = _checks.integer("steps", steps, low=1)
-        if not callable(loss_fn):
-            raise TypeError(f"`loss_fn` must be a zero-argument callable returning the loss. Received: loss_fn={loss_fn!r}")
-        variables = list(variables)
-        if not variables:
-            raise ValueError("`variables` must hold at least one variable. Received: variables=[]")
+        check_callable("loss_fn", loss_fn)
+        variables = check_variables(variables)
         return [float(self.newton_step(loss_fn, variables)) for _ in range(steps)]
+
+    def load_own_variables(self, store):
+        """BookOptimizer's checked loading (every float finite, counters >= 0), plus
+        Newton's own state: ``damping_value`` >= 0 (> 0 with ``adaptive_damping``, which
+        can never leave 0) and ``cg_iterations`` >= 0. A bad value raises ``ValueError``
+        naming the variable, and nothing is assigned."""
+        if self.built and len(store.keys()) == len(self.variables):
+            index = {id(v): i for i, v in enumerate(self.variables)}
+            damping = np.asarray(store[str(index[id(self._damping_value)])], dtype=np.float64)
+            iterations = np.asarray(store[str(index[id(self._cg_iterations)])])
+            low_text = "> 0 (adaptive_damping)" if self.adaptive_damping else ">= 0"
+            if np.isfinite(damping).all() and ((damping <= 0).any() if self.adaptive_damping else (damping < 0).any()):
+                raise ValueError(
+                    f"Refusing to load optimizer '{self.name}': saved state of variable "
+                    f"'{self._damping_value.path}' must be {low_text}. Received: damping_value={damping.tolist()}"
+                )
+            if (iterations < 0).any():
+                raise ValueError(
+                    f"Refusing to load optimizer '{self.name}': saved state of variable "
+                    f"'{self._cg_iterations.path}' must be >= 0. Received: cg_iterations={iterations.tolist()}"
+                )
+        super().load_own_variables(store)
 
     def get_config(self):
         config = super().get_config()
