@@ -3,7 +3,9 @@
 * `seed`: the one check of a `seed` argument before Keras' own seed handling
   (`keras.initializers.VarianceScaling`, a `RandomInitializer`) takes it;
 * `fans`: Keras' fan rule, for the schemes that are not a `VarianceScaling`;
-* `float_dtype`: the dtype a weight is drawn in, refused unless floating point.
+* `float_dtype`: the dtype a weight is drawn in, refused unless floating point;
+* `shape`: the weight shape an initializer is called with, a tuple of integers >= 0;
+* `axes`: `VarianceScaling`'s `input_axes` / `output_axes` (from a config).
 
 Argument values are checked by `keras_optlab._checks`, so every initializer follows the
 package's contract (TypeError for a wrong type, ValueError for a wrong value, the
@@ -14,6 +16,7 @@ import math
 import numbers
 
 import keras
+import numpy as np
 
 from keras_optlab import _checks
 
@@ -31,7 +34,19 @@ def seed(value):
     is a `TypeError` naming `seed` (Keras raises `ValueError` for those and takes `True`
     as the int 1).
     """
-    if value is None or isinstance(value, (dict, keras.random.SeedGenerator)):
+    if value is None or isinstance(value, keras.random.SeedGenerator):
+        return value
+    if isinstance(value, dict):
+        # A config's serialized SeedGenerator: refused here, not at the first draw.
+        try:
+            generator = keras.saving.deserialize_keras_object(value)
+        except Exception:  # noqa: BLE001 - any failure means "not a serialized SeedGenerator"
+            generator = None
+        if not isinstance(generator, keras.random.SeedGenerator):
+            raise ValueError(
+                "`seed` given as a dict must be a serialized keras.random.SeedGenerator. "
+                f"Received: seed={value!r}"
+            ) from None
         return value
     try:
         return _checks.integer("seed", value)
@@ -78,3 +93,39 @@ def float_dtype(dtype):
             f"Received: dtype={dtype!r}"
         )
     return standard
+
+
+def shape(value):
+    """`value` as a tuple of Python ints >= 0, or an error naming `shape`.
+
+    Keras calls an initializer with a tuple of ints; a list, a `TensorShape` and NumPy
+    integers are accepted too. A float (3.5 would be truncated), `None` (an unknown
+    dimension), a negative size or a bare int is refused here rather than deep inside a
+    backend's random op.
+    """
+    received = f"Received: shape={value!r}"
+    if isinstance(value, (str, bytes)) or not np.iterable(value):
+        raise TypeError(f"`shape` must be a tuple of integers. {received}")
+    dims = list(value)
+    for d in dims:
+        d = d[()] if isinstance(d, np.ndarray) and d.ndim == 0 else d
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, numbers.Integral):
+            raise TypeError(f"`shape` must be a tuple of integers (no None, no floats). {received}")
+        if d < 0:
+            raise ValueError(f"`shape` must hold sizes >= 0. {received}")
+    return tuple(int(d) for d in dims)
+
+
+def axes(name, value):
+    """`None` or a list of ints: `VarianceScaling`'s `input_axes` / `output_axes`."""
+    if value is None:
+        return None
+    received = f"Received: {name}={value!r}"
+    if isinstance(value, (str, bytes, dict)) or not np.iterable(value):
+        raise TypeError(f"`{name}` must be None or a list of integer axes. {received}")
+    result = []
+    for a in value:
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, numbers.Integral):
+            raise TypeError(f"`{name}` must be None or a list of integer axes. {received}")
+        result.append(int(a))
+    return result

@@ -62,6 +62,7 @@ class _UniformScaling(keras.initializers.VarianceScaling):
         return self._variance * self.scale**2
 
     def __call__(self, shape, dtype=None):
+        shape, dtype = _common.shape(shape), _common.float_dtype(dtype)
         keras_initializer = keras.initializers.VarianceScaling(
             scale=self.variance_scale,
             mode=self.mode,
@@ -70,7 +71,7 @@ class _UniformScaling(keras.initializers.VarianceScaling):
             input_axes=self.input_axes,
             output_axes=self.output_axes,
         )
-        return keras_initializer(shape, dtype=_common.float_dtype(dtype))
+        return keras_initializer(shape, dtype=dtype)
 
     def get_config(self):
         config = {"scale": self.scale, "seed": super().get_config()["seed"]}
@@ -84,8 +85,8 @@ class _UniformScaling(keras.initializers.VarianceScaling):
         input_axes = config.pop("input_axes", None)
         output_axes = config.pop("output_axes", None)
         instance = cls(**config)
-        instance.input_axes = None if input_axes is None else list(input_axes)
-        instance.output_axes = None if output_axes is None else list(output_axes)
+        instance.input_axes = _common.axes("input_axes", input_axes)
+        instance.output_axes = _common.axes("output_axes", output_axes)
         return instance
 
 
@@ -151,7 +152,8 @@ class Scaled(keras.initializers.Initializer):
     Raises:
         TypeError: `initializer` is not one of those (a layer, a number, `None`), or
             `scale` is not a number.
-        ValueError: an unknown initializer name or dict, or `scale` ≤ 0 or not finite.
+        ValueError: an unknown initializer name or dict, or `scale` ≤ 0 or not finite;
+            at a call, a `dtype` that is not floating point or a bad `shape`.
     """
 
     def __init__(self, initializer, scale):
@@ -159,15 +161,17 @@ class Scaled(keras.initializers.Initializer):
         self.scale = _checks.positive("scale", scale)
 
     def __call__(self, shape, dtype=None):
-        return ops.multiply(self.initializer(shape, dtype=dtype), self.scale)
+        # A scaled integer weight would be truncated (or come back float): refused.
+        shape, dtype = _common.shape(shape), _common.float_dtype(dtype)
+        return ops.multiply(self.initializer(shape, dtype=dtype), ops.cast(self.scale, dtype))
 
     def get_config(self):
         return {"initializer": keras.initializers.serialize(self.initializer), "scale": self.scale}
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["initializer"] = keras.initializers.deserialize(config["initializer"])
+        # `initializer` is a serialized dict here, which the constructor's check resolves
+        # (and refuses, naming `initializer`, when it is not an initializer's).
         return cls(**config)
 
 

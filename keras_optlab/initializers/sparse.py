@@ -76,7 +76,7 @@ class SparseK(_Seeded):
 
     def __call__(self, shape, dtype=None):
         dtype = _common.float_dtype(dtype)
-        shape = tuple(int(d) for d in shape)
+        shape = _common.shape(shape)
         if len(shape) < 2:
             raise ValueError(
                 "SparseK needs a kernel of rank >= 2 (inputs..., units): a shape of "

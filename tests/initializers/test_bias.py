@@ -275,11 +275,11 @@ def test_from_targets_mean_per_output_and_loss_is_variance():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: MarginalBias.from_labels([0, 1, 5], num_classes=3), "y value 5"),
-        (lambda: MarginalBias.from_labels([0, -1, 1]), "y value -1"),
-        (lambda: MarginalBias.from_labels([0.5, 1.0]), "integer class ids"),
+        (lambda: MarginalBias.from_labels([0, 1, 5], num_classes=3), "y[2]=5"),
+        (lambda: MarginalBias.from_labels([0, -1, 1]), "y[1]=-1"),
+        (lambda: MarginalBias.from_labels([0.5, 1.0]), "y[0]=0.5"),
         (lambda: MarginalBias.from_labels([0, 1], link="tanh"), "link='tanh'"),
-        (lambda: MarginalBias.from_labels([0, 2.0], link="sigmoid"), "y value 2.0"),
+        (lambda: MarginalBias.from_labels([0, 2.0], link="sigmoid"), "y[1, 0]=2.0"),
         (lambda: MarginalBias.from_labels([], link="softmax"), "`y` is empty"),
         (lambda: MarginalBias.from_labels([0, 1], smoothing=-1), "smoothing=-1"),
         (lambda: MarginalBias.from_labels([0, 1], num_classes=0), "num_classes=0"),
