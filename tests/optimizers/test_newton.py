@@ -223,3 +223,71 @@ def test_gauss_newton_needs_the_outputs():
     var = tf.Variable([1.0])
     with pytest.raises(ValueError, match="SecondOrder"):
         ko.Newton(curvature="gauss_newton").minimize(lambda: tf.reduce_sum(var**2), [var])
+
+
+@pytest.mark.parametrize("solver", ["exact", "cg"])
+def test_a_vector_loss_is_refused_before_any_step(solver):
+    var = tf.Variable([1.0, 2.0, 3.0], dtype=tf.float64)
+    opt = ko.Newton(solver=solver)
+    with pytest.raises(ValueError, match=r"loss_fn.*scalar.*shape \(3,\)"):
+        opt.minimize(lambda: (var - 5.0) ** 2, [var])
+    np.testing.assert_array_equal(var.numpy(), [1.0, 2.0, 3.0])
+    assert int(opt.iterations) == 0
+
+
+def test_newton_step_checks_its_variables():
+    a = tf.Variable([1.0, 2.0], dtype=tf.float64)
+    opt = ko.Newton(solver="exact")
+    opt.minimize(lambda: tf.reduce_sum((a - 3.0) ** 2), [a])
+    b = tf.Variable([1.0, 2.0, 3.0], dtype=tf.float64)
+    with pytest.raises(ValueError, match=r"built for \(shapes \[\(2,\)\]\).*\[\(3,\)\]"):
+        opt.minimize(lambda: tf.reduce_sum(b**2), [b])
+    np.testing.assert_array_equal(b.numpy(), [1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match="keras.Variable or tf.Variable"):
+        ko.Newton().minimize(lambda: tf.constant(0.0), [tf.constant([1.0])])
+    with pytest.raises(ValueError, match="floating-point.*int32"):
+        ko.Newton().minimize(lambda: tf.constant(0.0), [tf.Variable([1])])
+
+
+def _trained_second_order(adaptive_damping):
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model = ko.SecondOrder(inner)
+    model.compile(optimizer=ko.Newton(damping=0.5, adaptive_damping=adaptive_damping, solver="cg"), loss="mse")
+    x = np.random.default_rng(0).standard_normal((8, 3)).astype("float32")
+    model.fit(x, x[:, :1], verbose=0)
+    return model
+
+
+@pytest.mark.parametrize(
+    "variable, value, adaptive, match",
+    [
+        ("damping_value", -0.5, False, r"damping_value.*>= 0.*-0.5"),
+        ("damping_value", 0.0, True, r"damping_value.*> 0 \(adaptive_damping\).*0.0"),
+        ("cg_iterations", -3, False, r"cg_iterations.*>= 0.*-3"),
+    ],
+)
+def test_newton_own_state_is_checked_on_load(tmp_path, variable, value, adaptive, match):
+    model = _trained_second_order(adaptive)
+    opt = model.optimizer
+    target = {"damping_value": opt.damping_value, "cg_iterations": opt.cg_iterations}[variable]
+    index = next(i for i, v in enumerate(opt.variables) if v is target)
+    store = {str(i): np.asarray(v) for i, v in enumerate(opt.variables)}
+    store[str(index)] = np.asarray(value, dtype=store[str(index)].dtype)
+    before = [np.asarray(v).copy() for v in opt.variables]
+    with pytest.raises(ValueError, match=match):
+        opt.load_own_variables(store)
+    for v, old in zip(opt.variables, before):  # nothing assigned
+        np.testing.assert_array_equal(np.asarray(v), old)
+    store[str(index)] = np.asarray(before[index])
+    opt.load_own_variables(store)  # the saved state itself loads
+
+
+@pytest.mark.backend_agnostic
+def test_newton_is_tensorflow_only_and_says_so_at_construction():
+    if keras.backend.backend() == "tensorflow":
+        assert ko.Newton(damping=0.1).damping == 0.1
+        return
+    with pytest.raises(RuntimeError, match=f"TensorFlow backend only.*{keras.backend.backend()}"):
+        ko.Newton()
+    with pytest.raises(ValueError, match="damping=-1.0"):  # a bad value is still a ValueError
+        ko.Newton(damping=-1.0)
