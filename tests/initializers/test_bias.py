@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keras_optlab.initializers import GateBias, MarginalBias
+from keras_optlab.initializers import GateBias, MarginalBias, Scaled
+
+MAX_IMPLIED_CLASSES = 2**16  # bias.py: the largest class count from_labels infers without num_classes
 
 
 def value(initializer, shape, dtype=None):
@@ -328,3 +330,173 @@ def test_property_softmax_of_bias_is_smoothed_frequency(counts, smoothing):
     p = np.exp(b - b.max())
     expected = (np.array(counts) + smoothing) / (sum(counts) + len(counts) * smoothing)
     np.testing.assert_allclose(p / p.sum(), expected, rtol=1e-12)
+
+
+# --- GateBias inside Keras' cells: the gate count and unit_forget_bias -----------------
+# Keras' LSTMCell/ConvLSTMCell with unit_forget_bias=True (the default) call the bias
+# initializer for the pieces (units,) and (2*units,) and put ones in the forget block
+# (keras/src/layers/rnn/lstm.py); GateBias finds the cell it serves (bias.py's
+# _building_context), so these tests also pin that lookup to this Keras release.
+
+LSTM_VALUES = dict(input=0.5, forget=1.0, cell=-0.25, output=2.0)
+
+
+def gate_blocks(layer, gates):
+    bias = keras.ops.convert_to_numpy(layer.cell.bias).astype("float64")
+    if bias.ndim == 2:  # GRU reset_after: the rows add up
+        bias = bias.sum(axis=0)
+    return np.split(bias, gates)
+
+
+def assert_blocks_exact(layer, expected):
+    blocks_ = gate_blocks(layer, len(expected))
+    for block, want in zip(blocks_, expected):
+        np.testing.assert_array_equal(block, np.full(block.size, np.float32(want)))
+
+
+def lstm_like(kind, units, bias_initializer, unit_forget_bias):
+    if kind == "LSTM":
+        layer = keras.layers.LSTM(units, unit_forget_bias=unit_forget_bias, bias_initializer=bias_initializer)
+        layer.build((None, 3, 2))
+    else:
+        layer = keras.layers.ConvLSTM1D(units, 3, unit_forget_bias=unit_forget_bias,
+                                        bias_initializer=bias_initializer)
+        layer.build((None, 2, 5, 3))
+    return layer
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("kind", ["LSTM", "ConvLSTM1D"])
+@pytest.mark.parametrize("unit_forget_bias", [True, False])
+def test_lstm_gate_values_exact_for_both_unit_forget_bias(kind, unit_forget_bias):
+    # Before: unit_forget_bias=True gave i, f, c, o means 0.25·(...) mixes, not the values.
+    layer = lstm_like(kind, 32, GateBias.lstm(**LSTM_VALUES), unit_forget_bias)
+    assert_blocks_exact(layer, [0.5, 1.0, -0.25, 2.0])
+
+
+@pytest.mark.backend_agnostic
+def test_lstm_default_forget_one_on_default_layer():
+    layer = keras.layers.LSTM(32, bias_initializer=GateBias.lstm(forget=1.0))
+    layer.build((None, 3, 2))
+    assert_blocks_exact(layer, [0.0, 1.0, 0.0, 0.0])  # was [0.25, 1.0, 0.5, 0.0] in means
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("kind", ["LSTM", "ConvLSTM1D"])
+def test_forget_other_than_one_refused_under_unit_forget_bias(kind):
+    with pytest.raises(ValueError, match=re.escape("forget=2.0")) as info:
+        lstm_like(kind, 32, GateBias.lstm(forget=2.0), True)
+    assert "unit_forget_bias=False" in str(info.value)
+    # The documented way: forget = 2 exactly.
+    assert_blocks_exact(lstm_like(kind, 32, GateBias.lstm(forget=2.0), False), [0.0, 2.0, 0.0, 0.0])
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("unit_forget_bias", [True, False])
+def test_three_values_on_an_lstm_refused(unit_forget_bias):
+    # LSTM(6): 24 divides by 3, so the shape alone accepted a wrong layout.
+    with pytest.raises(ValueError, match=re.escape("values=[0.0, 1.0, 0.0]")) as info:
+        lstm_like("LSTM", 6, GateBias([0, 1, 0]), unit_forget_bias)
+    assert "`values`" in str(info.value) and "shape=(" in str(info.value)
+    with pytest.raises(ValueError, match=re.escape("values=[0.0, 0.0, 0.0]")):
+        lstm_like("LSTM", 6, GateBias.gru(), unit_forget_bias)
+    with pytest.raises(ValueError, match=re.escape("values=[0.0]")):
+        lstm_like("LSTM", 8, GateBias.gate(0.5), unit_forget_bias)
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gru_takes_three_values_exactly(reset_after):
+    layer = keras.layers.GRU(8, reset_after=reset_after, bias_initializer=GateBias.gru(update=-1.0, reset=0.5,
+                                                                                       candidate=0.25))
+    layer.build((None, 3, 2))
+    assert_blocks_exact(layer, [-1.0, 0.5, 0.25])
+    # GateBias.lstm() on GRU(6): 18 = 2·(9) would not divide, but GRU(12) (36 = 4·9) would.
+    with pytest.raises(ValueError, match=re.escape("values=[0.0, 1.0, 0.0, 0.0]")):
+        keras.layers.GRU(12, reset_after=reset_after, bias_initializer=GateBias.lstm()).build((None, 3, 2))
+
+
+@pytest.mark.backend_agnostic
+def test_simple_rnn_has_one_block_and_dense_any():
+    with pytest.raises(ValueError, match=re.escape("values=[0.0, 1.0, 0.0, 0.0]")):
+        keras.layers.SimpleRNN(8, bias_initializer=GateBias.lstm()).build((None, 3, 2))
+    rnn = keras.layers.SimpleRNN(8, bias_initializer=GateBias.gate(0.5))
+    rnn.build((None, 3, 2))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(rnn.cell.bias), np.zeros(8, "float32"))
+    # A Dense layer has no known gate count: G blocks of a divisible length, as asked.
+    dense = keras.layers.Dense(8, bias_initializer=GateBias.lstm(**LSTM_VALUES))
+    dense.build((None, 3))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(dense.bias),
+                                  np.repeat(np.float32([0.5, 1.0, -0.25, 2.0]), 2))
+
+
+@pytest.mark.backend_agnostic
+def test_scaled_gate_bias_under_unit_forget_bias():
+    # Keras' ones escape the wrapper: Scaled(GateBias.lstm(), 2) would give forget = 1.
+    with pytest.raises(ValueError, match=re.escape("unit_forget_bias=True")):
+        lstm_like("LSTM", 8, Scaled(GateBias.lstm(input=0.5), 2.0), True)
+    layer = lstm_like("LSTM", 8, Scaled(GateBias.lstm(input=0.5), 2.0), False)
+    assert_blocks_exact(layer, [1.0, 2.0, 0.0, 0.0])
+
+
+class _Outer(keras.layers.Layer):
+    """Builds its LSTM lazily inside call(): on JAX the bias is initialized later."""
+
+    def __init__(self, unit_forget_bias, **kwargs):
+        super().__init__(**kwargs)
+        self.lstm = keras.layers.LSTM(8, unit_forget_bias=unit_forget_bias,
+                                      bias_initializer=GateBias.lstm(**LSTM_VALUES))
+
+    def call(self, x):
+        return self.lstm(x)
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("unit_forget_bias", [True, False])
+def test_lstm_inside_layers_and_wrappers(unit_forget_bias):
+    inputs = keras.Input((3, 2))
+    outer = _Outer(unit_forget_bias)
+    keras.Model(inputs, outer(inputs))
+    assert_blocks_exact(outer.lstm, [0.5, 1.0, -0.25, 2.0])
+    stacked = keras.layers.RNN([keras.layers.LSTMCell(4, unit_forget_bias=unit_forget_bias,
+                                                      bias_initializer=GateBias.lstm(**LSTM_VALUES))])
+    stacked.build((None, 3, 2))
+    for block, want in zip(np.split(keras.ops.convert_to_numpy(stacked.cell.cells[0].bias), 4),
+                           [0.5, 1.0, -0.25, 2.0]):
+        np.testing.assert_array_equal(block, np.float32(want))
+    bidirectional = keras.layers.Bidirectional(
+        keras.layers.LSTM(4, unit_forget_bias=unit_forget_bias, bias_initializer=GateBias.lstm(**LSTM_VALUES)))
+    bidirectional.build((None, 3, 2))
+    for layer in (bidirectional.forward_layer, bidirectional.backward_layer):
+        assert_blocks_exact(layer, [0.5, 1.0, -0.25, 2.0])
+
+
+# --- MarginalBias: the class count ------------------------------------------------------
+
+
+@pytest.mark.backend_agnostic
+def test_implied_class_count_bounded_num_classes_explicit():
+    bias = MarginalBias.from_labels([0, MAX_IMPLIED_CLASSES - 1])  # 2**16 classes: accepted
+    assert len(bias.values) == MAX_IMPLIED_CLASSES
+    with pytest.raises(ValueError, match=re.escape("num_classes=None")):
+        MarginalBias.from_labels([0, MAX_IMPLIED_CLASSES])
+    bias = MarginalBias.from_labels([0, 69_999], num_classes=70_000)  # explicit: as asked
+    assert len(bias.values) == 70_000
+
+
+@pytest.mark.backend_agnostic
+def test_soft_labels_must_be_distributions():
+    y = np.array([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05]])
+    p = np.exp(MarginalBias.from_labels(y, smoothing=0).values)
+    np.testing.assert_allclose(p / p.sum(), y.mean(axis=0), rtol=1e-12)
+    # Integer ids of shape (N, T) were read as soft labels, silently.
+    with pytest.raises(ValueError, match=re.escape("y[0, 0]=3")):
+        MarginalBias.from_labels(np.array([[3, 5, 1], [2, 2, 0]]))
+    with pytest.raises(ValueError, match=re.escape("y[0] summing to 2.0")):
+        MarginalBias.from_labels(np.array([[1, 1, 0], [0, 1, 0]]))
+
+
+@pytest.mark.backend_agnostic
+def test_sigmoid_accepts_bool_targets():
+    bias = MarginalBias.from_labels(np.array([True, False, False, False]), link="sigmoid", smoothing=0)
+    assert 1 / (1 + math.exp(-bias.values[0])) == pytest.approx(0.25)
