@@ -253,3 +253,25 @@ def test_epochs_before_the_first_measurement_log_nan(tmp_path):
     with open(path) as f:
         rows = list(csv.DictReader(f))
     assert math.isnan(float(rows[0]["gHg"])) and float(rows[1]["gHg"]) == pytest.approx(history.history["gHg"][1])
+
+
+def test_monitor_batch_is_checked_at_the_call_and_against_the_model():
+    model, x, y = _model()
+    with pytest.raises(ValueError, match=r"same number of samples.*x.shape=\(16, 6\) but y.shape=\(8,\)"):
+        CurvatureMonitor(x[:16], y[:8])
+    monitor = CurvatureMonitor(x[:16, :5], y[:16])  # 5 features, the model takes 6
+    with pytest.raises(ValueError, match=r"does not fit model.*\(16, 5\)"):
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor])
+    assert monitor.measurements == []
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("name", ["CurvatureMonitor", "GradientStats"])
+def test_callbacks_are_tensorflow_only_and_say_so_at_construction(name):
+    x, y = np.zeros((2, 6)), np.zeros(2)
+    make = {"CurvatureMonitor": lambda: CurvatureMonitor(x, y), "GradientStats": GradientStats}[name]
+    if keras.backend.backend() == "tensorflow":
+        assert isinstance(make(), keras.callbacks.Callback)
+        return
+    with pytest.raises(RuntimeError, match=f"TensorFlow backend only.*{keras.backend.backend()}"):
+        make()

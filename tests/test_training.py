@@ -77,3 +77,42 @@ def test_export_serves_the_wrapped_model(tmp_path):
 def test_wrapper_validates_its_argument():
     with pytest.raises(TypeError, match="keras.Model"):
         ko.SecondOrder("not a model")
+
+
+def _with_null_optimizer(source, target):
+    """Copy the .keras file ``source`` to ``target`` with ``optimizer: null`` in its compile config."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                config["compile_config"]["optimizer"] = None
+                data = json.dumps(config).encode()
+            zout.writestr(item, data)
+
+
+def test_a_saved_compile_config_without_optimizer_is_refused_naming_it(tmp_path):
+    x, y = digits_subset(64)
+    inner, model = tiny_classifier()
+    model.compile(optimizer=ko.Newton(damping=1.0), loss=LOSS)
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    model.save(tmp_path / "saved.keras")
+    _with_null_optimizer(tmp_path / "saved.keras", tmp_path / "edited.keras")
+    with pytest.raises(ValueError, match=r"no `optimizer`.*compile=False.*Received: optimizer=None"):
+        keras.saving.load_model(tmp_path / "edited.keras")
+    loaded = keras.saving.load_model(tmp_path / "edited.keras", compile=False)  # the way out it names
+    assert isinstance(loaded, ko.SecondOrder) and not loaded.compiled
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.backend_agnostic
+def test_second_order_is_tensorflow_only_and_says_so_at_construction():
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    if keras.backend.backend() == "tensorflow":
+        assert ko.SecondOrder(inner).model is inner
+        return
+    with pytest.raises(RuntimeError, match=f"TensorFlow backend only.*{keras.backend.backend()}"):
+        ko.SecondOrder(inner)
