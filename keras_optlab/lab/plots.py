@@ -189,41 +189,33 @@ def _path_label(row):
 
 
 LINESTYLES = ("-", "--", "-.", ":")
-# "went on to" notes are stacked from the top of the axes down, this far apart (axes
-# fraction), so that no two overlap.
-NOTE_TOP, NOTE_SPACING = 0.97, 0.085
 
 
 def draw_paths(axes, surface, rows):
     """Each row's trajectory as a line (with markers for short runs) in its optimizer's
-    colour (:func:`row_colors`); a path that goes more than a window's width outside the
-    window is annotated with how far it went, the notes stacked so that none overlaps
-    another."""
+    colour (:func:`row_colors`). A path that goes more than a window's width outside the
+    window says how far it went in its legend entry ("went on to (x, y)"): notes drawn
+    in the axes would cover the paths and each other."""
     (xmin, xmax), (ymin, ymax) = surface.xlim, surface.ylim
     width = max(xmax - xmin, ymax - ymin)
-    notes = 0
     for i, (row, color) in enumerate(zip(rows, row_colors(rows))):
         path = row.trajectory
-        axes.plot(path[:, 0], path[:, 1], marker="o" if len(path) <= 80 else None, markersize=2.5,
-                  linewidth=1.6, linestyle=LINESTYLES[i % len(LINESTYLES)], color=color,
-                  label=_path_label(row), zorder=4)
+        label = _path_label(row)
         excess = np.maximum.reduce([xmin - path[:, 0], path[:, 0] - xmax, ymin - path[:, 1], path[:, 1] - ymax])
         if excess.max() > width:
             far = path[np.argmax(excess)]
-            axes.annotate(
-                f"{row.name} went on to ({far[0]:.3g}, {far[1]:.3g})",
-                xy=(np.clip(far[0], xmin, xmax), np.clip(far[1], ymin, ymax)), xycoords="data",
-                xytext=(0.5, NOTE_TOP - NOTE_SPACING * notes), textcoords="axes fraction",
-                arrowprops={"arrowstyle": "->", "color": color, "lw": 1.5}, color=color, fontsize="small",
-                ha="center", va="top", bbox={"boxstyle": "round", "fc": "white", "alpha": 0.85}, zorder=6,
-            )
-            notes += 1
+            label += f"\n    went on to ({far[0]:.3g}, {far[1]:.3g})"
+        axes.plot(path[:, 0], path[:, 1], marker="o" if len(path) <= 80 else None, markersize=2.5,
+                  linewidth=1.6, linestyle=LINESTYLES[i % len(LINESTYLES)], color=color, label=label, zorder=4)
 
 
 def draw_legend(axes, loc="outside", **kwargs):
-    """The legend of ``axes``: ``loc="outside"`` (the default) puts it below the axes,
-    where it covers no path or curve; any other value is matplotlib's ``loc``."""
+    """The legend of ``axes`` where it covers no path or curve: ``"outside"`` (the
+    default) below the axes, ``"right"`` to their right, in one column; any other value
+    is matplotlib's ``loc``, inside."""
     entries = len(axes.get_legend_handles_labels()[1])
+    if loc == "right":
+        return axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), framealpha=0.9, **kwargs)
     if loc != "outside":
         return axes.legend(fontsize="small", loc=loc, framealpha=0.9, **kwargs)
     return axes.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.13),
@@ -251,7 +243,7 @@ def plot_panels(drawers, path, title=None, panel_size=(6.0, 5.4), dpi=80):
     return save(figure, path, dpi=dpi)
 
 
-def plot_trajectories(surface, rows, path, title=None, legend_loc="outside"):
+def plot_trajectories(surface, rows, path, title=None, legend_loc="right"):
     """Trajectories of optimizers over a surface's contours, as a PNG.
 
     The picture of the notes' optimizer figures (Goodfellow et al. 2016, Fig. 8.5 for
@@ -262,12 +254,14 @@ def plot_trajectories(surface, rows, path, title=None, legend_loc="outside"):
         rows: :class:`~keras_optlab.lab.racing.RaceResult` rows of runs on it.
         path: Where to write the PNG.
         title: Defaults to the surface's title.
-        legend_loc: ``"outside"`` (below the axes) or a matplotlib ``loc``.
+        legend_loc: ``"right"`` (to the right of the axes), ``"outside"`` (below) or a
+            matplotlib ``loc`` (see :func:`draw_legend`).
     """
     if not rows:
         raise ValueError("`rows` is empty: there is nothing to plot.")
+    size = (10.0, 5.4) if legend_loc == "right" else (6.0, 5.4)
     return plot_panels([lambda axes: draw_trajectories(axes, surface, rows, title, legend_loc)], path,
-                       panel_size=(6.0, 4.8 + 0.18 * -(-len(rows) // 2)))
+                       panel_size=size)
 
 
 # A loss axis shows at most this many times the starting gap J(θ₀) − J(θ*) (common to
@@ -281,7 +275,8 @@ def draw_losses(axes, rows, min_value=None):
 
     With a known minimum the axis stops at :data:`LOSS_HEADROOM` times the largest
     starting gap; a diverged run is drawn up to its last finite loss, marked × at the step
-    where it stopped (clipped to the axis) and named in a "diverged" note.
+    where it stopped (clipped to the axis) and named in a "diverged" note (only there:
+    without a minimum, running off is escaping).
     """
     top, diverged = None, []
     if min_value is not None:
@@ -292,7 +287,8 @@ def draw_losses(axes, rows, min_value=None):
         if min_value is not None:
             losses = np.maximum(losses - min_value, 1e-16)
         axes.plot(np.arange(len(losses)), losses, color=color, linewidth=1.5, label=row.name)
-        if getattr(row, "diverged", False) and len(losses):
+        # Without a minimum (the saddle) running off is the goal, not a failure.
+        if getattr(row, "diverged", False) and min_value is not None and len(losses):
             last = losses[-1] if top is None else min(losses[-1], top)
             axes.plot([len(losses) - 1], [last], marker="x", markersize=9, markeredgewidth=2, color=color,
                       linestyle="none", clip_on=False, zorder=5)
