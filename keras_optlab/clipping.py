@@ -35,21 +35,43 @@ def _is_slices(g):
     return type(g).__name__ == "IndexedSlices"
 
 
+def _is_bcoo(g):
+    return type(g).__name__ == "BCOO" and type(g).__module__.startswith("jax.experimental.sparse")
+
+
+def is_sparse(g):
+    """Whether ``g`` is a sparse gradient (TF ``IndexedSlices`` or JAX ``BCOO``)."""
+    return _is_slices(g) or _is_bcoo(g)
+
+
 def _values(g):
-    """The dense values of a gradient (``IndexedSlices`` → its ``values``)."""
-    return g.values if _is_slices(g) else g
+    """The stored values of a gradient (``IndexedSlices.values``, ``BCOO.data``)."""
+    if _is_slices(g):
+        return g.values
+    if _is_bcoo(g):
+        return g.data
+    return g
 
 
 def _rewrap(g, values):
-    return type(g)(values, g.indices, g.dense_shape) if _is_slices(g) else values
+    if _is_slices(g):
+        return type(g)(values, g.indices, g.dense_shape)
+    if _is_bcoo(g):
+        return type(g)((values, g.indices), shape=g.shape)
+    return values
 
 
 def densify(g):
-    """A dense tensor for any gradient (``IndexedSlices`` scattered into zeros)."""
+    """A dense tensor for any gradient (a sparse one scattered into zeros, duplicate
+    indices summed)."""
     if _is_slices(g):
         import tensorflow as tf  # IndexedSlices only exist on the TF backend.
 
+        # tf's own conversion: Keras' convert_to_tensor(sparse=False) fails on an
+        # IndexedSlices whose indices are a Python tuple (Keras' own tests make them so).
         return tf.convert_to_tensor(g)
+    if _is_bcoo(g):
+        return g.todense()
     return g
 
 

@@ -116,7 +116,7 @@ class _Accelerator:
             and cpu.op(rule) is not None
         ):
             return "kernel", cpu_updates.UPDATES[rule]
-        if "fused" in allowed and rule in tf_fused.UPDATES and dtype in tf_fused.DTYPES:
+        if "fused" in allowed and tf_fused.supports(rule, dtype):
             return "fused", tf_fused.UPDATES[rule]
         return None
 

@@ -14,6 +14,16 @@ Signature of each: ``update(optimizer, gradient, variable, learning_rate) → op
 from keras import ops
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
+# ResourceApplyAdam forms 1 − β₁, 1 − β₂ and the bias corrections in the variable's
+# dtype: in bfloat16 β₂ = 0.999 is 1.0, the second moment never moves and the step is
+# 0/0 (NaN); in float16 1 − β rounds differently from the rule. Half-precision Adam
+# takes the keras.ops rule, which computes those scalars in float32.
+RULE_DTYPES = {"adam": ("float32", "float64")}
+
+
+def supports(rule, dtype):
+    """Whether TF's fused kernel computes ``rule`` exactly for variables of ``dtype``."""
+    return rule in UPDATES and dtype in RULE_DTYPES.get(rule, DTYPES)
 
 
 def handle(variable):

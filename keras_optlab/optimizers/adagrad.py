@@ -40,9 +40,11 @@ class AdaGrad(BookOptimizer):
     and Stochastic Optimization", JMLR 12.
     """
 
+    BASE_NAME = "adagrad"
+    NONNEGATIVE_SLOTS = ("accumulator",)
     RULE = "adagrad"
 
-    def __init__(self, learning_rate=0.01, epsilon=1e-7, initial_accumulator_value=0.0, name="adagrad", **kwargs):
+    def __init__(self, learning_rate=0.01, epsilon=1e-7, initial_accumulator_value=0.0, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.epsilon = _checks.positive("epsilon", epsilon)
         self.initial_accumulator_value = _checks.number("initial_accumulator_value", initial_accumulator_value, low=0.0)
@@ -54,7 +56,7 @@ class AdaGrad(BookOptimizer):
         self.add_slots(var_list, ["accumulator"], initializer=keras.initializers.Constant(self.initial_accumulator_value))
 
     def rule_hyperparameters(self, variable, learning_rate):
-        return {"learning_rate": learning_rate, "epsilon": self.epsilon}
+        return {"learning_rate": learning_rate, "epsilon": self.effective_epsilon(self.epsilon, variable)}
 
     def update_step(self, gradient, variable, learning_rate):
         g, (r,), hyperparameters = self.rule_inputs(gradient, variable, learning_rate)

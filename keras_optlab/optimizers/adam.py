@@ -49,9 +49,11 @@ class Adam(BookOptimizer):
     Kingma & Ba (2015), "Adam: A Method for Stochastic Optimization", ICLR.
     """
 
+    BASE_NAME = "adam"
+    NONNEGATIVE_SLOTS = ("second_moment",)
     RULE = "adam"
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, name="adam", **kwargs):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.beta_1 = _checks.unit_interval("beta_1", beta_1)
         self.beta_2 = _checks.unit_interval("beta_2", beta_2)
@@ -68,7 +70,7 @@ class Adam(BookOptimizer):
             "learning_rate": learning_rate,
             "beta_1": self.beta_1,
             "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
+            "epsilon": self.effective_epsilon(self.epsilon, variable),
             "step": self.iterations + 1,
         }
 

@@ -20,7 +20,11 @@ itself here through :func:`register_accelerator` and is asked, per variable, whe
 has a faster update that computes exactly the rule.
 """
 
+import re
+
 import keras
+import ml_dtypes
+import numpy as np
 from keras import ops
 
 from keras_optlab import _checks, clipping
@@ -53,10 +57,23 @@ BASE_ARGS_DOC = """adaptive_clipnorm: Float > 0 or `None`. Unit-wise adaptive gr
             global norm exceeds it (the book's Eq. 10.48). At most one of
             `clipnorm`, `clipvalue`, `global_clipnorm`.
         weight_decay, use_ema, ema_momentum, ema_overwrite_frequency,
-        loss_scale_factor, gradient_accumulation_steps, name: Keras' base
-            optimizer arguments, with Keras' meaning (see
-            `keras.optimizers.Optimizer`). Weight decay is decoupled:
-            `θ ← θ − ε·λ·θ` before the update.
+        loss_scale_factor, gradient_accumulation_steps: Keras' base optimizer
+            arguments, with Keras' meaning (see `keras.optimizers.Optimizer`).
+            Weight decay is decoupled: `θ ← θ − ε·λ·θ` before the update.
+        name: String or `None` (default): Keras' auto-naming, the first optimizer
+            of a class gets its base name (`"adam"`), the next `"adam_1"`, ….
+
+    Variables must have a floating-point dtype (float16, bfloat16, float32,
+    float64); an integer variable is refused at build, since no learning rate
+    survives the cast to it. In float16/bfloat16 the scalars of a step that are
+    not element-wise (Adam's bias corrections) are computed in float32, and a δ
+    (`epsilon`) below the dtype's smallest normal number (float16: 6.1e-5) is
+    raised to it: float16 would round Adam's default 1e-8 to 0.
+
+    Optimizer state loaded from disk (`load_own_variables`, hence `.keras`
+    files) is checked before it is used: NaN/Inf in any slot, a negative
+    second-moment accumulator or a negative step count raises `ValueError`
+    naming the variable.
 """
 
 
@@ -66,6 +83,37 @@ def fill_docstring(cls):
         cls.__doc__ = cls.__doc__.replace("{{base_optimizer_keyword_args}}", BASE_ARGS_DOC)
     return cls
 
+
+
+def _auto_name(base):
+    """Keras' auto-naming (``adam``, ``adam_1``, …), on the counter Keras' own
+    optimizers and layers use (``keras.backend.get_uid``), with our base name."""
+    uid = keras.backend.get_uid(base)
+    return base if uid == 1 else f"{base}_{uid - 1}"
+
+
+def _snake_case(name):
+    """``MyAdam`` → ``my_adam`` (Keras' rule, for a user's subclass without ``BASE_NAME``)."""
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+_HALF = ("float16", "bfloat16")
+
+
+def smallest_normal(dtype):
+    """The smallest positive normal number of the float ``dtype``."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    if dtype == "bfloat16":
+        return float(ml_dtypes.finfo(ml_dtypes.bfloat16).smallest_normal)
+    return float(np.finfo(dtype).smallest_normal)
+
+
+def scalar_dtype(dtype):
+    """Where a step's scalars (bias corrections) are computed: float32 for
+    float16/bfloat16 variables (ρ₂ = 0.999 is 1.0 in bfloat16), else the dtype."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    return "float32" if dtype in _HALF else dtype
 
 
 def _check_keras_base_args(kwargs):
@@ -85,6 +133,13 @@ def _check_keras_base_args(kwargs):
         "gradient_accumulation_steps", kwargs.get("gradient_accumulation_steps"), low=2, allow_none=True
     )
     return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def _show(value):
+    """A loaded array as the message shows it: the offending entries first."""
+    flat = np.ravel(value)
+    bad = flat[~np.isfinite(flat) | (flat < 0)] if flat.dtype.kind == "f" else flat[flat < 0]
+    return np.array2string(bad[:5] if bad.size else flat[:5], precision=6)
 
 
 # --------------------------------------------------------------------------- speed paths
@@ -145,11 +200,24 @@ class BookOptimizer(_keras_hooks.KerasHooks):
     """
 
     RULE = None  # the name of the rule in keras_optlab.optimizers.rules
+    BASE_NAME = None  # the auto-name's base ("adam" → adam, adam_1, …)
+    NONNEGATIVE_SLOTS = ()  # slots the algorithm needs ≥ 0 (checked when state is loaded)
 
     def __init__(
-        self, learning_rate, adaptive_clipnorm=None, skip_nonfinite=False, track_gradient_norm=False, **kwargs
+        self,
+        learning_rate,
+        adaptive_clipnorm=None,
+        skip_nonfinite=False,
+        track_gradient_norm=False,
+        name=None,
+        **kwargs,
     ):
         learning_rate = _checks.learning_rate(learning_rate)
+        if name is None:
+            name = _auto_name(self.BASE_NAME or _snake_case(type(self).__name__))
+        elif not isinstance(name, str):
+            raise TypeError(f"`name` must be a string or None. Received: name={name!r}")
+        kwargs["name"] = name
         kwargs = _check_keras_base_args(kwargs)
         adaptive_clipnorm = _checks.positive("adaptive_clipnorm", adaptive_clipnorm, allow_none=True)
         skip_nonfinite = _checks.boolean("skip_nonfinite", skip_nonfinite)
@@ -162,11 +230,20 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         self.track_gradient_norm = track_gradient_norm
         self._gradient_norm = self._clipped_steps = self._skipped_steps = None
         self._slots = ()
+        self._slot_names = ()
 
     # ------------------------------------------------------------------ state
     def build(self, var_list):
         if self.built:
             return
+        for variable in var_list:
+            dtype = keras.backend.standardize_dtype(variable.dtype)
+            if not keras.backend.is_float_dtype(dtype):
+                raise TypeError(
+                    f"{type(self).__name__} updates floating-point variables only: the learning rate "
+                    f"cast to {dtype} would be 0 and the step would do nothing. Received: variable "
+                    f"'{getattr(variable, 'path', getattr(variable, 'name', variable))}' of dtype={dtype}"
+                )
         super().build(var_list)
         # "only_first_replica": assignable from a tf.distribute replica context,
         # like Keras' own `iterations`.
@@ -187,6 +264,40 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         """Create one slot per model variable for each of ``names`` (in this order)."""
         slots = self.add_optimizer_variables(var_list, list(names), initializer=initializer)
         self._slots = tuple(slots)
+        self._slot_names = tuple(names)
+
+    def load_own_variables(self, store):
+        """Keras' loading (``.keras`` files, ``load_weights``), with the state checked
+        before any of it is used: every value finite (``gradient_norm``, NaN until
+        measured, excepted), second-moment accumulators (``NONNEGATIVE_SLOTS``) and
+        the counters non-negative, ``iterations`` an integer. A bad value raises
+        ``ValueError`` naming the variable, and nothing is assigned."""
+        if len(store.keys()) == len(self.variables):
+            nonnegative = {
+                id(v)
+                for name, slot_list in zip(self._slot_names, self._slots)
+                if name in self.NONNEGATIVE_SLOTS
+                for v in slot_list
+            }
+            counters = {id(v) for v in (self.iterations, self._clipped_steps, self._skipped_steps) if v is not None}
+            for i, variable in enumerate(self.variables):
+                if variable is self._gradient_norm:
+                    continue
+                self._check_loaded(variable, np.asarray(store[str(i)]), id(variable) in nonnegative, id(variable) in counters)
+        super().load_own_variables(store)
+
+    def _check_loaded(self, variable, value, nonnegative, counter):
+        where = f"optimizer '{self.name}': saved state of variable '{variable.path}'"
+        if value.dtype.kind == "f" or value.dtype.name == "bfloat16":
+            wide = value.astype("float64")
+            if not np.isfinite(wide).all():
+                raise ValueError(f"Refusing to load {where} holds NaN/Inf, which the first step would spread to the weights. Received: {variable.path}={_show(wide)}")
+            if counter and not (wide == np.round(wide)).all():
+                raise ValueError(f"Refusing to load {where} must be an integer count. Received: {variable.path}={_show(wide)}")
+        else:
+            wide = value
+        if (nonnegative or counter) and (wide < 0).any():
+            raise ValueError(f"Refusing to load {where} must be >= 0. Received: {variable.path}={_show(wide)}")
 
     def slots(self, variable):
         """The slot variables of ``variable``, in the order of :meth:`add_slots`."""
@@ -331,6 +442,12 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         """
         gradient = ops.cast(clipping.densify(gradient), variable.dtype)
         return gradient, ops.cast(learning_rate, variable.dtype)
+
+    @staticmethod
+    def effective_epsilon(epsilon, variable):
+        """δ for ``variable``: at least its dtype's smallest normal number, so that a
+        small default (1e-8) does not round to 0 in float16 and divide by zero."""
+        return max(epsilon, smallest_normal(variable.dtype))
 
     def get_config(self):
         config = super().get_config()

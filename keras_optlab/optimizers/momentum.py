@@ -35,9 +35,10 @@ class Momentum(BookOptimizer):
     Polyak (1964), "Some methods of speeding up the convergence of iteration methods".
     """
 
+    BASE_NAME = "momentum"
     RULE = "momentum"
 
-    def __init__(self, learning_rate=0.01, momentum=0.9, name="momentum", **kwargs):
+    def __init__(self, learning_rate=0.01, momentum=0.9, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.momentum = _checks.unit_interval("momentum", momentum)
 

@@ -47,9 +47,10 @@ class Nesterov(Momentum):
     """
 
     # Arguments, the velocity slot and the config are Momentum's; only the rule differs.
+    BASE_NAME = "nesterov"
     RULE = "nesterov"
 
-    def __init__(self, learning_rate=0.01, momentum=0.9, name="nesterov", **kwargs):
+    def __init__(self, learning_rate=0.01, momentum=0.9, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, momentum=momentum, name=name, **kwargs)
 
     def update_step(self, gradient, variable, learning_rate):

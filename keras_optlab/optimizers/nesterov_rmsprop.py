@@ -44,9 +44,11 @@ class NesterovRMSProp(BookOptimizer):
     Reference: Goodfellow, Bengio & Courville, *Deep Learning*, 2016, Alg. 8.6.
     """
 
+    BASE_NAME = "nesterov_rmsprop"
+    NONNEGATIVE_SLOTS = ("accumulator",)
     RULE = "nesterov_rmsprop"
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.9, epsilon=1e-6, name="nesterov_rmsprop", **kwargs):
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.9, epsilon=1e-6, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.rho = _checks.unit_interval("rho", rho)
         self.momentum = _checks.unit_interval("momentum", momentum)
@@ -59,7 +61,12 @@ class NesterovRMSProp(BookOptimizer):
         self.add_slots(var_list, ["accumulator", "velocity"])
 
     def rule_hyperparameters(self, variable, learning_rate):
-        return {"learning_rate": learning_rate, "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon}
+        return {
+            "learning_rate": learning_rate,
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.effective_epsilon(self.epsilon, variable),
+        }
 
     def update_step(self, gradient, variable, learning_rate):
         g, (r, v), hyperparameters = self.rule_inputs(gradient, variable, learning_rate)

@@ -40,9 +40,11 @@ class RMSProp(BookOptimizer):
     Hinton (2012), Neural Networks for Machine Learning, lecture 6e.
     """
 
+    BASE_NAME = "rmsprop"
+    NONNEGATIVE_SLOTS = ("accumulator",)
     RULE = "rmsprop"
 
-    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-6, name="rmsprop", **kwargs):
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-6, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.rho = _checks.unit_interval("rho", rho)
         self.epsilon = _checks.positive("epsilon", epsilon)
@@ -54,7 +56,7 @@ class RMSProp(BookOptimizer):
         self.add_slots(var_list, ["accumulator"])
 
     def rule_hyperparameters(self, variable, learning_rate):
-        return {"learning_rate": learning_rate, "rho": self.rho, "epsilon": self.epsilon}
+        return {"learning_rate": learning_rate, "rho": self.rho, "epsilon": self.effective_epsilon(self.epsilon, variable)}
 
     def update_step(self, gradient, variable, learning_rate):
         g, (r,), hyperparameters = self.rule_inputs(gradient, variable, learning_rate)

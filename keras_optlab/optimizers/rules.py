@@ -85,6 +85,9 @@ def nesterov_rmsprop(g, r, v, *, learning_rate, rho, momentum, epsilon):
     return momentum * v - step, (r, v)
 
 
+_SMALLEST_NORMAL = {"float16": 2.0**-14, "bfloat16": 2.0**-126}
+
+
 def _as(value, dtype):
     """``value`` in ``dtype``; a Python number is converted exactly (``ops.cast`` of a
     Python float would go through float32 first on TensorFlow)."""
@@ -98,11 +101,23 @@ def adam_step_scalars(learning_rate, beta_1, beta_2, epsilon, step, dtype):
 
     With them Adam's Δθ = −ε ŝ / (√r̂ + δ) (δ on the bias-corrected root, as in the
     book) is computed as −η s / (√r + δ'), the same element-wise work as Keras' rule.
+
+    For float16/bfloat16 the bias corrections are computed in float32 and only η and
+    δ' are rounded to ``dtype``: in bfloat16 ρ₂ = 0.999 is 1.0, so 1 − ρ₂ᵗ would be 0
+    (no step at all, or 0/0 where δ' is 0 too). δ' is then at least the dtype's
+    smallest normal number, so that hardware that flushes subnormals to zero still
+    divides by a non-zero number where r underflowed to 0.
     """
-    t = _as(step, dtype)
-    correction_1 = 1.0 - ops.power(ops.convert_to_tensor(beta_1, dtype), t)
-    root_correction_2 = ops.sqrt(1.0 - ops.power(ops.convert_to_tensor(beta_2, dtype), t))
-    return _as(learning_rate, dtype) * root_correction_2 / correction_1, epsilon * root_correction_2
+    wide = "float32" if dtype in ("float16", "bfloat16") else dtype
+    t = _as(step, wide)
+    correction_1 = 1.0 - ops.power(ops.convert_to_tensor(beta_1, wide), t)
+    root_correction_2 = ops.sqrt(1.0 - ops.power(ops.convert_to_tensor(beta_2, wide), t))
+    step_size = _as(learning_rate, wide) * root_correction_2 / correction_1
+    epsilon = epsilon * root_correction_2
+    if wide != dtype:
+        epsilon = ops.maximum(epsilon, _SMALLEST_NORMAL[dtype])
+        step_size, epsilon = ops.cast(step_size, dtype), ops.cast(epsilon, dtype)
+    return step_size, epsilon
 
 
 def adam(g, s, r, *, learning_rate, beta_1, beta_2, epsilon, step):

@@ -38,9 +38,10 @@ class SGD(BookOptimizer):
     Reference: Goodfellow, Bengio & Courville, *Deep Learning*, MIT Press 2016, Alg. 8.1.
     """
 
-    def __init__(self, learning_rate=0.01, name="sgd", **kwargs):
+    def __init__(self, learning_rate=0.01, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
 
+    BASE_NAME = "sgd"
     RULE = "sgd"
 
     def update_step(self, gradient, variable, learning_rate):
