@@ -38,8 +38,10 @@ import os
 
 import keras
 import keras_tuner
+import numpy as np
 
 from keras_optlab import _checks
+from keras_optlab.calibration import _batch, _match_inputs, _same_length
 from keras_optlab.initializers import FanInUniform, NormalizedUniform, SparseK
 
 __all__ = [
@@ -107,6 +109,22 @@ def _scheme_names(dense_schemes):
     return names
 
 
+def _seed(seed):
+    """None, an int (NumPy ints too) or a ``keras.random.SeedGenerator``."""
+    if seed is None or isinstance(seed, keras.random.SeedGenerator):
+        return seed
+    return _checks.integer("seed", seed)
+
+
+def _count_kernels(config):
+    """How many ``kernel_initializer`` entries a (nested) layer config holds."""
+    if isinstance(config, dict):
+        return ("kernel_initializer" in config) + sum(_count_kernels(v) for v in config.values())
+    if isinstance(config, (list, tuple)):
+        return sum(_count_kernels(v) for v in config)
+    return 0
+
+
 def _layer_name(layer):
     if layer is None:
         return None
@@ -167,8 +185,9 @@ def init_hyperparameters(
         ``FanInUniform`` or ``SparseK``.
 
     Raises:
-        TypeError: an argument of the wrong type (a scale that is not a number, a k
-            that is not an int, a ``layer`` that is not a string).
+        TypeError: an argument of the wrong type (``hp`` not a HyperParameters, a scale
+            that is not a number, a k that is not an int, a ``layer`` that is not a
+            string, a ``seed`` that is neither None, an int nor a SeedGenerator).
         ValueError: scale_min ≥ scale_max or not positive, a k ≤ 0, an unknown dense
             scheme, an empty ``layer``, or a pinned value outside the declared kinds.
 
@@ -177,10 +196,13 @@ def init_hyperparameters(
         ...     init = init_hyperparameters(hp, layer="hidden")
         ...     ...  # keras.layers.Dense(64, kernel_initializer=init)
     """
+    if not isinstance(hp, keras_tuner.HyperParameters):
+        raise TypeError(f"`hp` must be a keras_tuner.HyperParameters. Received: hp={hp!r}")
     scale_min, scale_max = _scale_range(scale_min, scale_max)
     ks = _sparse_ks(sparse_k)
     schemes = _scheme_names(dense_schemes)
     layer = _layer_name(layer)
+    seed = _seed(seed)
 
     default_scale = 1.0 if scale_min <= 1.0 <= scale_max else math.sqrt(scale_min * scale_max)
     scale = hp.Float(
@@ -246,12 +268,15 @@ class InitSearch(keras_tuner.HyperModel):
         per_layer: one ``init_scale``/``init_density``/``sparse_k`` per kernel layer,
             suffixed with the layer's name, instead of one set for the whole model.
         seed: int, see above.
+        name, tunable: Keras Tuner's (a string or None; a bool).
         **hp_kwargs: passed to :func:`init_hyperparameters` (``scale_min``,
             ``scale_max``, ``sparse_k``, ``dense_schemes``).
     """
 
     def __init__(self, model, per_layer=False, *, seed=0, name=None, tunable=True, **hp_kwargs):
-        super().__init__(name=name, tunable=tunable)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"`name` must be None or a string. Received: name={name!r}")
+        super().__init__(name=name, tunable=_checks.boolean("tunable", tunable))
         unknown = set(hp_kwargs) - {"scale_min", "scale_max", "sparse_k", "dense_schemes"}
         if unknown:
             raise TypeError(f"InitSearch got unexpected keyword arguments {sorted(unknown)}")
@@ -268,6 +293,12 @@ class InitSearch(keras_tuner.HyperModel):
                 raise ValueError(
                     "`model` must be compiled: InitSearch reuses its optimizer, loss and "
                     f"metrics. Received: model={model.name!r}, not compiled"
+                )
+            if not _count_kernels(model.get_config()):
+                kinds = [type(layer).__name__ for layer in model.layers]
+                raise ValueError(
+                    "`model` has no layer with a kernel_initializer (Dense, Conv, RNN, ...): "
+                    f"there is nothing to search. Received: model={model.name!r} with layers {kinds}"
                 )
             self.model, self.builder = model, None
         elif callable(model):
@@ -333,15 +364,19 @@ class InitSearchResult:
     Attributes:
         tuner: the Keras Tuner tuner (``results_summary()``, ``oracle``, ...).
         role: "local", "chief" or "worker" (Keras Tuner's distributed mode).
-        best_hyperparameters: the best trial's ``keras_tuner.HyperParameters``; None on
-            a worker (its oracle, the chief, may be gone once the search ends) or when
-            no trial completed.
+        best_hyperparameters: the best trial's ``keras_tuner.HyperParameters``, among
+            the trials that completed with a finite score; None on a worker (its oracle,
+            the chief, may be gone once the search ends) or when no trial completed
+            (:func:`search_init` then raises, with this result as the error's ``result``).
         best_model: the best trial's model, compiled, with the weights of its best epoch
             (Keras Tuner's checkpoint), loaded on first access. When the checkpoint is
             not on this machine — a chief whose workers ran elsewhere — the model is
             rebuilt from ``best_hyperparameters`` and trained again with the same
             ``fit`` arguments for the same epochs (deterministic, but the last epoch,
             not the best one). None where ``best_hyperparameters`` is None.
+        trials: one dict per trial, in trial order (a property, read anew from the
+            oracle): ``trial_id``, ``status``, ``score``, ``best_step`` and every
+            hyperparameter value (absent when inactive). Empty on a worker.
     """
 
     def __init__(self, tuner, role, fit_args, fit_kwargs):
@@ -350,11 +385,29 @@ class InitSearchResult:
         self._fit_args, self._fit_kwargs = fit_args, fit_kwargs
         self._best_model = None
 
+    def _completed(self):
+        """The trials that completed with a finite score, in trial order.
+
+        Keras Tuner ranks a FAILED trial (an error, or a NaN loss: its score is NaN) with
+        the others, and NaN breaks its sort, so its ``get_best_trials`` can return one.
+        """
+        trials = self.tuner.oracle.trials
+        return [
+            trials[trial_id]
+            for trial_id in sorted(trials)
+            if str(trials[trial_id].status) == "COMPLETED"
+            and trials[trial_id].score is not None
+            and math.isfinite(trials[trial_id].score)
+        ]
+
     def _best_trial(self):
         if self.role == "worker":
             return None
-        trials = self.tuner.oracle.get_best_trials(1)
-        return trials[0] if trials and trials[0].score is not None else None
+        completed = self._completed()
+        if not completed:
+            return None
+        sign = -1.0 if self.tuner.oracle.objective.direction == "max" else 1.0
+        return min(completed, key=lambda trial: sign * trial.score)
 
     @property
     def best_hyperparameters(self):
@@ -373,10 +426,18 @@ class InitSearchResult:
         except (OSError, ValueError):  # no checkpoint here: trained on another machine
             model = self.tuner.hypermodel.build(trial.hyperparameters)
             kwargs = {k: v for k, v in self._fit_kwargs.items() if k != "callbacks"}
-            self.tuner.hypermodel.fit(trial.hyperparameters, model, *self._fit_args, **kwargs)
+            history = self.tuner.hypermodel.fit(trial.hyperparameters, model, *self._fit_args, **kwargs)
+            losses = history.history.get("loss", [])
+            if not losses or not math.isfinite(losses[-1]):
+                raise RuntimeError(
+                    f"Retraining trial {trial.trial_id} (its checkpoint is not on this machine) "
+                    f"ended with a non-finite loss {losses[-1:]}, where the trial scored "
+                    f"{trial.score:g}: its model is not returned."
+                )
         self._best_model = model
         return model
 
+    @property
     def trials(self):
         """One dict per trial, in trial order: ``trial_id``, ``status``, ``score``,
         ``best_step`` and every hyperparameter value (absent when inactive). Empty on a worker."""
@@ -448,14 +509,28 @@ def search_init(
         seed: int; seeds the tuner, the initializers and the minibatch order.
         **fit_kwargs: passed to ``model.fit`` (``batch_size``, ``callbacks``, ...).
 
+    Arrays (``x``, ``y``, ``validation_data``'s) are checked at the call, before any
+    trial: at least one sample, finite, ``y`` as long as ``x``, and — for a model, not a
+    builder — ``x`` of the model's input shape. A dataset or generator is Keras'.
+
     Returns:
         :class:`InitSearchResult` with ``best_hyperparameters``, ``best_model``, ``tuner``.
 
     Raises:
-        TypeError: ``max_trials``, ``epochs`` or ``seed`` not an int, ``tuner`` not a
-            string, ``per_layer`` or ``overwrite`` not a bool.
-        ValueError: an unknown ``tuner``, ``max_trials`` or ``epochs`` below 1, or the
-            errors of :class:`InitSearch`.
+        TypeError: ``max_trials``, ``epochs``, ``seed`` or ``batch_size`` not an int,
+            ``tuner`` or ``project_name`` not a string, ``per_layer`` or ``overwrite``
+            not a bool, ``x`` None, ``validation_data`` not a tuple (x_val, y_val) or
+            a dataset, ``hyperparameters``, ``objective``, ``directory`` or
+            ``verbose`` of the wrong kind.
+        ValueError: an unknown ``tuner``, ``max_trials`` or ``epochs`` below 1, empty
+            or non-finite arrays, arrays of different lengths or not of the model's
+            input shape, a ``validation_split`` outside [0, 1), or the errors of
+            :class:`InitSearch` (a model with no kernel to initialize).
+        RuntimeError: no trial completed with a finite score (every trial failed with
+            an error or a NaN/inf loss): the message gives the first failure, and the
+            error's ``result`` is the :class:`InitSearchResult` (its ``trials`` show
+            each; its ``best_hyperparameters`` and ``best_model`` are None). Keras
+            Tuner's own RuntimeError after consecutive failed trials passes through.
     """
     tuner = _checks.one_of("tuner", tuner, TUNERS)
     seed = _checks.integer("seed", seed)
@@ -472,6 +547,9 @@ def search_init(
         hypermodel = model
     else:
         hypermodel = InitSearch(model, per_layer=per_layer, seed=seed)
+    _check_search_arguments(hypermodel.model, x, y, validation_data, fit_kwargs, verbose=verbose,
+                            directory=directory, project_name=project_name,
+                            hyperparameters=hyperparameters, objective=objective)
     if objective is None:
         validates = validation_data is not None or fit_kwargs.get("validation_split")
         objective = keras_tuner.Objective("val_loss" if validates else "loss", direction="min")
@@ -495,4 +573,109 @@ def search_init(
         search = keras_tuner.Hyperband(hypermodel, max_epochs=epochs, **common)
     fit_kwargs = dict(fit_kwargs, epochs=epochs, validation_data=validation_data)
     search.search(x, y, verbose=verbose, **fit_kwargs)
-    return InitSearchResult(search, role, (x, y), dict(fit_kwargs, verbose=0))
+    result = InitSearchResult(search, role, (x, y), dict(fit_kwargs, verbose=0))
+    if role != "worker" and not result._completed():
+        raise _no_trial_completed(result)
+    return result
+
+
+def _no_trial_completed(result):
+    """The RuntimeError of a search whose every trial failed, carrying ``result``."""
+    trials = [result.tuner.oracle.trials[t] for t in sorted(result.tuner.oracle.trials)]
+    if trials:
+        first = trials[0]
+        if first.message:
+            lines = [line for line in str(first.message).splitlines() if line.strip()]
+            reason = f"its error: {lines[-1].strip()}"
+        else:
+            reason = f"status {first.status}, score {first.score}"
+        detail = f"the first, trial {first.trial_id}: {reason}"
+    else:
+        detail = "no trial ran"
+    error = RuntimeError(
+        f"search_init: none of the {len(trials)} trials completed with a finite score "
+        f"({detail}); no best hyperparameters or model are returned. The error's `result` "
+        "holds the tuner and each trial's status."
+    )
+    error.result = result
+    return error
+
+
+def _shown(value):
+    """A value as a message shows it: an array by its type and shape, else its repr (cut)."""
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return f"{type(value).__name__} of shape {tuple(shape)}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _arrays_like(value):
+    """An array, tensor or list/tuple/dict of them (checked here); a dataset, PyDataset or
+    generator is left to Keras."""
+    return isinstance(value, (np.ndarray, list, tuple, dict)) or keras.ops.is_tensor(value)
+
+
+def _check_batch_pair(x_name, x, y_name, y, model):
+    n = _batch(x_name, x)
+    if y is not None:
+        _same_length(y_name, _batch(y_name, y), x_name, n)
+    if model is not None:
+        try:
+            model.inputs  # noqa: B018 - a subclassed model has none: InitSearch refuses it later
+        except AttributeError:
+            return n
+        _match_inputs(x_name, model, x)
+    return n
+
+
+def _check_search_arguments(model, x, y, validation_data, fit_kwargs, *, verbose, directory, project_name,
+                            hyperparameters, objective):
+    """search_init's data and Keras Tuner arguments, refused at the call, not in a trial."""
+    if x is None:
+        raise TypeError("`x` must be training data (arrays, a dataset or a generator). Received: x=None")
+    if _arrays_like(x):
+        _check_batch_pair("x", x, "y", y, model)
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)):
+            if _arrays_like(validation_data):
+                raise TypeError(
+                    "`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight), "
+                    f"or a dataset. Received: validation_data={_shown(validation_data)}"
+                )
+        elif len(validation_data) not in (2, 3):
+            raise ValueError(
+                "`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight). "
+                f"Received: validation_data with {len(validation_data)} items"
+            )
+        else:
+            n = _check_batch_pair("validation_data[0]", validation_data[0], "validation_data[1]",
+                                  validation_data[1], model)
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                _same_length("validation_data[2]", _batch("validation_data[2]", validation_data[2]),
+                             "validation_data[0]", n)
+    if "validation_split" in fit_kwargs:
+        _checks.number("validation_split", fit_kwargs["validation_split"], low=0.0, high=1.0, high_open=True)
+    _checks.integer("batch_size", fit_kwargs.get("batch_size"), low=1, allow_none=True)
+    if verbose != "auto":
+        _checks.integer("verbose", verbose, low=0, high=2)
+    if directory is not None and not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"`directory` must be None or a path. Received: directory={directory!r}")
+    if not isinstance(project_name, str):
+        raise TypeError(f"`project_name` must be a non-empty string. Received: project_name={project_name!r}")
+    if not project_name:
+        raise ValueError(f"`project_name` must be a non-empty string. Received: project_name={project_name!r}")
+    if hyperparameters is not None and not isinstance(hyperparameters, keras_tuner.HyperParameters):
+        raise TypeError(
+            "`hyperparameters` must be None or a keras_tuner.HyperParameters. "
+            f"Received: hyperparameters={hyperparameters!r}"
+        )
+    kinds = (str, keras_tuner.Objective)
+    if objective is not None and not (
+        isinstance(objective, kinds)
+        or (isinstance(objective, (list, tuple)) and objective and all(isinstance(o, kinds) for o in objective))
+    ):
+        raise TypeError(
+            "`objective` must be None, a metric name, a keras_tuner.Objective or a list of them. "
+            f"Received: objective={objective!r}"
+        )

@@ -3,6 +3,7 @@ and its application keras_optlab.lab.init_search (the digits search, optlab tune
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -270,7 +271,7 @@ def test_search_completes_saves_exports_and_resumes(tmp_path):
                   project_name="p", verbose=0, callbacks=[_CountFits()])
     _CountFits.fits = 0
     result = search_init(_tiny_model(), x, y, max_trials=3, **kwargs)
-    rows = result.trials()
+    rows = result.trials
     assert [r["status"] for r in rows] == ["COMPLETED"] * 3 and _CountFits.fits == 3
     assert result.role == "local" and result.tuner.oracle.objective.name == "val_loss"
     best = result.best_hyperparameters
@@ -286,9 +287,9 @@ def test_search_completes_saves_exports_and_resumes(tmp_path):
 
     # Rerun on the same directory: nothing is redone; a larger budget adds only the rest.
     again = search_init(_tiny_model(), x, y, max_trials=3, **kwargs)
-    assert _CountFits.fits == 3 and again.trials() == rows
+    assert _CountFits.fits == 3 and again.trials == rows
     more = search_init(_tiny_model(), x, y, max_trials=4, **kwargs)
-    assert _CountFits.fits == 4 and more.trials()[:3] == rows and len(more.trials()) == 4
+    assert _CountFits.fits == 4 and more.trials[:3] == rows and len(more.trials) == 4
 
     # No checkpoint on this machine (a chief whose workers ran elsewhere): the best
     # configuration is rebuilt and trained again, deterministically.
@@ -306,11 +307,100 @@ def test_pinned_hyperparameters_in_a_search(tmp_path):
     hp.Fixed("init_density", "sparse")
     result = search_init(_tiny_model(), x, y, max_trials=2, epochs=1, directory=str(tmp_path), verbose=0,
                          hyperparameters=hp)
-    rows = result.trials()
+    rows = result.trials
     assert result.tuner.oracle.objective.name == "loss"  # no validation data
     assert {r["init_density"] for r in rows} == {"sparse"} and all(r["sparse_k"] in (5, 15, 25) for r in rows)
     assert len({r["init_scale"] for r in rows}) == 2
 
+
+
+
+# --- issue 13: no result from a failed search ------------------------------------------
+
+
+def _exploding_model():
+    """MSE with SGD at learning rate 1e30: the first step sends every weight to inf/NaN."""
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(1e30), "mse")
+    return model
+
+
+def test_every_trial_nan_raises_and_returns_no_best(tmp_path):
+    """Keras Tuner marks a NaN-loss trial FAILED with score NaN but still ranks it: the
+    'best' hyperparameters were a failed trial's and its model's weights all NaN."""
+    x, y = _tiny_data()
+    with pytest.raises(RuntimeError, match="none of the 2 trials completed with a finite score") as info:
+        search_init(_exploding_model(), x, y.astype("float32"), validation_data=(x, y.astype("float32")),
+                    max_trials=2, epochs=2, directory=str(tmp_path), verbose=0)
+    result = info.value.result
+    assert [r["status"] for r in result.trials] == ["FAILED", "FAILED"]
+    assert all(not np.isfinite(r["score"]) for r in result.trials)
+    assert result.best_hyperparameters is None and result.best_model is None
+
+
+def test_a_failed_or_nan_trial_is_never_the_best(tmp_path):
+    x, y = _tiny_data()
+    result = search_init(_tiny_model(), x, y, max_trials=2, epochs=1, directory=str(tmp_path), verbose=0)
+    first, second = (result.tuner.oracle.trials[t] for t in sorted(result.tuner.oracle.trials))
+    # A NaN score breaks Keras Tuner's sort (NaN < s and s < NaN are both False): ranked first, it stayed first.
+    first.score = float("nan")
+    assert result.best_hyperparameters.values == second.hyperparameters.values
+    # A FAILED trial is not a completed one, whatever its score.
+    first.status, first.score = "FAILED", -1.0
+    assert result.best_hyperparameters.values == second.hyperparameters.values
+
+
+def test_a_retrained_best_model_that_diverges_is_not_returned(tmp_path, monkeypatch):
+    x, y = _tiny_data()
+    result = search_init(_tiny_model(), x, y, max_trials=1, epochs=1, directory=str(tmp_path), project_name="p",
+                         verbose=0)
+    for checkpoint in tmp_path.joinpath("p").glob("trial_*/checkpoint*"):
+        checkpoint.unlink()
+
+    class _NaNHistory:
+        history = {"loss": [float("nan")]}
+
+    monkeypatch.setattr(result.tuner.hypermodel, "fit", lambda *args, **kwargs: _NaNHistory())
+    with pytest.raises(RuntimeError, match="non-finite loss"):
+        result.best_model
+
+
+@pytest.mark.parametrize(
+    "validation_data, error, message",
+    [
+        ("wide", ValueError, "validation_data[0]` must match the input shape of `model`, (None, 8)"),
+        ("short_y", ValueError, "Received: validation_data[1] with 10 samples"),
+        ("x_only", TypeError, "Received: validation_data=ndarray of shape (64, 8)"),
+        ("one_item", ValueError, "Received: validation_data with 1 items"),
+    ],
+)
+def test_bad_validation_data_is_refused_before_any_trial(tmp_path, validation_data, error, message):
+    """Keras Tuner printed each trial's traceback and search_init returned as if it had searched."""
+    x, y = _tiny_data()
+    validation_data = {
+        "wide": (x[:, :5], y), "short_y": (x, y[:10]), "x_only": x, "one_item": (x,),
+    }[validation_data]
+    _CountFits.fits = 0
+    with pytest.raises(error, match=re.escape(message)):
+        search_init(_tiny_model(), x, y, validation_data=validation_data, max_trials=1, epochs=1,
+                    directory=str(tmp_path), verbose=0, callbacks=[_CountFits()])
+    assert _CountFits.fits == 0 and not list(tmp_path.iterdir())
+
+
+def test_a_model_without_kernels_is_refused(tmp_path):
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Activation("softmax", name="act")])
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match=re.escape("`model` has no layer with a kernel_initializer")):
+        InitSearch(model)
+    with pytest.raises(ValueError, match=re.escape("with layers ['Activation']")):
+        search_init(model, *_tiny_data(), max_trials=1, epochs=1, directory=str(tmp_path), verbose=0)
+
+
+def test_trials_is_an_attribute_as_documented(tmp_path):
+    x, y = _tiny_data(n=16)
+    result = search_init(_tiny_model(), x, y, max_trials=1, epochs=1, directory=str(tmp_path), verbose=0)
+    assert isinstance(result.trials, list) and result.trials[0]["status"] == "COMPLETED"
+    assert "trials:" in type(result).__doc__
 
 
 @pytest.mark.slow
@@ -319,7 +409,7 @@ def test_other_tuners_complete(tmp_path, tuner, budget):
     x, y = _tiny_data(n=32)
     result = search_init(_tiny_model(), x, y, validation_data=(x, y), tuner=tuner, directory=str(tmp_path),
                          verbose=0, **budget)
-    rows = result.trials()
+    rows = result.trials
     assert rows and all(r["status"] == "COMPLETED" for r in rows)
     assert type(result.tuner).__name__ == {"bayesian": "BayesianOptimization", "hyperband": "Hyperband"}[tuner]
     assert result.best_model.predict(x[:2], verbose=0).shape == (2, 2)
@@ -330,7 +420,7 @@ def test_seed_fixes_the_sampled_values(tmp_path):
     x, y = _tiny_data(n=16)
     runs = [
         [r["init_scale"] for r in search_init(_tiny_model(), x, y, max_trials=2, epochs=1, directory=str(tmp_path),
-                                              project_name=f"run{i}", verbose=0, seed=0).trials()]
+                                              project_name=f"run{i}", verbose=0, seed=0).trials]
         for i in range(2)
     ]
     assert runs[0] == runs[1]

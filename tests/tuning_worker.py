@@ -34,7 +34,7 @@ def main(directory, max_trials, report_path):
     if result.role == "chief":
         # The chief trained nothing itself: its best model is loaded from the checkpoint a
         # worker wrote into the shared directory.
-        report["trials"] = result.trials()
+        report["trials"] = result.trials
         report["best_hyperparameters"] = result.best_hyperparameters.values
         report["prediction_shape"] = list(result.best_model.predict(x[:3], verbose=0).shape)
     with open(report_path, "w", encoding="utf-8") as file:

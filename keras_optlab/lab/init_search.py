@@ -107,7 +107,7 @@ TABLE_COLUMNS = ("trial_id", "init_density", "init_scale", "sparse_k", "score", 
 
 def write_tables(rows, out):
     """``out/trials.csv`` (trial order) and ``out/trials.md`` (ranked by score, failed
-    trials last) from :meth:`~keras_optlab.tuning.InitSearchResult.trials` rows, in the
+    trials last) from :attr:`~keras_optlab.tuning.InitSearchResult.trials` rows, in the
     columns :data:`TABLE_COLUMNS`. Returns both paths."""
     csv_path = os.path.join(out, "trials.csv")
     with open(csv_path, "w", newline="", encoding="utf-8") as file:
@@ -154,7 +154,7 @@ def digits_search(out, *, trials=24, epochs=10, depth=10, width=64, learning_rat
     )
     if result.role == "worker":
         return None
-    rows = result.trials()
+    rows = result.trials
     best_hp = result.best_hyperparameters
     best_model = result.best_model
     best_loss, best_accuracy = best_model.evaluate(x_val, y_val, verbose=0)
