@@ -127,7 +127,7 @@ def _building_context(max_depth=64):
                 if wrapper is not None:
                     raise ValueError(
                         f"GateBias wrapped in {type(wrapper).__name__} cannot serve "
-                        f"{type(owner).__name__} with unit_forget_bias=True: Keras puts "
+                        f"{type(owner).__name__} with `unit_forget_bias`=True: Keras puts "
                         "ones in the forget block outside the wrapper, so the wrapper "
                         "would act on every gate but forget; pass unit_forget_bias=False. "
                         "Received: unit_forget_bias=True"
@@ -471,7 +471,7 @@ def _class_counts(y, num_classes):
         if implied > MAX_IMPLIED_CLASSES:
             raise ValueError(
                 f"`y`'s largest label {implied - 1} implies {implied} classes (more than "
-                f"{MAX_IMPLIED_CLASSES}); pass num_classes=... to say how many there are. "
+                f"{MAX_IMPLIED_CLASSES}); pass `num_classes` to say how many there are. "
                 f"Received: y max={implied - 1}, num_classes=None"
             )
         num_classes = implied
