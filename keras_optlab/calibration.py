@@ -158,23 +158,32 @@ def _graph_model(model, x):
             "its graph, which a subclassed model does not have (rebuild it with the Functional "
             f"API). Received: model={_describe(model)}, a subclassed keras.Model"
         ) from None
-    arrays = _leaves("x", x)
-    if not isinstance(x, dict):
-        if len(arrays) != len(inputs):
-            raise ValueError(
-                f"`x` must hold one array per input of `model` ({len(inputs)}). "
-                f"Received: x with {len(arrays)} arrays"
-            )
-        for array, tensor in zip(arrays, inputs):
-            expected = tuple(tensor.shape)[1:]
-            if len(expected) != array.ndim - 1 or any(
-                e is not None and e != a for e, a in zip(expected, array.shape[1:])
-            ):
-                raise ValueError(
-                    f"`x` must match the input shape of `model`, {(None, *expected)}. "
-                    f"Received: x with shape {array.shape}"
-                )
+    _match_inputs("x", model, x, inputs)
     return model, n
+
+
+def _match_inputs(name, model, x, inputs=None):
+    """Refuse a batch ``x`` (named ``name``) whose arrays do not fit the inputs of ``model``:
+    one array per input (a dict is left to Keras' matching by name), the same shape
+    after the batch axis where the input's is known."""
+    if isinstance(x, dict):
+        return
+    inputs = _inputs(model) if inputs is None else inputs
+    arrays = _leaves(name, x)
+    if len(arrays) != len(inputs):
+        raise ValueError(
+            f"`{name}` must hold one array per input of `model` ({len(inputs)}). "
+            f"Received: {name} with {len(arrays)} arrays"
+        )
+    for array, tensor in zip(arrays, inputs):
+        expected = tuple(tensor.shape)[1:]
+        if len(expected) != array.ndim - 1 or any(
+            e is not None and e != a for e, a in zip(expected, array.shape[1:])
+        ):
+            raise ValueError(
+                f"`{name}` must match the input shape of `model`, {(None, *expected)}. "
+                f"Received: {name} with shape {array.shape}"
+            )
 
 
 def _inputs(model):
