@@ -11,12 +11,17 @@ All functions are written in ``keras.ops`` and accept ``None`` entries (variable
 a gradient), which they pass through. TensorFlow ``IndexedSlices`` (sparse gradients of
 embeddings) are clipped through their ``values``, as ``tf.clip_by_norm`` does.
 
+Thresholds are checked (finite, > 0; TypeError for a non-number) and ``grads`` must be
+a list or tuple, as everywhere in keras_optlab (``_checks``).
+
 Norms of float16/bfloat16 gradients are accumulated in float32 so that squaring does not
 overflow; the clipped gradients keep their own dtype.
 """
 
 import keras
 from keras import ops
+
+from keras_optlab import _checks
 
 __all__ = [
     "global_norm",
@@ -85,6 +90,19 @@ def _sum_squares(x, axis=None, keepdims=False):
     return ops.sum(ops.square(x), axis=axis, keepdims=keepdims)
 
 
+def _gradient_list(grads, name="grads"):
+    """``grads`` as a list; a single tensor, a string or a dict is a ``TypeError``."""
+    if not isinstance(grads, (list, tuple)):
+        raise TypeError(
+            f"`{name}` must be a list or tuple of gradients (tensors or None). "
+            f"Received: {name} of type {type(grads).__name__}"
+        )
+    for i, g in enumerate(grads):
+        if g is not None and not is_sparse(g) and (isinstance(g, (str, bytes)) or not hasattr(g, "shape")):
+            raise TypeError(f"`{name}[{i}]` must be a tensor or None. Received: {name}[{i}]={g!r}")
+    return list(grads)
+
+
 def _false():
     return ops.convert_to_tensor(False)
 
@@ -95,6 +113,7 @@ def global_norm(grads):
 
     The norm is NaN or Inf when any entry is.
     """
+    grads = _gradient_list(grads)
     parts = [_sum_squares(_values(g)) for g in grads if g is not None]
     if not parts:
         return ops.convert_to_tensor(0.0, "float32")
@@ -104,6 +123,7 @@ def global_norm(grads):
 
 def all_finite(grads):
     """A boolean scalar: True when no gradient entry is NaN or ±Inf."""
+    grads = _gradient_list(grads)
     checks = [ops.all(ops.isfinite(_values(g))) for g in grads if g is not None]
     if not checks:
         return ops.convert_to_tensor(True)
@@ -124,7 +144,10 @@ def _per_tensor(grads, clip_one):
 
 
 def clip_by_value(grads, clipvalue):
-    """Clip every entry into [−clipvalue, clipvalue]. Returns (grads, changed)."""
+    """Clip every entry into [−clipvalue, clipvalue] (``clipvalue`` finite, > 0).
+    Returns (grads, changed)."""
+    grads = _gradient_list(grads)
+    clipvalue = _checks.positive("clipvalue", clipvalue)
     return _per_tensor(grads, lambda v: (ops.clip(v, -clipvalue, clipvalue), ops.any(ops.abs(v) > clipvalue)))
 
 
@@ -143,6 +166,8 @@ def clip_by_norm(grads, clipnorm):
     g ← g · clipnorm / max(‖g‖, clipnorm), per tensor (Keras' ``clipnorm``).
     Returns (grads, changed).
     """
+    grads = _gradient_list(grads)
+    clipnorm = _checks.positive("clipnorm", clipnorm)
 
     def clip_one(v):
         norm = ops.sqrt(_sum_squares(v))
@@ -158,6 +183,8 @@ def clip_by_global_norm(grads, clipnorm, norm=None):
     ``global_clipnorm``). ``norm`` may pass an already computed :func:`global_norm`.
     Returns (grads, changed).
     """
+    grads = _gradient_list(grads)
+    clipnorm = _checks.positive("clipnorm", clipnorm)
     if norm is None:
         norm = global_norm(grads)
     out = [
@@ -185,6 +212,15 @@ def adaptive_clip(grads, params, clipnorm, eps=1e-3):
     A sparse gradient is made dense first, since a unit spans every row.
     Returns (grads, changed).
     """
+    grads = _gradient_list(grads)
+    params = _gradient_list(params, "params")
+    if len(params) != len(grads):
+        raise ValueError(
+            f"`params` must hold one weight per gradient. Received: len(params)={len(params)}, "
+            f"len(grads)={len(grads)}"
+        )
+    clipnorm = _checks.positive("clipnorm", clipnorm)
+    eps = _checks.positive("eps", eps)
     out, changed = [], _false()
     for g, w in zip(grads, params):
         if g is None:

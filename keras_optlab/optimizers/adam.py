@@ -38,6 +38,13 @@ class Adam(BookOptimizer):
     Δθ = −ε √(1−ρ₂ᵗ)/(1−ρ₁ᵗ) · s / (√r + δ√(1−ρ₂ᵗ)), which costs the same element-wise
     work as Keras' rule.
 
+    In float16/bfloat16 the bias corrections 1 − ρ₁ᵗ, √(1 − ρ₂ᵗ) are computed in
+    float32 (ρ₂ = 0.999 is 1.0 in bfloat16) and δ√(1 − ρ₂ᵗ) is at least the dtype's
+    smallest normal number (float16: 6.1e-5; the default δ = 1e-8 is 0 in float16),
+    so a squared gradient that underflows to 0 never divides by 0. TF's fused
+    `ResourceApplyAdam` forms these scalars in the variable's dtype: half-precision
+    Adam takes the keras.ops rule.
+
     Args:
         learning_rate: Float ≥ 0 or a schedule. ε. Defaults to 0.001.
         beta_1: Float in [0, 1). ρ₁. Defaults to 0.9.

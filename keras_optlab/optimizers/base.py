@@ -135,6 +135,26 @@ def _check_keras_base_args(kwargs):
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
+def _static_shape(g):
+    """A gradient's static shape, or ``None`` when it has none to compare (``None``
+    gradients; an ``IndexedSlices`` whose dense_shape is a Python tuple has no ``.shape``)."""
+    if g is None:
+        return None
+    if clipping.is_sparse(g) and not hasattr(g, "todense"):  # IndexedSlices
+        dense_shape = g.dense_shape
+        if isinstance(dense_shape, (list, tuple)):
+            return tuple(dense_shape)
+    try:
+        return tuple(g.shape)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _show(value):
     """A loaded array as the message shows it: the offending entries first."""
     flat = np.ravel(value)
@@ -327,7 +347,17 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         )
 
     # ------------------------------------------------------------------ steps
+    def apply_gradients(self, grads_and_vars):
+        pairs = list(grads_and_vars) if not isinstance(grads_and_vars, (str, bytes, dict)) else None
+        if pairs is None or any(not isinstance(p, (list, tuple)) or len(p) != 2 for p in pairs):
+            raise TypeError(
+                "`grads_and_vars` must be an iterable of (gradient, variable) pairs. "
+                f"Received: grads_and_vars={_short(grads_and_vars)}"
+            )
+        return super().apply_gradients(pairs)
+
     def apply(self, grads, trainable_variables=None):
+        grads = self._check_apply_arguments(grads, trainable_variables)
         if not self.skip_nonfinite or len(grads) == 0:
             return super().apply(grads, trainable_variables)
         if not self.built:
@@ -353,6 +383,47 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         for v, old in zip(kept, before):
             v.assign(ops.where(finite, v.value, old))
         self._skipped_steps.assign_add(ops.cast(ops.logical_not(finite), self._skipped_steps.dtype))
+
+    def _check_apply_arguments(self, grads, trainable_variables):
+        """``grads`` as a list, after checking it against the variables: one gradient
+        (or None) per variable, of the variable's shape. Keras would zip a short list
+        silently, or fail deep inside an assign."""
+        grads = clipping._gradient_list(grads)
+        if trainable_variables is not None:
+            if not isinstance(trainable_variables, (list, tuple)):
+                raise TypeError(
+                    "`trainable_variables` must be a list or tuple of variables. "
+                    f"Received: trainable_variables of type {type(trainable_variables).__name__}"
+                )
+            variables = list(trainable_variables)
+            for i, v in enumerate(variables):
+                if not (hasattr(v, "assign") and hasattr(v, "shape") and hasattr(v, "dtype")):
+                    raise TypeError(
+                        f"`trainable_variables[{i}]` must be a variable (keras.Variable). "
+                        f"Received: trainable_variables[{i}]={_short(v)}"
+                    )
+        elif self.built:
+            variables = _keras_hooks.tracked_variables(self)
+        else:
+            return grads  # Keras says that it needs the variables
+        if len(grads) != len(variables):
+            raise ValueError(
+                "`grads` must hold one gradient (or None) per variable. "
+                f"Received: len(grads)={len(grads)}, len(trainable_variables)={len(variables)}"
+            )
+        for i, (g, v) in enumerate(zip(grads, variables)):
+            g_shape = _static_shape(g)
+            if g_shape is None:
+                continue
+            v_shape = tuple(v.shape)
+            if len(g_shape) != len(v_shape) or any(
+                a is not None and b is not None and int(a) != int(b) for a, b in zip(g_shape, v_shape)
+            ):
+                raise ValueError(
+                    f"`grads[{i}]` must have the shape of its variable '{getattr(v, 'path', getattr(v, 'name', i))}', "
+                    f"{v_shape}. Received: grads[{i}] of shape {g_shape}"
+                )
+        return grads
 
     def transform_gradients(self, grads, variables):
         """Clipping and its telemetry, once per applied step (see ``_keras_hooks``).
