@@ -22,9 +22,10 @@ import keras
 
 from keras_optlab.lab.data import load_digits
 from keras_optlab.lab.models import digits_mlp
+from keras_optlab.lab.options import DIGITS_SEARCH_DEFAULTS, add_digits_search_arguments
 from keras_optlab.lab.plots import new_figure, save
 from keras_optlab.optimizers import SGD
-from keras_optlab.tuning import TUNERS, search_init
+from keras_optlab.tuning import search_init
 
 __all__ = [
     "DIGITS_SEARCH_DEFAULTS",
@@ -37,16 +38,6 @@ __all__ = [
     "write_tables",
 ]
 
-DIGITS_SEARCH_DEFAULTS = {
-    "trials": 24,
-    "epochs": 10,
-    "depth": 10,
-    "width": 64,
-    "learning_rate": 0.05,
-    "batch_size": 64,
-    "tuner": "random",
-    "seed": 0,
-}
 
 
 def tanh_mlp(depth=10, width=64, learning_rate=0.05, seed=0):
@@ -189,42 +180,6 @@ def digits_search(out, *, trials=24, epochs=10, depth=10, width=64, learning_rat
                       title=f"{depth}-layer tanh MLP on digits: {len(rows)} trials of {tuner} search")
     report["files"] = [csv_path, md_path, os.path.join(out, "best.json"), png]
     return report
-
-
-def add_digits_search_arguments(parser, default_out, *, count_type, rate_type):
-    """The options of ``tuning/search_digits.py`` and ``optlab tune`` on an argparse parser.
-
-    The argparse types belong to the command line, which passes its own
-    (``keras_optlab.cli.positive_int`` and ``positive_float``): this module does not
-    import the CLI, which imports it.
-
-    Args:
-        parser: an ``argparse.ArgumentParser`` (or a subcommand's parser).
-        default_out: the default of ``--out``.
-        count_type: argparse type of the counts (trials, epochs, depth, width, batch size).
-        rate_type: argparse type of the learning rate.
-    """
-    d = DIGITS_SEARCH_DEFAULTS
-    parser.add_argument("--trials", type=count_type, default=d["trials"],
-                        help=f"trials of the search (default {d['trials']})")
-    parser.add_argument("--epochs", type=count_type, default=d["epochs"],
-                        help=f"epochs per trial (default {d['epochs']})")
-    parser.add_argument("--depth", type=count_type, default=d["depth"],
-                        help=f"tanh hidden layers (default {d['depth']})")
-    parser.add_argument("--width", type=count_type, default=d["width"],
-                        help=f"units per hidden layer (default {d['width']})")
-    parser.add_argument("--learning-rate", type=rate_type, default=d["learning_rate"],
-                        help=f"SGD learning rate (default {d['learning_rate']})")
-    parser.add_argument("--batch-size", type=count_type, default=d["batch_size"],
-                        help=f"minibatch size (default {d['batch_size']})")
-    parser.add_argument("--tuner", choices=TUNERS, default=d["tuner"], help="Keras Tuner search (default random)")
-    parser.add_argument("--seed", type=int, default=d["seed"],
-                        help="seed of the split, the tuner, the weights and the minibatches (default 0)")
-    parser.add_argument("--out", default=default_out, metavar="DIR",
-                        help=f"results folder; its search/ subfolder is resumed on a rerun (default {default_out})")
-    parser.add_argument("--overwrite", action="store_true", help="start the search afresh instead of resuming")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                        help="0 silent, 1 progress bars, 2 one line per epoch (default 1)")
 
 
 def run_digits_search(args):

@@ -36,10 +36,8 @@ from keras_optlab import optimizers as book
 from keras_optlab.lab import surfaces as surfaces_module
 from keras_optlab.lab.data import load_digits
 from keras_optlab.lab.models import digits_mlp
+from keras_optlab.lab.options import DIGITS_BATCH_SIZE, DIGITS_EPOCHS, DIGITS_HIDDEN_UNITS, OPTIMIZER_NAMES
 
-DIGITS_EPOCHS = 10
-DIGITS_BATCH_SIZE = 32
-DIGITS_HIDDEN_UNITS = (64,)
 
 # Learning rates for digits with the MLP of `build_mlp`, batch size 32: for each
 # algorithm, the lowest validation loss after 10 epochs (seed 0) among three rates a
@@ -59,8 +57,6 @@ DIGITS_LEARNING_RATES = {
     "Adam": 0.003,
 }
 
-# Every optimizer of keras_optlab, in the book's order; Newton only races on surfaces.
-OPTIMIZER_NAMES = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "NesterovRMSProp", "Adam", "Newton")
 
 # Hyperparameters of each optimizer on each default surface, all chosen by one rule: the
 # output of `tune_surface_hyperparameters(surface)`. Candidates: the 13 learning rates of
@@ -533,6 +529,11 @@ def _problem(spec):
     return spec
 
 
+def _has_newton():
+    """Newton (curvature by nested tapes) is TensorFlow backend only for now."""
+    return keras.backend.backend() == "tensorflow"
+
+
 def race(optimizers=None, problems=None, steps=None, tolerance=TOLERANCE, seed=0, verbose=1):
     """Run every optimizer on every problem; return one :class:`RaceResult` per run.
 
@@ -541,7 +542,8 @@ def race(optimizers=None, problems=None, steps=None, tolerance=TOLERANCE, seed=0
             an optimizer name (``"Adam"``: hyperparameters tuned per problem), a class,
             an instance (copied for each run) or a callable ``problem -> optimizer``
             (see :func:`make_optimizer`). Defaults to every optimizer of
-            :data:`OPTIMIZER_NAMES`; Newton is left out on digits unless named.
+            :data:`OPTIMIZER_NAMES`; Newton is left out on digits unless named, and
+            everywhere on a backend other than TensorFlow (it is TensorFlow only).
         problems: Surfaces (:class:`~keras_optlab.lab.surfaces.Surface`), surface
             names, ``"digits"`` or :class:`Digits`. Defaults to
             :func:`default_problems`.
@@ -565,7 +567,7 @@ def race(optimizers=None, problems=None, steps=None, tolerance=TOLERANCE, seed=0
         (problem, name, spec)
         for problem in problems
         for name, spec in entrants
-        if not (optimizers is None and isinstance(problem, Digits) and name == "Newton")
+        if not (optimizers is None and name == "Newton" and (isinstance(problem, Digits) or not _has_newton()))
     ]
     # Digits data first: a missing scikit-learn fails before any run, not after the surfaces.
     digits_cache = {p: _digits_data(p, seed) for p in problems if isinstance(p, Digits)}

@@ -106,3 +106,17 @@ def test_plot_loss_curves_writes_a_png(tmp_path):
 def test_plot_loss_curves_needs_rows(tmp_path):
     with pytest.raises(ValueError, match="rows"):
         plot_loss_curves([], tmp_path / "empty.png")
+
+
+@pytest.mark.backend_agnostic
+def test_default_race_runs_on_every_backend_newton_only_on_tensorflow():
+    """Newton is TensorFlow only: the default race leaves it out elsewhere (it raised
+    at construction on JAX) and keeps it on TensorFlow."""
+    import keras
+
+    from keras_optlab.lab import race
+
+    rows = race(problems=["quadratic"], steps=3, verbose=0)
+    names = [row.name for row in rows]
+    assert ("Newton" in names) == (keras.backend.backend() == "tensorflow"), names
+    assert "Adam" in names and "SGD" in names
