@@ -15,7 +15,6 @@ values and 5e-4 for 4-digit goldens; where ours and Keras' optimizer compute the
 operations, 1e-6 (a few float32 ulps).
 """
 
-import contextlib
 import os
 import pickle
 
