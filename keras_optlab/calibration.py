@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_optlab import _checks
+from keras_optlab import _batches, _checks
 
 #: Layers whose kernel `calibrate` rescales (public Keras classes with `kernel` and
 #: `activation`).
@@ -80,77 +80,17 @@ def _describe(model):
     return f"{type(model).__name__}(name={model.name!r})"
 
 
-def _leaves(name, value):
-    """The arrays of a batch (one array, or a list/tuple/dict of them) as NumPy arrays."""
-    if value is None or isinstance(value, (str, bytes)):
-        raise TypeError(
-            f"`{name}` must be an array or a tensor (or a list or dict of them). Received: {name}={value!r}"
-        )
-    leaves = keras.tree.flatten(value)
-    arrays = []
-    for leaf in leaves:
-        try:
-            array = np.asarray(ops.convert_to_numpy(leaf) if ops.is_tensor(leaf) else leaf)
-        except (TypeError, ValueError):
-            array = None
-        if array is None or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-            raise TypeError(
-                f"`{name}` must be an array or a tensor of numbers (or a list or dict of them). "
-                f"Received: {name}={leaf!r}"
-            )
-        arrays.append(array)
-    if not arrays:
-        raise ValueError(f"`{name}` must hold at least one array. Received: {name}={value!r}")
-    return arrays
-
-
-def _batch(name, value):
-    """Check one minibatch ``value``: arrays of numbers, at least one sample, all finite,
-    one length. Returns the number of samples.
-
-    The message echoes the shape (or the count of non-finite entries), not the data.
-    """
-    arrays = _leaves(name, value)
-    lengths = set()
-    for array in arrays:
-        if array.ndim == 0 or array.shape[0] == 0:
-            raise ValueError(
-                f"`{name}` must hold at least one sample (a batch axis of length >= 1). "
-                f"Received: {name} with shape {array.shape}"
-            )
-        if np.issubdtype(array.dtype, np.inexact):
-            nan = int(np.isnan(array).sum())
-            inf = int(np.isinf(array).sum())
-            if nan or inf:
-                raise ValueError(
-                    f"`{name}` must be finite: it holds {nan} NaN and {inf} infinite values. "
-                    f"Received: {name} with shape {array.shape}"
-                )
-        lengths.add(array.shape[0])
-    if len(lengths) > 1:
-        shapes = [array.shape for array in arrays]
-        raise ValueError(f"The arrays of `{name}` must have one length. Received: {name} with shapes {shapes}")
-    return lengths.pop()
-
-
-def _same_length(name, n, other, n_other):
-    if n != n_other:
-        raise ValueError(
-            f"`{name}` must have as many samples as `{other}` ({n_other}). Received: {name} with {n} samples"
-        )
-
-
 def _graph_model(model, x):
     """A Sequential or Functional ``model`` with its graph (an unbuilt Sequential is called
     on ``x``), ``x`` checked against its inputs. Subclassed models are refused: the layers'
     inputs, which calibration needs, are read from the graph."""
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model (Sequential or Functional). Received: model={model!r}")
-    n = _batch("x", x)
+    n = _batches.batch("x", x)
     if not model.built and isinstance(model, keras.Sequential):
         model(x)
     try:
-        inputs = _inputs(model)
+        inputs = _batches.model_inputs(model)
         model.outputs  # noqa: B018 - raises AttributeError on a subclassed model
     except (AttributeError, ValueError):
         raise ValueError(
@@ -158,41 +98,8 @@ def _graph_model(model, x):
             "its graph, which a subclassed model does not have (rebuild it with the Functional "
             f"API). Received: model={_describe(model)}, a subclassed keras.Model"
         ) from None
-    _match_inputs("x", model, x, inputs)
+    _batches.match_inputs("x", model, x, inputs)
     return model, n
-
-
-def _match_inputs(name, model, x, inputs=None):
-    """Refuse a batch ``x`` (named ``name``) whose arrays do not fit the inputs of ``model``:
-    one array per input (a dict is left to Keras' matching by name), the same shape
-    after the batch axis where the input's is known."""
-    if isinstance(x, dict):
-        return
-    inputs = _inputs(model) if inputs is None else inputs
-    arrays = _leaves(name, x)
-    if len(arrays) != len(inputs):
-        raise ValueError(
-            f"`{name}` must hold one array per input of `model` ({len(inputs)}). "
-            f"Received: {name} with {len(arrays)} arrays"
-        )
-    for array, tensor in zip(arrays, inputs):
-        expected = tuple(tensor.shape)[1:]
-        if len(expected) != array.ndim - 1 or any(
-            e is not None and e != a for e, a in zip(expected, array.shape[1:])
-        ):
-            raise ValueError(
-                f"`{name}` must match the input shape of `model`, {(None, *expected)}. "
-                f"Received: {name} with shape {array.shape}"
-            )
-
-
-def _inputs(model):
-    if isinstance(model, keras.Sequential):
-        return list(model.inputs)
-    inputs = model.inputs
-    if inputs is None:
-        raise AttributeError("no inputs")
-    return list(inputs)
 
 
 def _input(model):
@@ -275,7 +182,7 @@ def activation_report(model, x, y=None):
     """
     model, n = _graph_model(model, x)
     if y is not None:
-        _same_length("y", _batch("y", y), "x", n)
+        _batches.same_length("y", _batches.batch("y", y), "x", n)
     layers = _reported_layers(model)
     outputs = [layer.output for layer in layers]
     columns = ["layer", "type", "mean", "std"]

@@ -30,7 +30,6 @@ Both are TensorFlow backend only for now: on another backend their constructors 
 ``RuntimeError`` naming ``keras.backend.backend()``.
 """
 
-import inspect
 import math
 
 import keras
@@ -61,24 +60,13 @@ def _move_ahead(callback):
     is calling its ``set_model`` (``fit``'s), stopping behind keras_optlab's own
     logging callbacks so that their relative order is kept.
 
-    The list is found on the call stack: ``CallbackList.set_model`` loops over its
-    public ``callbacks`` attribute and calls ``set_model`` on each. Moving the current
-    element to an earlier index does not disturb that loop (no callback is skipped or
-    visited twice). Without a CallbackList on the stack nothing happens.
+    The list is found on the call stack (:func:`keras_optlab.optimizers._keras_hooks.
+    calling_callback_list`): ``CallbackList.set_model`` loops over its public
+    ``callbacks`` attribute and calls ``set_model`` on each. Moving the current element
+    to an earlier index does not disturb that loop (no callback is skipped or visited
+    twice). Without a CallbackList on the stack nothing happens.
     """
-    frame = inspect.currentframe()
-    owner = None
-    try:
-        for _ in range(8):
-            frame = frame.f_back
-            if frame is None:
-                break
-            candidate = frame.f_locals.get("self")
-            if isinstance(candidate, keras.callbacks.CallbackList):
-                owner = candidate
-                break
-    finally:
-        del frame
+    owner = _keras_hooks.calling_callback_list()
     if owner is None or not isinstance(getattr(owner, "callbacks", None), list):
         return
     callbacks = owner.callbacks

@@ -31,6 +31,7 @@ __all__ = [
     "clip_by_global_norm",
     "adaptive_clip",
     "unit_norms",
+    "gradient_list",
 ]
 
 _HALF = ("float16", "bfloat16")
@@ -90,7 +91,7 @@ def _sum_squares(x, axis=None, keepdims=False):
     return ops.sum(ops.square(x), axis=axis, keepdims=keepdims)
 
 
-def _gradient_list(grads, name="grads"):
+def gradient_list(grads, name="grads"):
     """``grads`` as a list; a single tensor, a string or a dict is a ``TypeError``."""
     if not isinstance(grads, (list, tuple)):
         raise TypeError(
@@ -113,7 +114,7 @@ def global_norm(grads):
 
     The norm is NaN or Inf when any entry is.
     """
-    grads = _gradient_list(grads)
+    grads = gradient_list(grads)
     parts = [_sum_squares(_values(g)) for g in grads if g is not None]
     if not parts:
         return ops.convert_to_tensor(0.0, "float32")
@@ -123,7 +124,7 @@ def global_norm(grads):
 
 def all_finite(grads):
     """A boolean scalar: True when no gradient entry is NaN or ±Inf."""
-    grads = _gradient_list(grads)
+    grads = gradient_list(grads)
     checks = [ops.all(ops.isfinite(_values(g))) for g in grads if g is not None]
     if not checks:
         return ops.convert_to_tensor(True)
@@ -146,7 +147,7 @@ def _per_tensor(grads, clip_one):
 def clip_by_value(grads, clipvalue):
     """Clip every entry into [−clipvalue, clipvalue] (``clipvalue`` finite, > 0).
     Returns (grads, changed)."""
-    grads = _gradient_list(grads)
+    grads = gradient_list(grads)
     clipvalue = _checks.positive("clipvalue", clipvalue)
     return _per_tensor(grads, lambda v: (ops.clip(v, -clipvalue, clipvalue), ops.any(ops.abs(v) > clipvalue)))
 
@@ -166,7 +167,7 @@ def clip_by_norm(grads, clipnorm):
     g ← g · clipnorm / max(‖g‖, clipnorm), per tensor (Keras' ``clipnorm``).
     Returns (grads, changed).
     """
-    grads = _gradient_list(grads)
+    grads = gradient_list(grads)
     clipnorm = _checks.positive("clipnorm", clipnorm)
 
     def clip_one(v):
@@ -183,7 +184,7 @@ def clip_by_global_norm(grads, clipnorm, norm=None):
     ``global_clipnorm``). ``norm`` may pass an already computed :func:`global_norm`.
     Returns (grads, changed).
     """
-    grads = _gradient_list(grads)
+    grads = gradient_list(grads)
     clipnorm = _checks.positive("clipnorm", clipnorm)
     if norm is None:
         norm = global_norm(grads)
@@ -212,8 +213,8 @@ def adaptive_clip(grads, params, clipnorm, eps=1e-3):
     A sparse gradient is made dense first, since a unit spans every row.
     Returns (grads, changed).
     """
-    grads = _gradient_list(grads)
-    params = _gradient_list(params, "params")
+    grads = gradient_list(grads)
+    params = gradient_list(params, "params")
     if len(params) != len(grads):
         raise ValueError(
             f"`params` must hold one weight per gradient. Received: len(params)={len(params)}, "

@@ -40,8 +40,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from keras_optlab import _checks
-from keras_optlab.calibration import _batch, _match_inputs, _same_length
+from keras_optlab import _batches, _checks
 from keras_optlab.initializers import FanInUniform, NormalizedUniform, SparseK
 
 __all__ = [
@@ -617,15 +616,15 @@ def _arrays_like(value):
 
 
 def _check_batch_pair(x_name, x, y_name, y, model):
-    n = _batch(x_name, x)
+    n = _batches.batch(x_name, x)
     if y is not None:
-        _same_length(y_name, _batch(y_name, y), x_name, n)
+        _batches.same_length(y_name, _batches.batch(y_name, y), x_name, n)
     if model is not None:
         try:
             model.inputs  # noqa: B018 - a subclassed model has none: InitSearch refuses it later
         except AttributeError:
             return n
-        _match_inputs(x_name, model, x)
+        _batches.match_inputs(x_name, model, x)
     return n
 
 
@@ -652,7 +651,7 @@ def _check_search_arguments(model, x, y, validation_data, fit_kwargs, *, verbose
             n = _check_batch_pair("validation_data[0]", validation_data[0], "validation_data[1]",
                                   validation_data[1], model)
             if len(validation_data) == 3 and validation_data[2] is not None:
-                _same_length("validation_data[2]", _batch("validation_data[2]", validation_data[2]),
+                _batches.same_length("validation_data[2]", _batches.batch("validation_data[2]", validation_data[2]),
                              "validation_data[0]", n)
     if "validation_split" in fit_kwargs:
         _checks.number("validation_split", fit_kwargs["validation_split"], low=0.0, high=1.0, high_open=True)

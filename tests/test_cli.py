@@ -130,7 +130,7 @@ def saved_model_and_data(tmp_path):
         ("m.keras", "d.npz", ["--x-key", "inputs"], "`x_key`"),
         ("m.keras", "d.npz", ["--y-key", "labels"], "`y_key`"),
         ("m.keras", "wide.npz", [], "`x`"),
-        ("m.keras", "short.npz", [], "`x` and `y`"),
+        ("m.keras", "short.npz", [], "`y` must have as many samples as `x`"),
         ("m.keras", "nan.npz", [], "`x` must be finite"),
     ],
 )

@@ -29,8 +29,10 @@ to fix (move the shared piece down), not legitimate code.
 **Private names.** No module imports a leading-underscore name from another keras_optlab
 module, nor reads one as an attribute of an imported keras_optlab module
 (``hvp._ModelOracle``). A private *module* (``lab/_optional.py``) serves its own package
-only; outside it, two are allowed, as modules only: ``keras_optlab._checks`` (every
-argument check; its package is the root, so it serves everyone) and
+only; outside it, three are allowed, as modules only: ``keras_optlab._checks`` (every
+argument check; its package is the root, so it serves everyone),
+``keras_optlab._batches`` (the checks of data batches, the Keras-aware side of
+``_checks``) and
 ``keras_optlab.optimizers._keras_hooks`` (the one place that touches private Keras
 internals): ``from keras_optlab.optimizers import _keras_hooks``, then
 ``_keras_hooks.reset_train_function(model)``.
@@ -46,7 +48,7 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = "keras_optlab"
 # Private modules importable (as modules) from anywhere in the package.
-SHARED_PRIVATE_MODULES = {"keras_optlab._checks", "keras_optlab.optimizers._keras_hooks"}
+SHARED_PRIVATE_MODULES = {"keras_optlab._checks", "keras_optlab._batches", "keras_optlab.optimizers._keras_hooks"}
 
 
 def _module_name(path, top):

@@ -34,3 +34,26 @@ def test_everything_is_exported_with_tensorflow():
     for name in ("Newton", "SecondOrder", "CurvatureMonitor", "GradientStats", "search_init", "InitSearch",
                  "curvature", "callbacks", "tuning", "LinearDecay", "SparseK", "calibrate"):
         assert hasattr(ko, name), name
+
+
+@pytest.mark.slow
+def test_speed_paths_load_however_the_optimizer_is_imported():
+    """`from keras_optlab.optimizers import Adam` gets the TensorFlow speed paths too (the
+    accel plugin is found through its entry point at the first build; the root package
+    no longer imports it, so that `import keras_optlab` imports no TensorFlow)."""
+    code = (
+        "import sys\n"
+        "import keras_optlab\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+        "import keras, numpy as np\n"
+        "from keras_optlab.optimizers import Adam\n"
+        "v = keras.Variable(np.ones(3, 'float32'))\n"
+        "o = Adam()\n"
+        "o.build([v])\n"
+        "print(o.update_path(v), 'keras_optlab.accel' in sys.modules)\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    path, loaded = done.stdout.split()[-2:]
+    assert loaded == "True" and path in ("kernel", "fused"), done.stdout

@@ -1,10 +1,12 @@
 """Optional speed paths for keras_optlab's optimizers on the TensorFlow backend.
 
-The optimizers never import this package. Importing ``keras_optlab`` with TensorFlow
-installed imports it, and it registers itself with
-:func:`keras_optlab.optimizers.base.register_accelerator`; without it every optimizer
-runs its ``keras.ops`` rule (:mod:`keras_optlab.optimizers.rules`), as on JAX and
-PyTorch.
+The optimizers never import this package: it is a plugin, listed in ``pyproject.toml``
+under the entry-point group ``keras_optlab.accelerators``, which
+:func:`keras_optlab.optimizers.base.accelerators` loads at an optimizer's first build
+(however the optimizer was imported). On import it registers itself with
+:func:`keras_optlab.optimizers.base.register_accelerator`; without it (no TensorFlow,
+or keras_optlab not installed as a package) every optimizer runs its ``keras.ops`` rule
+(:mod:`keras_optlab.optimizers.rules`), as on JAX and PyTorch.
 
 Three paths compute the same operations in the same order (bit for bit):
 

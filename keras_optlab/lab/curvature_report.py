@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from keras_optlab import _batches
+
 
 def load_batch(path, x_key="x", y_key="y", batch_size=None):
     """``(x, y)`` from an ``.npz`` file, the first ``batch_size`` samples if given.
@@ -41,25 +43,12 @@ def load_batch(path, x_key="x", y_key="y", batch_size=None):
 
 
 def check_batch(x, y, model=None):
-    """Refuse a batch the curvature report cannot use: empty, of different lengths, not
-    finite, or (given ``model``) of a shape the model's input does not accept."""
-    if np.ndim(x) == 0 or len(x) == 0:
-        raise ValueError(f"`x` must hold at least one sample. Received: x of shape {np.shape(x)}")
-    if np.ndim(y) == 0 or len(y) != len(x):
-        raise ValueError(f"`x` and `y` must hold the same number of samples. Received: x of shape {np.shape(x)}, "
-                         f"y of shape {np.shape(y)}")
-    for name, value in (("x", x), ("y", y)):
-        if np.issubdtype(np.asarray(value).dtype, np.number) and not np.all(np.isfinite(value)):
-            count = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
-            raise ValueError(f"`{name}` must be finite. Received: {name} with {count} NaN/Inf entries")
-    if model is None:
-        return
-    expected = getattr(model, "input_shape", None)
-    if isinstance(expected, tuple) and all(d is None or isinstance(d, int) for d in expected):
-        got = np.shape(x)
-        if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected[1:], got[1:])):
-            raise ValueError(f"`x` must match the input of model {model.name!r}, of shape {expected}. "
-                             f"Received: x of shape {got}")
+    """Refuse a batch the curvature report cannot use: empty, non-finite, ``x`` and ``y``
+    of different lengths, or (given ``model``) arrays the model's inputs do not take."""
+    n = _batches.batch("x", x)
+    _batches.same_length("y", _batches.batch("y", y), "x", n)
+    if model is not None:
+        _batches.match_inputs("x", model, x)
 
 
 def measured_changes(model, x, y, learning_rates):

@@ -33,6 +33,10 @@ hook (read in Keras 3.8–3.15.1)  why, and the public API that is missing
 TF's ``control_flow_util``       whether the graph being traced is compiled by XLA
                                  (``jit_compile=True``): our CPU kernels have no XLA
                                  lowering. TF has no public query.
+the call stack of ``fit``        :func:`calling_callback_list`: the ``CallbackList``
+                                 calling a callback's ``set_model`` (CurvatureMonitor
+                                 and GradientStats move ahead of TensorBoard/CSVLogger
+                                 there). Missing: a public callback ordering.
 =============================== ========================================================
 
 :func:`check_hooks` verifies at import that every hooked Keras method still exists
@@ -40,6 +44,8 @@ and raises ``ImportError`` if one disappeared: a renamed hook must fail loudly, 
 let adaptive clipping or the telemetry stop silently. tests/optimizers/test_keras_hooks.py
 also checks that the hooks are *called* (telemetry moves when clipping is on).
 """
+
+import inspect
 
 import keras
 
@@ -132,3 +138,21 @@ def in_xla_context():
     except ImportError:  # pragma: no cover - TF internals moved
         return True
     return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+def calling_callback_list(max_depth=8):
+    """The ``keras.callbacks.CallbackList`` whose method is on the call stack within
+    ``max_depth`` frames (``fit``'s, while its ``set_model`` loops over the public
+    ``callbacks`` list), or ``None``. Reads frames, never changes them."""
+    frame = inspect.currentframe()
+    try:
+        for _ in range(max_depth):
+            frame = frame.f_back
+            if frame is None:
+                return None
+            candidate = frame.f_locals.get("self")
+            if isinstance(candidate, keras.callbacks.CallbackList):
+                return candidate
+        return None
+    finally:
+        del frame

@@ -20,6 +20,7 @@ itself here through :func:`register_accelerator` and is asked, per variable, whe
 has a faster update that computes exactly the rule.
 """
 
+import importlib.metadata
 import re
 
 import keras
@@ -164,7 +165,33 @@ def _show(value):
 
 # --------------------------------------------------------------------------- speed paths
 
+# Speed-path providers are plugins: an installed package lists its module under this
+# entry-point group (keras_optlab lists keras_optlab.accel in pyproject.toml), and the
+# module registers itself through register_accelerator when it is imported. The
+# optimizers never import it: the group is read once, at the first build or
+# update_path, so `from keras_optlab.optimizers import Adam` gets the speed paths as
+# `keras_optlab.Adam` does, and `import keras_optlab` alone imports no TensorFlow.
+ACCELERATOR_ENTRY_POINTS = "keras_optlab.accelerators"
+
 _accelerators = []
+_plugins_loaded = False
+
+
+def accelerators():
+    """The registered speed-path providers, after loading the installed plugins once.
+
+    A plugin whose import fails for a missing dependency (no TensorFlow) is left out:
+    every optimizer then runs its keras.ops rule.
+    """
+    global _plugins_loaded
+    if not _plugins_loaded:
+        _plugins_loaded = True
+        for entry in importlib.metadata.entry_points(group=ACCELERATOR_ENTRY_POINTS):
+            try:
+                entry.load()
+            except ImportError:
+                continue
+    return tuple(_accelerators)
 
 
 def register_accelerator(accelerator):
@@ -182,7 +209,7 @@ def register_accelerator(accelerator):
 
 
 def _choose(optimizer, variable):
-    for accelerator in _accelerators:
+    for accelerator in accelerators():
         choice = accelerator.choose(optimizer, variable)
         if choice is not None:
             return choice
@@ -277,7 +304,7 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         self._skipped_steps = self.add_variable(
             (), dtype="int", name="skipped_steps", aggregation="only_first_replica"
         )
-        for accelerator in _accelerators:  # eager: kernels are built outside any trace
+        for accelerator in accelerators():  # eager: kernels are built outside any trace
             accelerator.prepare(self)
 
     def add_slots(self, var_list, names, initializer="zeros"):
@@ -388,7 +415,7 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         """``grads`` as a list, after checking it against the variables: one gradient
         (or None) per variable, of the variable's shape. Keras would zip a short list
         silently, or fail deep inside an assign."""
-        grads = clipping._gradient_list(grads)
+        grads = clipping.gradient_list(grads)
         if trainable_variables is not None:
             if not isinstance(trainable_variables, (list, tuple)):
                 raise TypeError(

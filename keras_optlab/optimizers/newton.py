@@ -121,6 +121,8 @@ class Newton(BookOptimizer):
     *Numerical Optimization*, Alg. 7.2 (Steihaug CG).
     """
 
+    BASE_NAME = "newton"
+
     def __init__(
         self,
         learning_rate=1.0,
@@ -131,7 +133,7 @@ class Newton(BookOptimizer):
         adaptive_damping=False,
         saddle_free=False,
         curvature="hessian",
-        name="newton",
+        name=None,
         **kwargs,
     ):
         for arg in _UNSUPPORTED:

@@ -58,7 +58,7 @@ ROWS = [
         "/nonexistent/d.npz"),
     Bad(lambda: load_batch("/nonexistent/d.npz"), FileNotFoundError, "`data`", "'/nonexistent/d.npz'"),
     Bad(lambda: check_batch(X[:0], Y[:0]), ValueError, "`x`", "(0, 3)"),
-    Bad(lambda: check_batch(X, Y[:2]), ValueError, "`y`", "(2,)"),
-    Bad(lambda: check_batch(np.full((4, 3), np.nan), Y), ValueError, "`x`", "12 NaN/Inf"),
-    Bad(lambda: check_batch(X, np.array([0.0, np.inf, 0.0, 0.0])), ValueError, "`y`", "1 NaN/Inf"),
+    Bad(lambda: check_batch(X, Y[:2]), ValueError, "`y`", "2 samples"),
+    Bad(lambda: check_batch(np.full((4, 3), np.nan), Y), ValueError, "`x`", "12 NaN"),
+    Bad(lambda: check_batch(X, np.array([0.0, np.inf, 0.0, 0.0])), ValueError, "`y`", "1 infinite"),
 ]

@@ -291,3 +291,14 @@ def test_newton_is_tensorflow_only_and_says_so_at_construction():
         ko.Newton()
     with pytest.raises(ValueError, match="damping=-1.0"):  # a bad value is still a ValueError
         ko.Newton(damping=-1.0)
+
+
+def test_unnamed_newtons_are_auto_named():
+    """Two unnamed Newton() were both "newton" (the constructor's default); Keras gives
+    newton, newton_1 — on Keras' own counter, like our first-order optimizers."""
+    import keras
+
+    first, second = ko.Newton(), ko.Newton()
+    assert first.name.startswith("newton") and second.name != first.name, (first.name, second.name)
+    assert ko.Newton(name="mine").name == "mine"
+    assert keras.optimizers.deserialize(keras.optimizers.serialize(first)).name == first.name

@@ -53,31 +53,3 @@ def test_numpy_scalars_are_accepted_as_python_numbers(cls, kwargs):
         assert type(got) in (float, int, bool), (key, type(got))  # plain Python, so the config is JSON
         np.testing.assert_allclose(got, float(value), rtol=1e-7)
 
-
-NEWTON_BAD = [
-    (dict(damping=-1.0), ValueError, "damping"),
-    (dict(solver="lbfgs"), ValueError, "solver"),
-    (dict(max_cg_iterations=0), ValueError, "max_cg_iterations"),
-    (dict(max_cg_iterations=2.5), TypeError, "max_cg_iterations"),
-    (dict(cg_tolerance=0.0), ValueError, "cg_tolerance"),
-    (dict(adaptive_damping="yes"), TypeError, "adaptive_damping"),
-    (dict(adaptive_damping=True, damping=0.0), ValueError, "damping"),
-    (dict(saddle_free=True, solver="cg"), ValueError, "solver"),
-    (dict(weight_decay=0.1), ValueError, "weight_decay"),
-    (dict(curvature="fisher"), ValueError, "curvature"),
-    (dict(curvature="gauss_newton", solver="exact"), ValueError, "solver"),
-    (dict(clipnorm=1.0), ValueError, "clipnorm"),
-    (dict(damping=float("inf")), ValueError, "damping"),
-    (dict(solver=3), TypeError, "solver"),
-    (dict(cg_tolerance=float("inf")), ValueError, "cg_tolerance"),
-    (dict(max_cg_iterations=True), TypeError, "max_cg_iterations"),
-    (dict(saddle_free=1), TypeError, "saddle_free"),
-    (dict(curvature=None), TypeError, "curvature"),
-]
-
-
-@pytest.mark.parametrize("kwargs, error, argument", NEWTON_BAD, ids=[str(k) for k, _, _ in NEWTON_BAD])
-def test_bad_newton_argument_is_refused(kwargs, error, argument):
-    with pytest.raises(error) as info:
-        ko.Newton(**kwargs)
-    assert argument in str(info.value)
