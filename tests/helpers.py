@@ -6,7 +6,10 @@
 * :func:`make_mlp` — the tests' small digits MLP, 64 → ``hidden`` tanh → 10 logits, from
   ``keras.utils.set_random_seed(seed)`` (``keras_optlab.lab.models.digits_mlp``, the
   package's one builder);
-* :data:`LOSS` — its loss: sparse categorical cross-entropy on logits.
+* :data:`LOSS` — its loss: sparse categorical cross-entropy on logits;
+* :func:`with_null_optimizer` — a copy of a ``.keras`` file whose compile config says
+  ``optimizer: null``;
+* :class:`Subclassed` — a subclassed model (no graph), one Dense(3).
 """
 
 import keras
@@ -43,3 +46,30 @@ def load_script(path, name=None):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def with_null_optimizer(source, target):
+    """Copy the .keras file ``source`` to ``target`` with ``optimizer: null`` in its compile config."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                config["compile_config"]["optimizer"] = None
+                data = json.dumps(config).encode()
+            zout.writestr(item, data)
+
+
+class Subclassed(keras.Model):
+    """A subclassed model named "sub": one Dense(3), no graph of layers."""
+
+    def __init__(self):
+        super().__init__(name="sub")
+        self.dense = keras.layers.Dense(3)
+
+    def call(self, x):
+        return self.dense(x)
+

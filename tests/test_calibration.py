@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from keras_optlab.calibration import Report, activation_report, calibrate
+from tests.helpers import Subclassed
 
 
 def tiny_tanh_mlp(depth=8, width=32, inputs=20, outputs=3, bias_std=0.0):
@@ -261,20 +262,11 @@ def test_nan_weights_are_refused_not_reported_and_calibrate_restores_kernels(bat
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.kernel), original)
 
 
-class _Subclassed(keras.Model):
-    def __init__(self):
-        super().__init__(name="sub")
-        self.dense = keras.layers.Dense(3)
-
-    def call(self, x):
-        return self.dense(x)
-
-
 @pytest.mark.parametrize("function", [calibrate, activation_report])
 def test_subclassed_model_is_refused_naming_model(batch, function):
-    model = _Subclassed()
+    model = Subclassed()
     model(batch)
-    with pytest.raises(ValueError, match=re.escape("Received: model=_Subclassed(name='sub'), a subclassed")):
+    with pytest.raises(ValueError, match=re.escape("Received: model=Subclassed(name='sub'), a subclassed")):
         function(model, batch)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import keras_optlab as ko
-from tests.helpers import LOSS, digits_subset, make_mlp
+from tests.helpers import LOSS, digits_subset, make_mlp, with_null_optimizer
 
 
 def tiny_classifier(seed=0):
@@ -79,28 +79,13 @@ def test_wrapper_validates_its_argument():
         ko.SecondOrder("not a model")
 
 
-def _with_null_optimizer(source, target):
-    """Copy the .keras file ``source`` to ``target`` with ``optimizer: null`` in its compile config."""
-    import json
-    import zipfile
-
-    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename == "config.json":
-                config = json.loads(data)
-                config["compile_config"]["optimizer"] = None
-                data = json.dumps(config).encode()
-            zout.writestr(item, data)
-
-
 def test_a_saved_compile_config_without_optimizer_is_refused_naming_it(tmp_path):
     x, y = digits_subset(64)
     inner, model = tiny_classifier()
     model.compile(optimizer=ko.Newton(damping=1.0), loss=LOSS)
     model.fit(x, y, batch_size=64, epochs=1, verbose=0)
     model.save(tmp_path / "saved.keras")
-    _with_null_optimizer(tmp_path / "saved.keras", tmp_path / "edited.keras")
+    with_null_optimizer(tmp_path / "saved.keras", tmp_path / "edited.keras")
     with pytest.raises(ValueError, match=r"no `optimizer`.*compile=False.*Received: optimizer=None"):
         keras.saving.load_model(tmp_path / "edited.keras")
     loaded = keras.saving.load_model(tmp_path / "edited.keras", compile=False)  # the way out it names

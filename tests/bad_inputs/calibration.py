@@ -9,6 +9,7 @@ import numpy as np
 
 from keras_optlab.calibration import activation_report, calibrate
 from tests.bad_inputs import Bad
+from tests.helpers import Subclassed
 
 
 def _mlp(compiled=False):
@@ -23,17 +24,8 @@ def _two_inputs():
     return keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Concatenate()([a, b])))
 
 
-class _Subclassed(keras.Model):
-    def __init__(self):
-        super().__init__(name="sub")
-        self.dense = keras.layers.Dense(3)
-
-    def call(self, x):
-        return self.dense(x)
-
-
 def _subclassed():
-    model = _Subclassed()
+    model = Subclassed()
     model(_x())
     return model
 
@@ -54,7 +46,7 @@ _y = np.zeros((8, 2), "float32")
 ROWS = [
     # calibrate: the model
     Bad(lambda: calibrate(42, _x()), TypeError, "model", "model=42"),
-    Bad(lambda: calibrate(_subclassed(), _x()), ValueError, "model", "model=_Subclassed(name='sub'), a subclassed"),
+    Bad(lambda: calibrate(_subclassed(), _x()), ValueError, "model", "model=Subclassed(name='sub'), a subclassed"),
     Bad(lambda: calibrate(keras.Sequential([keras.Input((20,)), keras.layers.Activation("tanh")]), _x()),
         ValueError, "model", "with layers ['Activation']"),
     # calibrate: the batch

@@ -6,15 +6,14 @@ tests/optimizers/test_validation.py, with the value each message echoes.
 """
 
 import functools
-import json
 import os
 import tempfile
-import zipfile
 
 import keras
 import numpy as np
 
 from tests.bad_inputs import Bad
+from tests.helpers import with_null_optimizer
 
 X = np.arange(24, dtype="float32").reshape(8, 3) / 24.0
 Y = np.ones((8, 2), dtype="float32")
@@ -90,14 +89,7 @@ def _load_with_null_optimizer():
     with tempfile.TemporaryDirectory() as folder:
         saved, edited = os.path.join(folder, "saved.keras"), os.path.join(folder, "edited.keras")
         model.save(saved)
-        with zipfile.ZipFile(saved) as source, zipfile.ZipFile(edited, "w") as target:
-            for item in source.infolist():
-                data = source.read(item.filename)
-                if item.filename == "config.json":
-                    config = json.loads(data)
-                    config["compile_config"]["optimizer"] = None
-                    data = json.dumps(config).encode()
-                target.writestr(item, data)
+        with_null_optimizer(saved, edited)
         return keras.saving.load_model(edited)
 
 
