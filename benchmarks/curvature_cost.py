@@ -148,12 +148,16 @@ def monitor_overhead(monitor_batch, epochs, rounds, top_eigenvalue=True):
         optimizer=optimizers.SGD(0.05), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     )
     monitors = []
+    # The monitor measures at batches n, 2n, ... of fit (1-based): every 50 steps, or
+    # once per fit when a fit is shorter (--quick: one epoch of 45 batches).
+    every = min(50, epochs * int(np.ceil(len(x) / 32)))
 
     def fit(with_monitor):
         def run():
             callbacks = []
             if with_monitor:
-                callbacks.append(TimedMonitor(x[:monitor_batch], y[:monitor_batch], top_eigenvalue=top_eigenvalue))
+                callbacks.append(TimedMonitor(x[:monitor_batch], y[:monitor_batch], every_n_batches=every,
+                                              top_eigenvalue=top_eigenvalue))
                 monitors.append(callbacks[0])
             model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, callbacks=callbacks)
 
