@@ -1,9 +1,12 @@
 """Build time and step time of keras_optlab's CPU kernels under different ISA flags.
 
 Each variant is a value of ``KERAS_OPTLAB_CPU_FLAGS`` (see keras_optlab.accel.cpu):
-``portable`` is the default chain of this machine (no override), ``native`` is
-``-march=native``; ``--variant NAME=FLAGS`` adds others (``NAME=`` with nothing after
-``=``: no ISA flags at all). Every variant is built by keras_optlab.accel.cpu's own
+``portable`` is the default chain of this machine (no override), ``baseline`` is no ISA
+flags at all (the chain's last fallback, which builds on every CPU TensorFlow runs on),
+``native`` is ``-march=native``; ``--variant NAME=FLAGS`` adds others (``NAME=`` with
+nothing after ``=``: no ISA flags). The default pair, portable and baseline, builds
+everywhere; ``native`` is built only when named, since TF's Eigen headers do not compile
+with it on CPUs with AVX512-FP16 (it is then reported as a failed build). Every variant is built by keras_optlab.accel.cpu's own
 build into its own temporary cache directory (``KERAS_OPTLAB_CACHE``), in its own
 process, and its build time is reported (a variant whose build fails is reported
 with the compiler's first error and left out of the timing).
@@ -16,11 +19,12 @@ slots and gradient created once, outside the timed region) from a ``tf.function`
 reports the median ms per call of each op. ``--runs`` rounds interleave the variants
 (the order flipped every other round). Reported: the median over rounds of each
 variant's per-round median, and the ratio of each variant to the last one named
-(``portable/native`` by default) as the median of the per-round ratios (paired rounds).
+(``portable/baseline`` by default) as the median of the per-round ratios (paired rounds).
 
 Run from the repository root:
 
-    python benchmarks/kernel_flags.py                      # 10M params, 5 rounds
+    python benchmarks/kernel_flags.py                      # 10M params, 5 rounds, portable vs baseline
+    python benchmarks/kernel_flags.py --variant portable --variant native   # against this CPU's -march=native
     python benchmarks/kernel_flags.py --build-only --variant "v4=-march=x86-64-v4 -mtune=generic"
     python benchmarks/kernel_flags.py --size 1000 --runs 1 --steps 2   # smoke run
 """
@@ -41,15 +45,18 @@ OPS = ("adam", "momentum")
 
 
 def parse_variant(text):
-    """``"portable"`` -> ("portable", None: no override); ``"native"`` -> -march=native;
+    """``"portable"`` -> ("portable", None: no override); ``"baseline"`` -> no ISA flags
+    (``";"``); ``"native"`` -> -march=native;
     ``"NAME=FLAGS"`` -> (NAME, FLAGS), an empty FLAGS meaning no ISA flags (``";"``)."""
     if text == "portable":
         return "portable", None
+    if text == "baseline":
+        return "baseline", ";"
     if text == "native":
         return "native", "-march=native"
     name, sep, flags = text.partition("=")
     if not sep or not name or name.startswith("-") or any(c.isspace() for c in name):
-        raise argparse.ArgumentTypeError(f"a variant is portable, native or NAME=FLAGS. Received: {text!r}")
+        raise argparse.ArgumentTypeError(f"a variant is portable, baseline, native or NAME=FLAGS. Received: {text!r}")
     return name, flags.strip() or ";"
 
 
@@ -154,7 +161,7 @@ def summarize(rounds, names):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variant", action="append", type=parse_variant, default=None,
-                        help="portable, native or NAME=FLAGS (repeatable; default: portable native)")
+                        help="portable, baseline, native or NAME=FLAGS (repeatable; default: portable baseline)")
     parser.add_argument("--size", type=int, default=10_000_000, help="float32 parameters (default 10M)")
     parser.add_argument("--runs", type=int, default=5, help="interleaved rounds (default 5)")
     parser.add_argument("--steps", type=int, default=20, help="timed calls per op and process (default 20)")
@@ -171,7 +178,7 @@ def main(argv=None):
         print(json.dumps(time_worker(args.size, args.steps, args.warmup)))
         return 0
 
-    variants = args.variant or [parse_variant("portable"), parse_variant("native")]
+    variants = args.variant or [parse_variant("portable"), parse_variant("baseline")]
     names = [name for name, _ in variants]
     if len(set(names)) != len(names):
         parser.error(f"variant names repeat: {names}")

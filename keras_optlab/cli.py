@@ -190,7 +190,7 @@ def _add_curvature(subparsers):
 def _curvature(args):
     import keras
 
-    from keras_optlab.lab.curvature_report import check_batch, curvature_report, load_batch
+    from keras_optlab.lab.curvature_report import check_inputs, curvature_report, load_batch
 
     _quiet_tensorflow()
     # The user's files are checked before any work: a missing or wrong file, a key the
@@ -205,7 +205,7 @@ def _curvature(args):
         except Exception as error:  # Keras raises ValueError, OSError, zipfile errors, ...
             raise ValueError(f"`model` could not be loaded as a .keras model. Received: model={args.model!r} "
                              f"({type(error).__name__}: {error})") from error
-        check_batch(x, y, model)
+        check_inputs(model, x)  # load_batch checked the batch itself
     except (OSError, ValueError) as error:
         print(f"optlab curvature: {error}", file=sys.stderr)
         return 2

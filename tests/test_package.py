@@ -7,6 +7,15 @@ import sys
 import pytest
 
 
+def _python(code, **env):
+    """Run ``code`` in a fresh Python with ``env`` added to the environment; its stdout
+    (the run must succeed)."""
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
 @pytest.mark.slow
 def test_first_order_parts_load_without_tensorflow_and_keras_tuner():
     """A JAX-only machine (the GPU benchmark's) imports keras_optlab and trains with it."""
@@ -22,10 +31,7 @@ def test_first_order_parts_load_without_tensorflow_and_keras_tuner():
         "assert h[-1] < h[0], h\n"
         "print('ok')\n"
     )
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().endswith("ok")
+    assert _python(code, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu").strip().endswith("ok")
 
 
 def test_everything_is_exported_with_tensorflow():
@@ -52,8 +58,6 @@ def test_speed_paths_load_however_the_optimizer_is_imported():
         "o.build([v])\n"
         "print(o.update_path(v), 'keras_optlab.accel' in sys.modules)\n"
     )
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    path, loaded = done.stdout.split()[-2:]
-    assert loaded == "True" and path in ("kernel", "fused"), done.stdout
+    out = _python(code, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    path, loaded = out.split()[-2:]
+    assert loaded == "True" and path in ("kernel", "fused"), out

@@ -48,7 +48,12 @@ def check_batch(x, y, model=None):
     n = _batches.batch("x", x)
     _batches.same_length("y", _batches.batch("y", y), "x", n)
     if model is not None:
-        _batches.match_inputs("x", model, x)
+        check_inputs(model, x)
+
+
+def check_inputs(model, x):
+    """Refuse inputs ``x`` that ``model``'s inputs do not take (count, shape after the batch axis)."""
+    _batches.match_inputs("x", model, x)
 
 
 def measured_changes(model, x, y, learning_rates):
