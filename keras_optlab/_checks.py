@@ -27,8 +27,16 @@ __all__ = [
     "number",
     "one_of",
     "positive",
+    "shown",
     "unit_interval",
 ]
+
+
+def shown(value, limit=80):
+    """``repr(value)`` as a message echoes it: cut to ``limit`` characters (a long list,
+    a model's repr), ending in "..." when cut."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _received(name, value):

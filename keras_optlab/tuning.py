@@ -605,8 +605,7 @@ def _shown(value):
     shape = getattr(value, "shape", None)
     if shape is not None:
         return f"{type(value).__name__} of shape {tuple(shape)}"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return _checks.shown(value)
 
 
 def _arrays_like(value):

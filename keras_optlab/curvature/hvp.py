@@ -48,15 +48,10 @@ def _as_tensors(variables):
     return [v.value if hasattr(v, "value") and not isinstance(v, tf.Variable) else v for v in variables]
 
 
-def _short(value):
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def check_callable(name, value):
     """``value`` if it is a callable that is not a class, else a ``TypeError``."""
     if not callable(value) or isinstance(value, type):
-        raise TypeError(f"`{name}` must be a zero-argument callable (a function). Received: {name}={_short(value)}")
+        raise TypeError(f"`{name}` must be a zero-argument callable (a function). Received: {name}={_checks.shown(value)}")
     return value
 
 
@@ -65,7 +60,7 @@ def check_variables(variables, name="variables"):
     if isinstance(variables, (keras.Variable, tf.Variable)):
         variables = [variables]
     if isinstance(variables, (str, bytes)) or not hasattr(variables, "__iter__"):
-        raise TypeError(f"`{name}` must be a list of variables. Received: {name}={_short(variables)}")
+        raise TypeError(f"`{name}` must be a list of variables. Received: {name}={_checks.shown(variables)}")
     variables = list(variables)
     if not variables:
         raise ValueError(f"`{name}` must hold at least one variable. Received: {name}=[]")
@@ -73,7 +68,7 @@ def check_variables(variables, name="variables"):
         if not isinstance(v, (keras.Variable, tf.Variable)):
             raise TypeError(
                 f"`{name}` must hold keras.Variable or tf.Variable objects (a tensor cannot be "
-                f"differentiated or updated in place). Received: an entry {_short(v)}"
+                f"differentiated or updated in place). Received: an entry {_checks.shown(v)}"
             )
         if not tf.as_dtype(v.dtype).is_floating:
             raise ValueError(
@@ -88,7 +83,7 @@ def check_vectors(vectors, variables, name="vectors"):
     if isinstance(vectors, (str, bytes)) or not isinstance(vectors, (list, tuple)):
         raise TypeError(
             f"`{name}` must be a list shaped like the variables ({len(variables)} tensors). "
-            f"Received: {name}={_short(vectors)}"
+            f"Received: {name}={_checks.shown(vectors)}"
         )
     if len(vectors) != len(variables):
         raise ValueError(
@@ -100,7 +95,7 @@ def check_vectors(vectors, variables, name="vectors"):
         try:
             v = tf.cast(tf.convert_to_tensor(v), w.dtype)
         except (TypeError, ValueError) as error:
-            raise TypeError(f"`{name}` entries must be numeric arrays. Received: {_short(v)}") from error
+            raise TypeError(f"`{name}` entries must be numeric arrays. Received: {_checks.shown(v)}") from error
         if tuple(v.shape) != tuple(w.shape):
             where = getattr(w, "path", None) or w.name
             raise ValueError(
@@ -241,7 +236,7 @@ def require_tensorflow(what="keras_optlab.curvature"):
 def _check_model(model, what="keras_optlab.curvature"):
     require_tensorflow(what)
     if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a keras.Model. Received: model={_short(model)}")
+        raise TypeError(f"`model` must be a keras.Model. Received: model={_checks.shown(model)}")
     if not model.built:
         raise ValueError(
             f"Model {model.name!r} is not built: call it on data (or build it) first, so that "
@@ -266,7 +261,7 @@ def loss_closure(model, x, y, sample_weight=None):
     """
     require_tensorflow("keras_optlab.curvature.loss_closure")
     if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a keras.Model. Received: model={_short(model)}")
+        raise TypeError(f"`model` must be a keras.Model. Received: model={_checks.shown(model)}")
 
     def loss_fn():
         y_pred = model(x, training=False)
@@ -306,13 +301,13 @@ def check_batch(x, y, sample_weight=None):
             converted[name] = None
             continue
         if isinstance(value, (str, bytes)):
-            raise TypeError(f"`{name}` must be an array, a tensor or a nested structure of them. Received: {name}={_short(value)}")
+            raise TypeError(f"`{name}` must be an array, a tensor or a nested structure of them. Received: {name}={_checks.shown(value)}")
         try:
             converted[name] = to_tensors(value)
         except (TypeError, ValueError) as error:
             raise TypeError(
                 f"`{name}` must be an array, a tensor or a nested structure of them. "
-                f"Received: {name}={_short(value)}"
+                f"Received: {name}={_checks.shown(value)}"
             ) from error
     samples = None
     for name in ("x", "y", "sample_weight"):
@@ -320,12 +315,12 @@ def check_batch(x, y, sample_weight=None):
             continue
         leaves = _leaves(name, converted[name])
         if not leaves:
-            raise ValueError(f"`{name}` holds no arrays. Received: {name}={_short(given[name])}")
+            raise ValueError(f"`{name}` holds no arrays. Received: {name}={_checks.shown(given[name])}")
         for label, leaf in leaves:
             if leaf.shape.rank == 0:
                 raise ValueError(
                     f"`{name}` must have a batch (first) axis. Received: {label} of shape () "
-                    f"(value {_short(leaf.numpy() if hasattr(leaf, 'numpy') else leaf)})"
+                    f"(value {_checks.shown(leaf.numpy() if hasattr(leaf, 'numpy') else leaf)})"
                 )
             count = leaf.shape[0]
             if count == 0:

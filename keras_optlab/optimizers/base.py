@@ -151,11 +151,6 @@ def _static_shape(g):
         return None
 
 
-def _short(value):
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _show(value):
     """A loaded array as the message shows it: the offending entries first."""
     flat = np.ravel(value)
@@ -379,7 +374,7 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         if pairs is None or any(not isinstance(p, (list, tuple)) or len(p) != 2 for p in pairs):
             raise TypeError(
                 "`grads_and_vars` must be an iterable of (gradient, variable) pairs. "
-                f"Received: grads_and_vars={_short(grads_and_vars)}"
+                f"Received: grads_and_vars={_checks.shown(grads_and_vars)}"
             )
         return super().apply_gradients(pairs)
 
@@ -427,7 +422,7 @@ class BookOptimizer(_keras_hooks.KerasHooks):
                 if not (hasattr(v, "assign") and hasattr(v, "shape") and hasattr(v, "dtype")):
                     raise TypeError(
                         f"`trainable_variables[{i}]` must be a variable (keras.Variable). "
-                        f"Received: trainable_variables[{i}]={_short(v)}"
+                        f"Received: trainable_variables[{i}]={_checks.shown(v)}"
                     )
         elif self.built:
             variables = _keras_hooks.tracked_variables(self)
