@@ -39,7 +39,7 @@ from keras_optlab import _checks
 from keras_optlab.curvature.along_gradient import gradient_curvature
 from keras_optlab.curvature.hvp import check_batch, loss_closure, model_oracle, require_tensorflow
 from keras_optlab.curvature.spectrum import top_eigenvalues
-from keras_optlab.optimizers import _keras_hooks
+from keras_optlab import _keras_hooks
 from keras_optlab.optimizers.base import BookOptimizer
 
 CURVATURE_KEYS = ("g_norm_sq", "gHg", "critical_learning_rate", "lambda_max", "ill_conditioned")
@@ -60,7 +60,7 @@ def _move_ahead(callback):
     is calling its ``set_model`` (``fit``'s), stopping behind keras_optlab's own
     logging callbacks so that their relative order is kept.
 
-    The list is found on the call stack (:func:`keras_optlab.optimizers._keras_hooks.
+    The list is found on the call stack (:func:`keras_optlab._keras_hooks.
     calling_callback_list`): ``CallbackList.set_model`` loops over its public
     ``callbacks`` attribute and calls ``set_model`` on each. Moving the current element
     to an earlier index does not disturb that loop (no callback is skipped or visited

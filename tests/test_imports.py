@@ -33,8 +33,8 @@ only; outside it, three are allowed, as modules only: ``keras_optlab._checks`` (
 argument check; its package is the root, so it serves everyone),
 ``keras_optlab._batches`` (the checks of data batches, the Keras-aware side of
 ``_checks``) and
-``keras_optlab.optimizers._keras_hooks`` (the one place that touches private Keras
-internals): ``from keras_optlab.optimizers import _keras_hooks``, then
+``keras_optlab._keras_hooks`` (the one place that touches private Keras
+internals): ``from keras_optlab import _keras_hooks``, then
 ``_keras_hooks.reset_train_function(model)``.
 
 **Tests.** A test module (``test_*.py``) or a ``conftest.py`` is never imported by
@@ -48,7 +48,7 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = "keras_optlab"
 # Private modules importable (as modules) from anywhere in the package.
-SHARED_PRIVATE_MODULES = {"keras_optlab._checks", "keras_optlab._batches", "keras_optlab.optimizers._keras_hooks"}
+SHARED_PRIVATE_MODULES = {"keras_optlab._checks", "keras_optlab._batches", "keras_optlab._keras_hooks"}
 
 
 def _module_name(path, top):

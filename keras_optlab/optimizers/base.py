@@ -12,7 +12,7 @@ call the book's rule from :mod:`keras_optlab.optimizers.rules`, assign) and
 
 Keras' own ``clipnorm``/``clipvalue``/``global_clipnorm`` keep their meaning; the math of
 all clipping lives in :mod:`keras_optlab.clipping`. The private Keras methods this
-needs are overridden in :mod:`keras_optlab.optimizers._keras_hooks` and nowhere else.
+needs are overridden in :mod:`keras_optlab._keras_hooks` and nowhere else.
 
 Speed paths (TensorFlow's fused kernels, keras_optlab's CPU kernels) are an optional
 layer, :mod:`keras_optlab.accel`, which this module does not import: it registers
@@ -29,7 +29,7 @@ import numpy as np
 from keras import ops
 
 from keras_optlab import _checks, clipping
-from keras_optlab.optimizers import _keras_hooks
+from keras_optlab import _keras_hooks
 
 # Inserted into each optimizer's docstring in place of {{base_optimizer_keyword_args}}
 # (Keras' habit: the shared arguments are documented once).

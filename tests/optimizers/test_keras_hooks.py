@@ -1,4 +1,4 @@
-"""The private Keras hooks (keras_optlab/optimizers/_keras_hooks.py) exist, are called,
+"""The private Keras hooks (keras_optlab/_keras_hooks.py) exist, are called,
 and are touched nowhere else.
 
 If Keras renames or stops calling a hooked method, adaptive clipping and the telemetry
@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 import keras_optlab as ko
-from keras_optlab.optimizers import _keras_hooks
+from keras_optlab import _keras_hooks
 from tests.optimizers.cases import NAMES, OPTIMIZERS
 
 PACKAGE = pathlib.Path(ko.__file__).parent
-HOOKS_FILE = PACKAGE / "optimizers" / "_keras_hooks.py"
+HOOKS_FILE = PACKAGE / "_keras_hooks.py"
 # Names that only _keras_hooks.py may use (private Keras optimizer/model internals).
 PRIVATE_KERAS_NAMES = {
     "_backend_apply_gradients",

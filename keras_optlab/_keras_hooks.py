@@ -70,7 +70,7 @@ def check_hooks():
         raise ImportError(
             f"keras_optlab hooks private Keras methods that Keras {keras.__version__} no longer has: "
             f"{', '.join(missing)}. Clipping, skipping and telemetry would not work; "
-            "keras_optlab.optimizers._keras_hooks must be updated for this Keras version."
+            "keras_optlab._keras_hooks must be updated for this Keras version."
         )
 
 
