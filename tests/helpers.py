@@ -73,3 +73,26 @@ class Subclassed(keras.Model):
     def call(self, x):
         return self.dense(x)
 
+
+def multi_device_case(case, x, clipnorm=0.5, nan_at=3 * 64 + 5):
+    """A case of the multi-device checks (data_parallel_check.py, multi_worker_check.py):
+    ``"NAME"`` or ``"NAME+clip+skip"``, NAME a row of tests/optimizers/cases.py.
+
+    Returns ``(NAME, optimizer keyword arguments, inputs)``: ``+clip`` adds
+    ``global_clipnorm=clipnorm`` (0.5 is below the digits MLP's gradient norm, so it
+    clips); ``+skip`` adds ``skip_nonfinite=True`` and returns a copy of ``x`` with one
+    NaN at row ``nan_at`` (batch 3 of 64, on the first of two replicas), so that step's
+    gradient is NaN and is skipped every epoch."""
+    from tests.optimizers.cases import NAMES
+
+    name, *options = case.split("+")
+    if name not in NAMES or not set(options) <= {"clip", "skip"}:
+        raise ValueError(f"`case` must be NAME[+clip][+skip], NAME one of {NAMES}. Received: case={case!r}")
+    kwargs = {}
+    if "clip" in options:
+        kwargs["global_clipnorm"] = clipnorm
+    if "skip" in options:
+        kwargs["skip_nonfinite"] = True
+        x = x.copy()
+        x[nan_at, 0] = float("nan")
+    return name, kwargs, x
