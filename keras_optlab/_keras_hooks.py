@@ -33,6 +33,14 @@ hook (read in Keras 3.8–3.15.1)  why, and the public API that is missing
 TF's ``control_flow_util``       whether the graph being traced is compiled by XLA
                                  (``jit_compile=True``): our CPU kernels have no XLA
                                  lowering. TF has no public query.
+``StatelessScope.state_mapping``  :func:`substituted` and :func:`current_value`: a scope
+                                 that maps some variables to given values *and keeps
+                                 every mapping of the scope it is opened in* (the
+                                 curvature functions differentiate a model's loss as a
+                                 pure function of its weights inside JAX's stateless
+                                 train step). Keras' ``StatelessScope`` is public; the
+                                 enclosing scope and its mapping are not: Keras has no
+                                 "nested" stateless scope.
 the call stack of ``fit``        :func:`calling_callback_list`: the ``CallbackList``
                                  calling a callback's ``set_model`` (CurvatureMonitor
                                  and GradientStats move ahead of TensorBoard/CSVLogger
@@ -156,3 +164,33 @@ def calling_callback_list(max_depth=8):
         return None
     finally:
         del frame
+
+
+def _enclosing_scope():
+    from keras.src.backend.common import stateless_scope
+
+    return stateless_scope.get_stateless_scope()
+
+
+def current_value(variable):
+    """The value ``variable`` has here: its mapping in the enclosing ``StatelessScope``
+    (JAX's stateless train step), else ``variable.value``."""
+    scope = _enclosing_scope()
+    if scope is not None:
+        value = scope.get_current_value(variable)
+        if value is not None:
+            return value
+    return variable.value
+
+
+def substituted(variables, values):
+    """A ``keras.StatelessScope`` in which ``variables`` read ``values`` and every other
+    variable reads what it reads in the enclosing stateless scope (if any): Keras'
+    scope alone would fall back to the variables' stored values."""
+    scope = keras.StatelessScope(state_mapping=list(zip(variables, values)), initialize_variables=False)
+    outer = _enclosing_scope()
+    if outer is not None:
+        merged = dict(outer.state_mapping)
+        merged.update(scope.state_mapping)
+        scope.state_mapping = merged
+    return scope

@@ -7,7 +7,7 @@ A gradient step θ ← θ − εg changes the cost, to second order, by
 so the step makes things worse once ½ε²gᵀHg exceeds εgᵀg, i.e. when ε exceeds the
 critical learning rate 2gᵀg / gᵀHg (Sec. 8.2.1; along the gradient, the step that
 minimizes the quadratic model is gᵀg / gᵀHg, Eq. 4.10). gᵀHg costs one Hessian-vector
-product (Pearlmutter 1994). TensorFlow backend only.
+product (Pearlmutter 1994). TensorFlow, JAX and PyTorch backends.
 """
 
 import math
@@ -24,7 +24,7 @@ def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None):
     (regularization losses included). Dot products in float64.
 
     Args:
-        model: Built, compiled ``keras.Model`` (TensorFlow backend).
+        model: Built, compiled ``keras.Model``.
         x, y: The batch the loss is evaluated on.
         learning_rate: Optional float ε >= 0; adds ``predicted_change``.
         sample_weight: Optional sample weights.

@@ -1,9 +1,10 @@
 """Hessian-vector products (Goodfellow et al. 2016, Sec. 8.2.1, 8.6; Pearlmutter 1994).
 
-H v is computed by double backpropagation: differentiate (∇J)ᵀv, with v held constant,
-once more. It costs about two gradients and never forms H. Forward-over-reverse
-(``tf.autodiff.ForwardAccumulator`` over a tape) is cheaper in principle but breaks on
-non-unrolled RNNs inside ``tf.function``; double backprop works for every Keras layer.
+H v is the derivative of the gradient along v: ∇_θ((∇_θ J)ᵀv) with v held constant
+(double backprop, TensorFlow and PyTorch) or the forward-mode derivative of the gradient
+(``jax.jvp(jax.grad(J))``, JAX). It costs a few gradients and never forms H. The
+per-backend pieces are :mod:`keras_optlab.curvature.autodiff`; everything here is
+written once, in ``keras.ops``, for TensorFlow, JAX and PyTorch.
 
 Two levels:
 
@@ -11,7 +12,8 @@ Two levels:
   :func:`gradient_hvp` (the textbook surfaces, custom training loops, Newton);
 * on a compiled Keras model: :func:`loss_closure` (the one place where a model's loss is
   built), :func:`model_loss_and_gradient`, :func:`hvp` and the internal
-  :func:`model_oracle`, whose ``tf.function``s are traced once per model and reused.
+  :func:`model_oracle`, whose functions are traced once per model and reused
+  (``tf.function`` on TensorFlow, ``jax.jit`` on JAX; eager on PyTorch).
 
 **Which loss.** The model's compiled loss, as Keras 3 exposes it publicly:
 ``model.compute_loss(x=x, y=y, y_pred=model(x, training=False), sample_weight=...,
@@ -23,9 +25,10 @@ so that H is the Hessian of a deterministic function of the weights. (For a mode
 several outputs, Keras' ``compute_loss`` also updates the per-output loss trackers that
 ``fit`` shows; nothing else is changed.)
 
-TensorFlow backend only: a Keras model's weights are differentiated with
-``tf.GradientTape``. On another backend every public function here raises a
-``RuntimeError`` at the call, saying so and naming ``keras.backend.backend()``.
+Backends: TensorFlow, JAX and PyTorch. On any other (``numpy``, ``openvino``) every
+public function here raises a ``RuntimeError`` at the call, naming
+``keras.backend.backend()``. On JAX, a model being trained by ``fit`` keeps its weights
+in the trainer's state: callbacks call ``model.jax_state_sync()`` before measuring.
 
 **Checked at the call** (``TypeError`` for a wrong type, ``ValueError`` for a wrong
 value, the argument named and its value echoed): the model (built, compiled, with
@@ -34,18 +37,16 @@ trainable variables), the batch (:func:`check_batch`: ``x``, ``y`` and
 number of samples), ``vectors`` (a list shaped like the variables), the loss callables
 and variables of the low-level functions; and the loss itself, which must be a scalar
 (a vector "loss" would otherwise be summed silently by ``tf.GradientTape``).
+``tf.Variable`` objects are accepted as variables on TensorFlow only.
 """
 
 import weakref
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from keras_optlab import _checks
-
-
-def _as_tensors(variables):
-    return [v.value if hasattr(v, "value") and not isinstance(v, tf.Variable) else v for v in variables]
+from keras_optlab.curvature.autodiff import for_backend
 
 
 def check_callable(name, value):
@@ -55,9 +56,23 @@ def check_callable(name, value):
     return value
 
 
+def _variable_types():
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return (keras.Variable, tf.Variable), "keras.Variable or tf.Variable"
+    return (keras.Variable,), "keras.Variable"
+
+
+def is_float_dtype(dtype):
+    return keras.backend.standardize_dtype(dtype) in ("float16", "bfloat16", "float32", "float64")
+
+
 def check_variables(variables, name="variables"):
-    """``variables`` as a list of float ``keras.Variable``s / ``tf.Variable``s, non-empty."""
-    if isinstance(variables, (keras.Variable, tf.Variable)):
+    """``variables`` as a list of float ``keras.Variable``s (or ``tf.Variable``s on
+    TensorFlow), non-empty."""
+    types, text = _variable_types()
+    if isinstance(variables, types):
         variables = [variables]
     if isinstance(variables, (str, bytes)) or not hasattr(variables, "__iter__"):
         raise TypeError(f"`{name}` must be a list of variables. Received: {name}={_checks.shown(variables)}")
@@ -65,15 +80,15 @@ def check_variables(variables, name="variables"):
     if not variables:
         raise ValueError(f"`{name}` must hold at least one variable. Received: {name}=[]")
     for v in variables:
-        if not isinstance(v, (keras.Variable, tf.Variable)):
+        if not isinstance(v, types):
             raise TypeError(
-                f"`{name}` must hold keras.Variable or tf.Variable objects (a tensor cannot be "
+                f"`{name}` must hold {text} objects (a tensor cannot be "
                 f"differentiated or updated in place). Received: an entry {_checks.shown(v)}"
             )
-        if not tf.as_dtype(v.dtype).is_floating:
+        if not is_float_dtype(v.dtype):
             raise ValueError(
                 f"`{name}` must hold floating-point variables. Received: variable "
-                f"{getattr(v, 'path', v.name)!r} of dtype {tf.as_dtype(v.dtype).name}"
+                f"{getattr(v, 'path', v.name)!r} of dtype {keras.backend.standardize_dtype(v.dtype)}"
             )
     return variables
 
@@ -93,8 +108,8 @@ def check_vectors(vectors, variables, name="vectors"):
     out = []
     for v, w in zip(vectors, variables):
         try:
-            v = tf.cast(tf.convert_to_tensor(v), w.dtype)
-        except (TypeError, ValueError) as error:
+            v = ops.cast(ops.convert_to_tensor(v), w.dtype)
+        except (TypeError, ValueError, RuntimeError) as error:
             raise TypeError(f"`{name}` entries must be numeric arrays. Received: {_checks.shown(v)}") from error
         if tuple(v.shape) != tuple(w.shape):
             where = getattr(w, "path", None) or w.name
@@ -106,62 +121,26 @@ def check_vectors(vectors, variables, name="vectors"):
     return out
 
 
-def scalar_loss(loss, name="loss_fn"):
-    """``loss`` as a scalar tensor; a ``ValueError`` echoing the shape of anything else.
-
-    ``tf.GradientTape.gradient`` of a non-scalar target silently differentiates its
-    sum: a vector "loss" would give the gradient and Hessian of another function.
-    """
-    if loss is None:
-        raise TypeError(f"`{name}` must return a scalar loss. Received: the loss None")
-    loss = tf.convert_to_tensor(loss)
-    if loss.shape.rank is None:  # unknown rank inside a trace: checked when it runs
-        return tf.reshape(loss, [])
-    if loss.shape.rank != 0:
-        raise ValueError(
-            f"`{name}` must return a scalar loss (a 0-d tensor). Received: the loss of shape "
-            f"{tuple(loss.shape)}: reduce it (e.g. its mean) first"
-        )
-    return loss
-
-
 def loss_and_gradient(loss_fn, variables):
     """(J, ∇J) for a zero-argument ``loss_fn`` differentiated w.r.t. ``variables``
-    (``keras.Variable``s or ``tf.Variable``s). Missing gradients become zeros.
-    ``loss_fn()`` must return a scalar."""
-    require_tensorflow("keras_optlab.curvature.loss_and_gradient")
+    (``keras.Variable``s; ``tf.Variable``s too on TensorFlow). Missing gradients become
+    zeros. ``loss_fn()`` must return a scalar."""
+    autodiff = for_backend("keras_optlab.curvature.loss_and_gradient")
     check_callable("loss_fn", loss_fn)
-    tf_vars = _as_tensors(check_variables(variables))
-    with tf.GradientTape() as tape:
-        loss = scalar_loss(loss_fn())
-    grads = tape.gradient(loss, tf_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    return loss, grads
-
-
-def _double_backprop(loss_fn, variables, make_vectors):
-    # Pearlmutter (1994) by reverse-over-reverse: H v = ∇_θ ((∇_θ J)ᵀ v), v constant.
-    tf_vars = _as_tensors(variables)
-    with tf.GradientTape() as outer:
-        with tf.GradientTape() as inner:
-            loss = scalar_loss(loss_fn())
-        grads = inner.gradient(loss, tf_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        vectors = [tf.stop_gradient(tf.cast(v, w.dtype)) for v, w in zip(make_vectors(grads), tf_vars)]
-        dot = tf.add_n([tf.reduce_sum(g * v) for g, v in zip(grads, vectors)])
-    hv = outer.gradient(dot, tf_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    return loss, grads, hv
+    return autodiff.loss_and_gradient(loss_fn, check_variables(variables))
 
 
 def hvp_from_loss(loss_fn, variables, vectors):
     """(J, ∇J, H v) of a zero-argument ``loss_fn`` at the current ``variables``.
 
     ``vectors`` is a list shaped like ``variables``; so are the gradient and the
-    product. Double backprop: one forward, two backward passes.
+    product.
     """
-    require_tensorflow("keras_optlab.curvature.hvp_from_loss")
+    autodiff = for_backend("keras_optlab.curvature.hvp_from_loss")
     check_callable("loss_fn", loss_fn)
     variables = check_variables(variables)
     vectors = check_vectors(vectors, variables)
-    return _double_backprop(loss_fn, variables, lambda grads: vectors)
+    return autodiff.hvp(loss_fn, variables, lambda grads: vectors)
 
 
 def gradient_hvp(loss_fn, variables):
@@ -169,11 +148,11 @@ def gradient_hvp(loss_fn, variables):
 
     What the book's second-order expansion of a gradient step needs (Goodfellow et al.
     2016, Sec. 8.2.1, Eq. 8.10: J(θ − εg) ≈ J(θ) − εgᵀg + ½ε²gᵀHg), for the cost of
-    one Hessian-vector product: the gradient of the inner tape is reused as v.
+    one Hessian-vector product: the gradient is reused as v.
     """
-    require_tensorflow("keras_optlab.curvature.gradient_hvp")
+    autodiff = for_backend("keras_optlab.curvature.gradient_hvp")
     check_callable("loss_fn", loss_fn)
-    return _double_backprop(loss_fn, check_variables(variables), lambda grads: grads)
+    return autodiff.hvp(loss_fn, check_variables(variables), lambda grads: grads)
 
 
 def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
@@ -184,57 +163,23 @@ def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
     G is positive semi-definite wherever the loss is convex in z (squared error,
     cross-entropy on logits), unlike H; it drops the term of H that comes from the
     network's own curvature. Computed without forming anything: J v by forward-mode
-    differentiation (``tf.autodiff.ForwardAccumulator``), H_L (J v) by double backprop
-    through the loss alone, Jᵀ(·) by one backward pass. Curvature of terms that do not
-    go through z (weight regularizers) is not included. ``output_loss_fn(z)`` must
-    return a scalar.
+    differentiation, H_L (J v) through the loss alone, Jᵀ(·) by one backward pass.
+    Curvature of terms that do not go through z (weight regularizers) is not included.
+    ``output_loss_fn(z)`` must return a scalar.
     """
-    require_tensorflow("keras_optlab.curvature.gauss_newton_product")
+    autodiff = for_backend("keras_optlab.curvature.gauss_newton_product")
     check_callable("outputs_fn", outputs_fn)
     check_callable("output_loss_fn", output_loss_fn)
     variables = check_variables(variables)
     vectors = check_vectors(vectors, variables)
-    tf_vars = _as_tensors(variables)
-    with tf.autodiff.ForwardAccumulator(primals=tf_vars, tangents=vectors) as accumulator:
-        outputs = outputs_fn()
-    jv = tf.nest.map_structure(
-        lambda z: tf.stop_gradient(accumulator.jvp(z, unconnected_gradients=tf.UnconnectedGradients.ZERO)), outputs
-    )
-    z = tf.nest.map_structure(tf.stop_gradient, outputs)
-    flat_z = tf.nest.flatten(z)
-    with tf.GradientTape() as outer:
-        outer.watch(flat_z)
-        with tf.GradientTape() as inner:
-            inner.watch(flat_z)
-            loss = scalar_loss(output_loss_fn(z), "output_loss_fn")
-        gz = inner.gradient(loss, flat_z, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        dot = tf.add_n([tf.reduce_sum(a * b) for a, b in zip(gz, tf.nest.flatten(jv))])
-    h_jv = outer.gradient(dot, flat_z, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    with tf.GradientTape() as tape:
-        outputs = tf.nest.flatten(outputs_fn())
-    return tape.gradient(outputs, tf_vars, output_gradients=h_jv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return autodiff.gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors)
 
 
 # --------------------------------------------------------------------------- models
 
 
-def require_tensorflow(what="keras_optlab.curvature"):
-    """Raise a ``RuntimeError`` unless Keras runs on the TensorFlow backend.
-
-    Newton, SecondOrder, the curvature functions and the callbacks differentiate with
-    ``tf.GradientTape`` and update through TensorFlow: they are TensorFlow backend
-    only for now, and say so at the call rather than failing inside a trace.
-    """
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise RuntimeError(
-            f"{what} is TensorFlow backend only (it differentiates with tf.GradientTape). "
-            f"Received: keras.backend.backend()={backend!r}. Set KERAS_BACKEND=tensorflow."
-        )
-
-
 def _check_model(model, what="keras_optlab.curvature"):
-    require_tensorflow(what)
+    for_backend(what)
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model. Received: model={_checks.shown(model)}")
     if not model.built:
@@ -259,7 +204,7 @@ def loss_closure(model, x, y, sample_weight=None):
     ``model.losses`` (regularizers), forward pass in inference mode. Every model-level
     curvature function of keras_optlab differentiates this closure.
     """
-    require_tensorflow("keras_optlab.curvature.loss_closure")
+    for_backend("keras_optlab.curvature.loss_closure")
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model. Received: model={_checks.shown(model)}")
 
@@ -274,7 +219,7 @@ def to_tensors(structure):
     """Convert a (nested) batch to tensors once, before it enters a traced function."""
     if structure is None:
         return None
-    return tf.nest.map_structure(tf.convert_to_tensor, structure)
+    return keras.tree.map_structure(ops.convert_to_tensor, structure)
 
 
 def _leaves(name, structure):
@@ -317,10 +262,10 @@ def check_batch(x, y, sample_weight=None):
         if not leaves:
             raise ValueError(f"`{name}` holds no arrays. Received: {name}={_checks.shown(given[name])}")
         for label, leaf in leaves:
-            if leaf.shape.rank == 0:
+            if len(leaf.shape) == 0:
                 raise ValueError(
                     f"`{name}` must have a batch (first) axis. Received: {label} of shape () "
-                    f"(value {_checks.shown(leaf.numpy() if hasattr(leaf, 'numpy') else leaf)})"
+                    f"(value {_checks.shown(ops.convert_to_numpy(leaf))})"
                 )
             count = leaf.shape[0]
             if count == 0:
@@ -339,40 +284,40 @@ def check_batch(x, y, sample_weight=None):
 class _ModelOracle:
     """The traced functions of one model: loss and gradient, H v, and (gᵀg, gᵀHg).
 
-    One ``tf.function`` each, ``reduce_retracing=True``, so a new batch size does not
-    retrace more than once. Held in a per-model cache (:func:`model_oracle`) and rebuilt
-    when the model is recompiled with another loss or its trainable variables change.
+    Each is compiled once by the backend's adapter (``tf.function`` with
+    ``reduce_retracing=True``, so a new batch size retraces at most once; ``jax.jit``
+    with the model's variables as arguments; eager on torch). Held in a per-model cache
+    (:func:`model_oracle`) and rebuilt when the model is recompiled with another loss or
+    its trainable variables change.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, autodiff):
         self.key = _oracle_key(model)
         model_ref = weakref.ref(model)  # the cache must not keep the model alive
+        state = list(model.variables) + list(model.metrics_variables)
 
         def closure(x, y, sample_weight):
             model = model_ref()
             return loss_closure(model, x, y, sample_weight), model.trainable_variables
 
-        @tf.function(reduce_retracing=True)
         def value_and_gradient(x, y, sample_weight):
-            return loss_and_gradient(*closure(x, y, sample_weight))
+            return autodiff.loss_and_gradient(*closure(x, y, sample_weight))
 
-        @tf.function(reduce_retracing=True)
         def product(x, y, sample_weight, vectors):
-            return hvp_from_loss(*closure(x, y, sample_weight), vectors)[2]
+            return autodiff.hvp(*closure(x, y, sample_weight), lambda grads: vectors)[2]
 
-        @tf.function(reduce_retracing=True)
         def curvature(x, y, sample_weight):
             # Dot products in float64 whatever the variables' dtype: gᵀg and gᵀHg are
             # sums of up to millions of terms.
-            loss, grads, hg = gradient_hvp(*closure(x, y, sample_weight))
-            g64 = [tf.cast(g, tf.float64) for g in grads]
-            g_norm_sq = tf.add_n([tf.reduce_sum(g * g) for g in g64])
-            ghg = tf.add_n([tf.reduce_sum(g * tf.cast(h, tf.float64)) for g, h in zip(g64, hg)])
-            return tf.cast(loss, tf.float64), g_norm_sq, ghg
+            loss, grads, hg = autodiff.hvp(*closure(x, y, sample_weight), lambda grads: grads)
+            g64 = [ops.cast(g, "float64") for g in grads]
+            g_norm_sq = sum(ops.sum(g * g) for g in g64)
+            ghg = sum(ops.sum(g * ops.cast(h, "float64")) for g, h in zip(g64, hg))
+            return ops.cast(loss, "float64"), g_norm_sq, ghg
 
-        self.value_and_gradient = value_and_gradient
-        self.product = product
-        self.curvature = curvature
+        self.value_and_gradient = autodiff.compiled(value_and_gradient, state)
+        self.product = autodiff.compiled(product, state)
+        self.curvature = autodiff.compiled(curvature, state)
 
 
 def _oracle_key(model):
@@ -383,17 +328,17 @@ _ORACLES = weakref.WeakKeyDictionary()
 
 
 def model_oracle(model, what="keras_optlab.curvature"):
-    """The cached :class:`_ModelOracle` of ``model`` (built, compiled, TF backend)."""
+    """The cached :class:`_ModelOracle` of ``model`` (built, compiled)."""
     _check_model(model, what)
     oracle = _ORACLES.get(model)
     if oracle is None or oracle.key != _oracle_key(model):
-        oracle = _ORACLES[model] = _ModelOracle(model)
+        oracle = _ORACLES[model] = _ModelOracle(model, for_backend(what))
     return oracle
 
 
 def model_loss_and_gradient(model, x, y, sample_weight=None):
     """(J, ∇J) of the compiled loss of ``model`` on ``(x, y)``; the gradient is a list
-    shaped like ``model.trainable_variables`` (TensorFlow backend)."""
+    shaped like ``model.trainable_variables``."""
     oracle = model_oracle(model, "keras_optlab.curvature.model_loss_and_gradient")
     return oracle.value_and_gradient(*check_batch(x, y, sample_weight))
 
@@ -404,9 +349,9 @@ def hvp(model, x, y, vectors, sample_weight=None):
     H is the Hessian of J(θ) = ``model.compute_loss(x, y, model(x, training=False),
     sample_weight)`` (regularization losses included, as in ``fit``) with respect to
     ``model.trainable_variables``, at their current values. Computed by double
-    backpropagation (Pearlmutter 1994; Goodfellow et al. 2016, Sec. 8.2.1 and 8.6.1),
-    about two gradients' cost, H never formed. Traced once per model
-    (``tf.function``) and reused. TensorFlow backend only.
+    backpropagation or forward-over-reverse (Pearlmutter 1994; Goodfellow et al. 2016,
+    Sec. 8.2.1 and 8.6.1), a few gradients' cost, H never formed. Traced once per model
+    and reused. TensorFlow, JAX and PyTorch backends.
 
     Args:
         model: A built, compiled ``keras.Model``.
@@ -415,14 +360,23 @@ def hvp(model, x, y, vectors, sample_weight=None):
         sample_weight: Optional sample weights, as in ``fit``.
 
     Returns:
-        List of ``tf.Tensor`` shaped like ``model.trainable_variables``.
+        List of backend tensors shaped like ``model.trainable_variables``.
 
     Example:
 
-    >>> v = [tf.ones_like(w) for w in model.trainable_variables]
+    >>> v = [keras.ops.ones_like(w) for w in model.trainable_variables]
     >>> hv = hvp(model, x, y, v)
     """
     oracle = model_oracle(model, "keras_optlab.curvature.hvp")
     batch = check_batch(x, y, sample_weight)
     vectors = check_vectors(vectors, model.trainable_variables)
     return oracle.product(*batch, vectors)
+
+
+def require_tensorflow(what="keras_optlab.curvature"):  # TEMPORARY until Newton is backend-neutral
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise RuntimeError(
+            f"{what} is TensorFlow backend only (it differentiates with tf.GradientTape). "
+            f"Received: keras.backend.backend()={backend!r}. Set KERAS_BACKEND=tensorflow."
+        )

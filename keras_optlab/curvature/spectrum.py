@@ -3,7 +3,7 @@
 Neither function forms H: both only apply it to vectors (:func:`~keras_optlab.curvature.hvp.hvp`,
 double backprop, Pearlmutter 1994). The vector algebra runs in float64 NumPy on the
 flattened parameter vector (n = number of trainable parameters); H v runs in the model's
-own dtype. TensorFlow backend only.
+own dtype. TensorFlow, JAX and PyTorch backends.
 
 * :func:`top_eigenvalues` — Lanczos (1950) with full reorthogonalization, or power
   iteration with deflation. The largest eigenvalue λ_max bounds the stable learning rate
@@ -15,7 +15,7 @@ own dtype. TensorFlow backend only.
 import collections
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from keras_optlab import _checks
 from keras_optlab.curvature.hvp import check_batch, model_oracle
@@ -37,10 +37,10 @@ class _FlatOperator:
         return [p.reshape(s) for p, s in zip(parts, self.shapes)]
 
     def flatten(self, tensors):
-        return np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in tensors])
+        return np.concatenate([np.asarray(ops.convert_to_numpy(t), dtype=np.float64).ravel() for t in tensors])
 
     def __call__(self, flat):
-        vectors = [tf.constant(p, dtype=v.dtype) for p, v in zip(self.split(flat), self.variables)]
+        vectors = [ops.convert_to_tensor(p, dtype=v.dtype) for p, v in zip(self.split(flat), self.variables)]
         return self.flatten(self.oracle.product(*self.args, vectors))
 
 
@@ -190,7 +190,7 @@ def top_eigenvalues(
       Rayleigh quotient changes by less than ``tol`` (relative). Slow when λ_1 ≈ λ_2.
 
     Args:
-        model: Built, compiled ``keras.Model`` (TensorFlow backend).
+        model: Built, compiled ``keras.Model``.
         x, y: The batch the loss is evaluated on.
         k: Number of eigenvalues, ``1 <= k <= n``.
         method: ``"lanczos"`` or ``"power"``.
@@ -239,7 +239,7 @@ def hessian_trace(model, x, y, num_samples=100, seed=0, sample_weight=None):
     tr H = E[vᵀHv] for v with independent Rademacher (±1) entries; the estimate is the
     mean over ``num_samples`` draws and its standard error is the sample standard
     deviation over √num_samples (the variance of one draw is 2 Σ_{i≠j} H_ij², zero for
-    a diagonal H). One HVP per sample. TensorFlow backend only.
+    a diagonal H). One HVP per sample.
 
     Args:
         model: Built, compiled ``keras.Model``.

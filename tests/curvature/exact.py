@@ -1,15 +1,17 @@
 """Exact references for the curvature tests: small float64 models and their full Hessian.
 
 The loss is written out here by hand (not through ``model.compute_loss``), so the checks
-are independent of how keras_optlab builds a model's loss. The Hessian comes from nested
-``tf.GradientTape``s: the Jacobian of the flattened gradient.
+are independent of how keras_optlab builds a model's loss. The Hessian is the Jacobian of
+the flattened gradient, by each backend's own means and by another route than
+keras_optlab's: nested ``tf.GradientTape``s and ``jacobian`` (TensorFlow),
+``jax.hessian`` (forward-over-reverse Jacobian) of the loss as a function of the weights
+(JAX), one backward pass per row of H (PyTorch).
 """
 
 import contextlib
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 
@@ -30,17 +32,49 @@ def float64():
         keras.config.set_dtype_policy(policy)
 
 
+def tanh(z):
+    """tanh as 2σ(2z) − 1, exact in float64 on every backend: Keras 3.15's ``ops.tanh``
+    on JAX computes a float64 input in float32 (its ``result_type(float64, float)`` is
+    float32), which caps a JAX Hessian check of a tanh network at ~1e-8."""
+    return 2.0 * ops.sigmoid(2.0 * z) - 1.0
+
+
+# Keras 3.15.1's dtypes.result_type maps float64 to float32 (BIT64_TO_BIT32_DTYPE), and
+# the torch backend's ops.matmul computes in that type: a float64 Dense network on torch
+# is float32-accurate (each matmul rounds to 2⁻²⁴ ≈ 6e-8 relative). Comparisons there
+# allow 2e-6 relative (a few dozen float32 roundings), still far below the O(1) error
+# of a wrong formula. TensorFlow and JAX keep the float64 tolerances.
+FLOAT32_MATMUL_RTOL = 2e-6 if keras.backend.backend() == "torch" else 0.0
+
+
+def rtol(float64_rtol):
+    """The tolerance of a float64 check on this backend (see FLOAT32_MATMUL_RTOL)."""
+    return max(float64_rtol, FLOAT32_MATMUL_RTOL)
+
+
+def mean(z, axis=None):
+    """The mean as a sum times 1/n: Keras 3.15's ``ops.mean`` (JAX backend) computes a
+    float64 input in float32 (its ``result_type`` maps 64-bit types to 32-bit)."""
+    n = int(np.prod(z.shape)) if axis is None else int(z.shape[axis])
+    return ops.sum(z, axis=axis) * (1.0 / n)
+
+
+def mse(y_true, y_pred):
+    """Keras' mean squared error, with :func:`mean`: exact in float64 on every backend."""
+    return mean(ops.square(y_pred - ops.cast(y_true, y_pred.dtype)), axis=-1)
+
+
 L2 = 2.0**-7  # exact in float32: Keras stores the regularizer factor as a float32 constant
 
 
 def mlp(seed=0):
-    """3 → 4 (tanh, L2 on the kernel) → 2, float64, MSE: 26 parameters."""
+    """3 → 4 (tanh, L2 on the kernel) → 2, float64, :func:`mse`: 26 parameters."""
     model = keras.Sequential(
         [
             keras.Input((3,), dtype="float64"),
             keras.layers.Dense(
                 4,
-                activation="tanh",
+                activation=tanh,
                 kernel_regularizer=keras.regularizers.L2(L2),
                 kernel_initializer=keras.initializers.GlorotNormal(seed),
                 bias_initializer=keras.initializers.RandomNormal(stddev=0.5, seed=seed + 1),
@@ -49,7 +83,7 @@ def mlp(seed=0):
             keras.layers.Dense(2, kernel_initializer=keras.initializers.GlorotNormal(seed + 2), dtype="float64"),
         ]
     )
-    model.compile(loss="mse")
+    model.compile(loss=mse)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((16, 3))
     y = rng.standard_normal((16, 2))
@@ -60,11 +94,11 @@ def mlp_loss(model, x, y, sample_weight=None):
     """MSE (Keras' sum-over-batch-size reduction) plus the L2 penalty, by hand."""
 
     def loss_fn():
-        per_sample = ops.mean(ops.square(model(x) - y), axis=-1)
+        per_sample = mean(ops.square(ops.subtract(model(x), y)), axis=-1)
         if sample_weight is not None:
-            per_sample = per_sample * sample_weight
+            per_sample = ops.multiply(per_sample, sample_weight)
         penalty = L2 * ops.sum(ops.square(model.layers[0].kernel))
-        return ops.mean(per_sample) + penalty
+        return mean(per_sample) + penalty
 
     return loss_fn
 
@@ -81,6 +115,7 @@ def lstm(seed=0, unroll=False):
             keras.Input((4, 2), dtype="float64"),
             keras.layers.LSTM(
                 2,
+                activation=tanh,
                 use_cudnn=False,
                 unroll=unroll,
                 kernel_initializer=keras.initializers.GlorotNormal(seed),
@@ -90,7 +125,7 @@ def lstm(seed=0, unroll=False):
             keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotNormal(seed + 2), dtype="float64"),
         ]
     )
-    model.compile(loss="mse")
+    model.compile(loss=mse)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((5, 4, 2))
     y = rng.standard_normal((5, 1))
@@ -99,17 +134,25 @@ def lstm(seed=0, unroll=False):
 
 def lstm_loss(model, x, y):
     def loss_fn():
-        return ops.mean(ops.square(model(x) - y))
+        return mean(ops.square(ops.subtract(model(x), y)))
 
     return loss_fn
 
 
 def gradient_and_hessian(loss_fn, variables):
-    """(g, H) of ``loss_fn`` at ``variables``, flattened, as float64 NumPy arrays.
+    """(g, H) of ``loss_fn`` at ``variables``, flattened, as float64 NumPy arrays."""
+    backend = keras.backend.backend()
+    flat, hessian = {"tensorflow": _tf_hessian, "jax": _jax_hessian, "torch": _torch_hessian}[backend](
+        loss_fn, list(variables)
+    )
+    return flat, 0.5 * (hessian + hessian.T)
 
-    Traced (``tf.function``) for speed; the math is the same. (pfor cannot vectorize the
-    second derivative of a ``tf.while_loop``: use an unrolled twin of a recurrent model.)
-    """
+
+def _tf_hessian(loss_fn, variables):
+    # Traced (tf.function) for speed; the math is the same. (pfor cannot vectorize the
+    # second derivative of a tf.while_loop: use an unrolled twin of a recurrent model.)
+    import tensorflow as tf
+
     tf_vars = [v.value for v in variables]
 
     @tf.function
@@ -123,18 +166,44 @@ def gradient_and_hessian(loss_fn, variables):
         blocks = [tf.reshape(outer.jacobian(flat, v), (n, -1)) for v in tf_vars]
         return flat, tf.concat(blocks, axis=1)
 
-    flat, hessian = (t.numpy() for t in compute())
-    return flat, 0.5 * (hessian + hessian.T)
+    return tuple(t.numpy() for t in compute())
+
+
+def _jax_hessian(loss_fn, variables):
+    import jax
+
+    values = [v.value for v in variables]
+
+    def f(theta):
+        parts = split_like(theta, variables)
+        with keras.StatelessScope(state_mapping=list(zip(variables, parts))):
+            return loss_fn()
+
+    theta = jax.numpy.concatenate([jax.numpy.ravel(v) for v in values])
+    return np.asarray(jax.grad(f)(theta)), np.asarray(jax.hessian(f)(theta))
+
+
+def _torch_hessian(loss_fn, variables):
+    import torch
+
+    params = [v.value for v in variables]
+    grads = torch.autograd.grad(loss_fn(), params, create_graph=True)
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    rows = [
+        torch.cat([r.reshape(-1) for r in torch.autograd.grad(flat[i], params, retain_graph=True)])
+        for i in range(flat.shape[0])
+    ]
+    return flat.detach().numpy().astype(np.float64), torch.stack(rows).detach().numpy().astype(np.float64)
 
 
 def flatten(tensors):
-    return np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in tensors])
+    return np.concatenate([np.asarray(ops.convert_to_numpy(t), dtype=np.float64).ravel() for t in tensors])
 
 
 def split_like(flat, variables):
     out, start = [], 0
     for v in variables:
         size = int(np.prod(v.shape))
-        out.append(flat[start : start + size].reshape(tuple(v.shape)))
+        out.append(ops.reshape(flat[start : start + size], tuple(v.shape)))
         start += size
     return out

@@ -10,8 +10,10 @@ from keras import ops
 from keras_optlab import curvature
 from tests.curvature import exact
 
+pytestmark = pytest.mark.backend_agnostic
+
 # float64 throughout: the reference g and H are exact to rounding (see test_hvp.py).
-RTOL = 1e-10
+RTOL = exact.rtol(1e-10)
 
 
 def test_matches_exact_gradient_and_hessian():
@@ -21,7 +23,7 @@ def test_matches_exact_gradient_and_hessian():
     report = curvature.gradient_curvature(model, x, y, learning_rate=0.3)
     g_norm_sq, ghg = g @ g, g @ hessian @ g
     assert set(report) == {"loss", "g_norm_sq", "gHg", "critical_learning_rate", "predicted_change"}
-    np.testing.assert_allclose(report["loss"], float(loss_fn()), rtol=1e-12)
+    np.testing.assert_allclose(report["loss"], float(loss_fn()), rtol=exact.rtol(1e-12))
     np.testing.assert_allclose(report["g_norm_sq"], g_norm_sq, rtol=RTOL)
     np.testing.assert_allclose(report["gHg"], ghg, rtol=RTOL)
     assert ghg > 0
@@ -40,7 +42,7 @@ def test_prediction_is_the_second_order_change_of_a_gradient_step():
     model, x, y = exact.mlp()
     weights = model.get_weights()
     gaps = []
-    for eps in (1e-2, 5e-3):
+    for eps in (4e-2, 2e-2):  # gaps of ~1e-5: far above float32 rounding (torch, see exact.rtol)
         report = curvature.gradient_curvature(model, x, y, learning_rate=eps)
         _, grads = curvature.model_loss_and_gradient(model, x, y)
         for v, g in zip(model.trainable_variables, grads):

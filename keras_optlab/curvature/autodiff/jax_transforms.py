@@ -1,0 +1,80 @@
+"""JAX adapter: JAX's function transforms on the loss as a pure function of the weights.
+
+``loss_fn`` reads Keras variables; here it becomes f(values) by substituting the values
+through a ``keras.StatelessScope`` that keeps the enclosing scope's mapping
+(:func:`keras_optlab._keras_hooks.substituted`), so the same code runs eagerly, under
+``jax.jit`` and inside Keras' stateless JAX train step. H v is forward-over-reverse,
+``jax.jvp(jax.grad(f))`` (one linearized gradient). See the package docstring.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from keras_optlab import _keras_hooks
+from keras_optlab.curvature.autodiff.common import flat, scalar_loss, unflat
+
+
+def _pure(fn, variables, name="loss_fn"):
+    def f(values):
+        with _keras_hooks.substituted(variables, values):
+            out = fn()
+        return scalar_loss(out, name) if name else out
+
+    return f
+
+
+def _values(variables):
+    return [_keras_hooks.current_value(v) for v in variables]
+
+
+def loss_and_gradient(loss_fn, variables):
+    return jax.value_and_grad(_pure(loss_fn, variables))(_values(variables))
+
+
+def hvp(loss_fn, variables, make_vectors):
+    f = _pure(loss_fn, variables)
+    values = _values(variables)
+    loss, grads = jax.value_and_grad(f)(values)
+    vectors = [jax.lax.stop_gradient(jnp.asarray(v, dtype=w.dtype)) for v, w in zip(make_vectors(grads), values)]
+    hv = jax.jvp(jax.grad(f), (values,), (vectors,))[1]
+    return loss, grads, hv
+
+
+def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
+    outputs_of = _pure(outputs_fn, variables, name=None)
+    values = _values(variables)
+    vectors = [jnp.asarray(v, dtype=w.dtype) for v, w in zip(vectors, values)]
+    z, jv = jax.jvp(outputs_of, (values,), (vectors,))
+
+    def loss_of_z(outputs):
+        return scalar_loss(output_loss_fn(outputs), "output_loss_fn")
+
+    h_jv = jax.jvp(jax.grad(loss_of_z), (z,), (jv,))[1]
+    _, pullback = jax.vjp(outputs_of, values)
+    return pullback(h_jv)[0]
+
+
+def hessian(loss_fn, variables):
+    f = _pure(loss_fn, variables)
+    values = _values(variables)
+    dtype = values[0].dtype
+    loss, grads = jax.value_and_grad(f)(values)
+    h = jax.hessian(lambda theta: f(unflat(theta, values)))(flat(values, dtype))
+    return loss, grads, h
+
+
+def compiled(fn, state):
+    """``fn`` under ``jax.jit``, with the values of the variables in ``state`` as
+    arguments (substituted back inside), so that a trace never bakes in weights."""
+    state = list(state)
+
+    def pure(values, *args):
+        with _keras_hooks.substituted(state, values):
+            return fn(*args)
+
+    jitted = jax.jit(pure)
+
+    def call(*args):
+        return jitted(_values(state), *args)
+
+    return call

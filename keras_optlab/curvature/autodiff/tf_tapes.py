@@ -1,0 +1,73 @@
+"""TensorFlow adapter: nested ``tf.GradientTape`` (double backprop, Pearlmutter 1994).
+
+Forward-over-reverse (``tf.autodiff.ForwardAccumulator`` over a tape) is cheaper in
+principle but breaks on non-unrolled RNNs inside ``tf.function``; double backprop works
+for every Keras layer. J v of the Gauss-Newton product is forward mode (the outputs
+alone, no loop through a loss gradient). See the package docstring for the interface.
+"""
+
+import tensorflow as tf
+
+from keras_optlab.curvature.autodiff.common import flat, scalar_loss
+
+ZERO = tf.UnconnectedGradients.ZERO
+
+
+def _tensors(variables):
+    # keras.Variable → its tf.Variable (what the tape watches); a tf.Variable as is.
+    return [v if isinstance(v, tf.Variable) else v.value for v in variables]
+
+
+def loss_and_gradient(loss_fn, variables):
+    sources = _tensors(variables)
+    with tf.GradientTape() as tape:
+        loss = scalar_loss(loss_fn())
+    return loss, tape.gradient(loss, sources, unconnected_gradients=ZERO)
+
+
+def hvp(loss_fn, variables, make_vectors):
+    # H v = ∇_θ ((∇_θ J)ᵀ v), v held constant.
+    sources = _tensors(variables)
+    with tf.GradientTape() as outer:
+        with tf.GradientTape() as inner:
+            loss = scalar_loss(loss_fn())
+        grads = inner.gradient(loss, sources, unconnected_gradients=ZERO)
+        vectors = [tf.stop_gradient(tf.cast(v, s.dtype)) for v, s in zip(make_vectors(grads), sources)]
+        dot = tf.add_n([tf.reduce_sum(g * v) for g, v in zip(grads, vectors)])
+    return loss, grads, outer.gradient(dot, sources, unconnected_gradients=ZERO)
+
+
+def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
+    # J v forward, H_L (J v) by double backprop through the loss of z alone, Jᵀ(·) back.
+    sources = _tensors(variables)
+    with tf.autodiff.ForwardAccumulator(primals=sources, tangents=vectors) as accumulator:
+        outputs = outputs_fn()
+    jv = tf.nest.map_structure(lambda z: tf.stop_gradient(accumulator.jvp(z, unconnected_gradients=ZERO)), outputs)
+    z = tf.nest.map_structure(tf.stop_gradient, outputs)
+    flat_z = tf.nest.flatten(z)
+    with tf.GradientTape() as outer:
+        outer.watch(flat_z)
+        with tf.GradientTape() as inner:
+            inner.watch(flat_z)
+            loss = scalar_loss(output_loss_fn(z), "output_loss_fn")
+        gz = inner.gradient(loss, flat_z, unconnected_gradients=ZERO)
+        dot = tf.add_n([tf.reduce_sum(a * b) for a, b in zip(gz, tf.nest.flatten(jv))])
+    h_jv = outer.gradient(dot, flat_z, unconnected_gradients=ZERO)
+    with tf.GradientTape() as tape:
+        outputs = tf.nest.flatten(outputs_fn())
+    return tape.gradient(outputs, sources, output_gradients=h_jv, unconnected_gradients=ZERO)
+
+
+def hessian(loss_fn, variables):
+    sources = _tensors(variables)
+    with tf.GradientTape() as outer:
+        loss, grads = loss_and_gradient(loss_fn, variables)
+        g = flat(grads, sources[0].dtype)
+    blocks = outer.jacobian(g, sources, unconnected_gradients=ZERO)
+    n = g.shape[0]
+    return loss, grads, tf.concat([tf.reshape(b, [n, -1]) for b in blocks], axis=1)
+
+
+def compiled(fn, state=None):
+    """``fn`` as one ``tf.function`` (``reduce_retracing``: a new batch size retraces once)."""
+    return tf.function(fn, reduce_retracing=True)
