@@ -271,6 +271,9 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         # first step (GradientStats does, in on_train_begin).
         self.track_gradient_norm = track_gradient_norm
         self._gradient_norm = self._clipped_steps = self._skipped_steps = None
+        # skip_nonfinite on the select-in-the-rule path: the step's "all finite" flag,
+        # set only while apply() runs (see apply and apply_rule).
+        object.__setattr__(self, "_step_is_finite", None)
         self._slots = ()
         self._slot_names = ()
 
@@ -392,19 +395,52 @@ class BookOptimizer(_keras_hooks.KerasHooks):
                 self.build(list(trainable_variables))
         # Skip by selection rather than by a conditional: the same code then runs in
         # TF graphs, under XLA and in JAX's stateless training step, where a cond
-        # whose branches assign variables is not allowed.
+        # whose branches assign variables is not allowed, and it never reads the flag
+        # back to the host (no per-step device sync on torch or a GPU).
         finite = clipping.all_finite(grads)
-        if trainable_variables is None:
-            model_vars = _keras_hooks.tracked_variables(self)
+        telemetry = (self._gradient_norm, self._skipped_steps)
+        if self._selects_in_rule():
+            # The rule's own writes pick the old or the new value (apply_rule): only the
+            # scalars Keras and the telemetry change around the update are snapshotted.
+            kept = [v for v in self.variables if len(v.shape) == 0 and not any(v is t for t in telemetry)]
+            object.__setattr__(self, "_step_is_finite", finite)
         else:
-            model_vars = list(trainable_variables)
-        kept = [v for v in self.variables if v is not self._gradient_norm and v is not self._skipped_steps]
-        kept += model_vars
+            if trainable_variables is None:
+                model_vars = _keras_hooks.tracked_variables(self)
+            else:
+                model_vars = list(trainable_variables)
+            kept = [v for v in self.variables if not any(v is t for t in telemetry)] + model_vars
         before = [ops.copy(v.value) for v in kept]  # snapshots (convert_to_tensor may alias a tf.Variable)
-        super().apply(grads, trainable_variables)
+        try:
+            super().apply(grads, trainable_variables)
+        finally:
+            object.__setattr__(self, "_step_is_finite", None)
         for v, old in zip(kept, before):
             v.assign(ops.where(finite, v.value, old))
         self._skipped_steps.assign_add(ops.cast(ops.logical_not(finite), self._skipped_steps.dtype))
+
+    def _selects_in_rule(self):
+        """Whether a skipped step can be undone inside :meth:`apply_rule` instead of by
+        snapshots of every weight and slot (two passes over the whole state per step:
+        on torch, eager, the whole cost of ``skip_nonfinite``).
+
+        That needs every write of the step to go through ``apply_rule``: no weight
+        decay (applied to the weights before the rule), no EMA and no gradient
+        accumulation (their own variables). And not on TensorFlow, where a variable may
+        take a speed path (keras_optlab.accel, which writes on its own) and, under
+        tf.distribute, is updated in a cross-replica context where the replica's
+        ``finite`` flag does not exist; there a traced graph's snapshot is cheap next
+        to the fused update anyway. A subclass's own ``update_step`` (one not written
+        in keras_optlab.optimizers) might assign without ``apply_rule``: it gets the
+        snapshots.
+        """
+        return (
+            keras.backend.backend() != "tensorflow"
+            and type(self).update_step.__module__.startswith("keras_optlab.optimizers.")
+            and self.weight_decay is None
+            and not self.use_ema
+            and not self.gradient_accumulation_steps
+        )
 
     def _check_apply_arguments(self, grads, trainable_variables):
         """``grads`` as a list, after checking it against the variables: one gradient
@@ -504,10 +540,20 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         return g, self.slots(variable), self.rule_hyperparameters(variable, lr)
 
     def apply_rule(self, variable, delta, slots, new_slots):
-        """Write a rule's result: each slot, then θ ← θ + Δθ."""
+        """Write a rule's result: each slot, then θ ← θ + Δθ.
+
+        Inside a ``skip_nonfinite`` step that selects in the rule
+        (:meth:`_selects_in_rule`), each write keeps the old value when a gradient
+        entry was NaN/Inf: one select per written array, no snapshot."""
+        finite = self._step_is_finite
+        if finite is None:
+            for slot, value in zip(slots, new_slots):
+                self.assign(slot, value)
+            self.assign_add(variable, delta)
+            return
         for slot, value in zip(slots, new_slots):
-            self.assign(slot, value)
-        self.assign_add(variable, delta)
+            self.assign(slot, ops.where(finite, value, slot))
+        self.assign(variable, ops.where(finite, ops.add(variable, delta), variable))
 
     def update_variable(self, gradient, variable, learning_rate):
         """One variable's update: a speed path where one applies, else ``update_step``."""

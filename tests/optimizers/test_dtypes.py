@@ -14,12 +14,20 @@ from tests.optimizers.cases import NAMES, OPTIMIZERS
 pytestmark = pytest.mark.backend_agnostic
 
 
+def integer_variable(value, dtype, name=None):
+    """A variable of an integer/bool dtype. On PyTorch a trainable one cannot exist
+    (torch refuses ``requires_grad`` on a non-float tensor, so Keras' torch Variable
+    raises RuntimeError at creation): there it is made non-trainable, which the
+    optimizer, handed it explicitly, must refuse all the same."""
+    return keras.Variable(value, dtype=dtype, name=name, trainable=keras.backend.backend() != "torch")
+
+
 @pytest.mark.parametrize("dtype", ["int32", "int64", "uint8", "bool"])
 @pytest.mark.parametrize("name", NAMES)
 def test_integer_variable_is_refused_at_apply(name, dtype):
     optimizer = OPTIMIZERS[name]()
     good = keras.Variable(np.ones(2), dtype="float32", name="good")
-    bad = keras.Variable(np.ones(2, dtype), dtype=dtype, name="counts")
+    bad = integer_variable(np.ones(2, dtype), dtype, name="counts")
     with pytest.raises(TypeError) as info:
         optimizer.apply([np.ones(2, "float32"), np.ones(2, dtype)], [good, bad])
     message = str(info.value)
@@ -31,7 +39,7 @@ def test_integer_variable_is_refused_at_apply(name, dtype):
 @pytest.mark.parametrize("name", NAMES)
 def test_integer_variable_is_refused_at_build(name):
     with pytest.raises(TypeError, match="dtype=int32"):
-        OPTIMIZERS[name]().build([keras.Variable(np.ones(2, "int32"), dtype="int32")])
+        OPTIMIZERS[name]().build([integer_variable(np.ones(2, "int32"), "int32")])
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
