@@ -41,6 +41,11 @@ TF's ``control_flow_util``       whether the graph being traced is compiled by X
                                  train step). Keras' ``StatelessScope`` is public; the
                                  enclosing scope and its mapping are not: Keras has no
                                  "nested" stateless scope.
+a layer's ``call``               :func:`tapped`: the layers' ``call`` replaced on the
+                                 instances, for one forward pass, by one that adds a
+                                 given tensor to the output (the gradient of the loss
+                                 with respect to a layer's output, on every backend).
+                                 Missing: a public "tap a layer's output" hook.
 the call stack of ``fit``        :func:`calling_callback_list`: the ``CallbackList``
                                  calling a callback's ``set_model`` (CurvatureMonitor
                                  and GradientStats move ahead of TensorBoard/CSVLogger
@@ -53,6 +58,8 @@ let adaptive clipping or the telemetry stop silently. tests/optimizers/test_kera
 also checks that the hooks are *called* (telemetry moves when clipping is on).
 """
 
+import contextlib
+import functools
 import inspect
 
 import keras
@@ -194,3 +201,27 @@ def substituted(variables, values):
         merged.update(scope.state_mapping)
         scope.state_mapping = merged
     return scope
+
+
+@contextlib.contextmanager
+def tapped(layers, offsets):
+    """Inside, each of ``layers`` returns its output plus the matching entry of
+    ``offsets`` (a tensor shaped like that output): the loss as a function of the
+    offsets, at zero, has the gradients with respect to the layers' outputs."""
+    originals = [layer.__dict__.get("call") for layer in layers]
+    try:
+        for layer, offset in zip(layers, offsets):
+            bound = layer.call
+
+            @functools.wraps(bound)
+            def call(*args, _bound=bound, _offset=offset, **kwargs):
+                return _bound(*args, **kwargs) + _offset
+
+            layer.call = call
+        yield
+    finally:
+        for layer, original in zip(layers, originals):
+            if original is None:
+                layer.__dict__.pop("call", None)
+            else:
+                layer.call = original

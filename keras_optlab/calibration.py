@@ -18,7 +18,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_optlab import _batches, _checks
+from keras_optlab import _batches, _checks, _keras_hooks
+from keras_optlab.curvature.autodiff import for_backend
 
 #: Layers whose kernel `calibrate` rescales (public Keras classes with `kernel` and
 #: `activation`).
@@ -152,7 +153,8 @@ def activation_report(model, x, y=None):
     With `y`, the gradient of the model's compiled loss (`model.compute_loss`, the mean
     over the batch plus regularization) with respect to each layer's output is also
     summarized — the second thing the book's Sec. 8.4 says to watch when learning is
-    still slow. Gradients use `tf.GradientTape`, so they need the TensorFlow backend.
+    still slow. Gradients run on TensorFlow, JAX and PyTorch
+    (:mod:`keras_optlab.curvature.autodiff`).
 
     The loss is taken as a function of the model's *outputs as returned*: for a softmax
     or sigmoid output, Keras' cross-entropies would otherwise read the logits hidden on
@@ -190,7 +192,7 @@ def activation_report(model, x, y=None):
         values = _values(model, outputs, x)
         grads = None
     else:
-        values, grads = _values_and_gradients(model, outputs, x, y)
+        values, grads = _values_and_gradients(model, layers, outputs, x, y)
         columns += ["grad_mean", "grad_std"]
     rows = []
     for i, layer in enumerate(layers):
@@ -206,35 +208,27 @@ def activation_report(model, x, y=None):
     return Report(title, columns, rows)
 
 
-def _values_and_gradients(model, outputs, x, y):
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(
-            "activation_report(..., y=...) takes gradients with tf.GradientTape and needs "
-            f"the TensorFlow backend. Received: backend={keras.backend.backend()!r}"
-        )
+def _values_and_gradients(model, layers, outputs, x, y):
+    autodiff = for_backend("keras_optlab.calibration.activation_report(..., y=...)")
     if not getattr(model, "compiled", False) or model.loss is None:
         raise ValueError(
             "activation_report(..., y=...) uses the model's compiled loss: call "
             f"model.compile(loss=...) first. Received: model {model.name!r} without a loss"
         )
-    import tensorflow as tf
+    values = _values(model, outputs, x)
 
-    predictions = list(model.outputs)
-    probe = keras.Model(_input(model), outputs + predictions)
-    x_tensor = tf.nest.map_structure(tf.convert_to_tensor, x)
-    with tf.GradientTape() as tape:
-        # Watching the input puts every intermediate on the tape, even a layer that has
-        # no trainable variable upstream.
-        tape.watch([t for t in tf.nest.flatten(x_tensor) if t.dtype.is_floating])
-        values = probe(x_tensor, training=False)
-        # A fresh tensor for each prediction: Keras' TF backend attaches a softmax's or
-        # sigmoid's logits to its output (`_keras_logits`) and its cross-entropies
-        # compute from those, off the output's path — whose gradient would be None.
-        y_pred = [tf.identity(v) for v in values[len(outputs):]]
-        y_pred = y_pred[0] if len(y_pred) == 1 else y_pred
-        loss = model.compute_loss(x=x_tensor, y=y, y_pred=y_pred, training=False)
-    grads = tape.gradient(loss, values[: len(outputs)])
-    return values[: len(outputs)], list(grads)
+    def loss_of(offsets):
+        # Each reported layer's output plus a zero offset: the loss's gradient with
+        # respect to the offsets is its gradient with respect to the outputs. The
+        # prediction is a fresh tensor too (Keras' TF backend attaches a softmax's or
+        # sigmoid's logits to its output, and its cross-entropies read those, off the
+        # output's path).
+        with _keras_hooks.tapped(layers, offsets):
+            y_pred = model(x, training=False)
+        return model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+
+    grads = autodiff.tensor_gradients(loss_of, [keras.ops.zeros_like(v) for v in values])
+    return values, grads
 
 
 def _linear_output(layer, layer_input):

@@ -26,7 +26,7 @@ Neither is registered with ``keras.saving.register_keras_serializable``: Keras n
 serializes callbacks (``fit`` takes instances, ``.keras`` files do not hold them), and a
 CurvatureMonitor's configuration would embed a data batch.
 
-Both are TensorFlow backend only for now: on another backend their constructors raise
+Both run on TensorFlow, JAX and PyTorch; on another backend their constructors raise
 ``RuntimeError`` naming ``keras.backend.backend()``.
 """
 
@@ -37,7 +37,8 @@ import numpy as np
 
 from keras_optlab import _checks
 from keras_optlab.curvature.along_gradient import gradient_curvature
-from keras_optlab.curvature.hvp import check_batch, loss_closure, model_oracle, require_tensorflow
+from keras_optlab.curvature.autodiff import for_backend
+from keras_optlab.curvature.hvp import check_batch, loss_closure, model_oracle
 from keras_optlab.curvature.spectrum import top_eigenvalues
 from keras_optlab import _keras_hooks
 from keras_optlab.optimizers.base import BookOptimizer
@@ -110,8 +111,10 @@ class CurvatureMonitor(keras.callbacks.Callback):
     kept out of ``logs``, where ``loss`` is the training loss).
 
     Cost per measurement: one Hessian-vector product along g (≈ 2 gradients of the
-    monitor batch) plus ``eigen_iterations`` HVPs for ``lambda_max``. TensorFlow backend
-    only. With ``steps_per_execution > 1`` a "batch" is one execution.
+    monitor batch) plus ``eigen_iterations`` HVPs for ``lambda_max``. TensorFlow, JAX and
+    PyTorch backends (on JAX the trainer's state is synced into the model first, with
+    the public ``model.jax_state_sync()``). With ``steps_per_execution > 1`` a "batch"
+    is one execution.
 
     Every argument is checked here, at the call: ``x``, ``y`` and ``sample_weight``
     must convert to tensors and hold the same number of samples
@@ -143,7 +146,7 @@ class CurvatureMonitor(keras.callbacks.Callback):
         self.seed = _checks.integer("seed", seed, allow_none=True)
         self.x, self.y, self.sample_weight = check_batch(x, y, sample_weight)
         # Arguments first (a bad value is a TypeError/ValueError on any backend).
-        require_tensorflow("keras_optlab.callbacks.CurvatureMonitor")
+        for_backend("keras_optlab.callbacks.CurvatureMonitor")
         self.measurements = []
         self._last = None
         self._seen = 0
@@ -177,6 +180,7 @@ class CurvatureMonitor(keras.callbacks.Callback):
 
     def measure(self):
         """Measure now, at the model's current weights; returns the logged dict."""
+        synced(self.model)
         learning_rate = current_learning_rate(self.model.optimizer)
         report = gradient_curvature(self.model, self.x, self.y, sample_weight=self.sample_weight)
         values = {key: report[key] for key in ("g_norm_sq", "gHg", "critical_learning_rate")}
@@ -228,13 +232,13 @@ class GradientStats(keras.callbacks.Callback):
     ``TypeError`` naming the optimizer (asking for statistics that cannot exist is a
     configuration error; a silent no-op would hide it). Like CurvatureMonitor it puts
     itself ahead of the other callbacks of ``fit`` (TensorBoard, CSVLogger, …), so the
-    order of the ``callbacks`` list does not matter. TensorFlow backend only for now:
-    on another backend the constructor raises ``RuntimeError``.
+    order of the ``callbacks`` list does not matter. TensorFlow, JAX and PyTorch
+    backends; on another the constructor raises ``RuntimeError``.
     """
 
     def __init__(self):
         super().__init__()
-        require_tensorflow("keras_optlab.callbacks.GradientStats")
+        for_backend("keras_optlab.callbacks.GradientStats")
 
     def set_model(self, model):
         super().set_model(model)
@@ -259,6 +263,7 @@ class GradientStats(keras.callbacks.Callback):
         self._optimizer = optimizer
 
     def _values(self):
+        synced(self.model)
         opt = self._optimizer
         if opt.gradient_norm is None:  # not built yet: no step taken
             return {}
@@ -275,6 +280,15 @@ class GradientStats(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs.update(self._values())
+
+
+def synced(model):
+    """Bring ``model``'s variables up to date during ``fit`` on JAX, where the trainer
+    keeps the state outside the variables between steps (``model.jax_state_sync()``,
+    public on Keras' JAX trainer); nothing to do on the other backends."""
+    sync = getattr(model, "jax_state_sync", None)
+    if callable(sync):
+        sync()
 
 
 _LOGGING_CALLBACKS = (CurvatureMonitor, GradientStats)

@@ -3,7 +3,7 @@
 
 import keras
 
-from keras_optlab.curvature.hvp import require_tensorflow
+from keras_optlab.curvature.autodiff import for_backend
 from keras_optlab.optimizers.newton import Newton
 
 
@@ -29,8 +29,11 @@ class SecondOrder(keras.Model):
     >>> model = keras_optlab.SecondOrder(inner)
     >>> model.compile(optimizer=keras_optlab.optimizers.Newton(damping=1e-3), loss="mse")
 
-    TensorFlow backend only, like Newton: on another backend the constructor raises
-    ``RuntimeError`` naming ``keras.backend.backend()``.
+    TensorFlow, JAX and PyTorch backends, like Newton (on JAX through the stateless
+    train step: no Python side effects inside ``jit``). On JAX, updates that the
+    loss's own forward passes would make to non-trainable variables (batch
+    normalization's moving statistics) are not kept; on another backend than these
+    three the constructor raises ``RuntimeError`` naming ``keras.backend.backend()``.
 
     Loading a ``.keras`` file whose compile config has no optimizer
     (``"optimizer": null``) raises ``ValueError`` naming ``optimizer`` (plain Keras
@@ -41,7 +44,7 @@ class SecondOrder(keras.Model):
     def __init__(self, model, **kwargs):
         if not isinstance(model, keras.Model):
             raise TypeError(f"`model` must be a keras.Model. Received: model={model!r}")
-        require_tensorflow("keras_optlab.SecondOrder")
+        for_backend("keras_optlab.SecondOrder")
         super().__init__(**kwargs)
         self.model = model
 
@@ -53,11 +56,28 @@ class SecondOrder(keras.Model):
             self.model.build(input_shape)
         self.built = True
 
-    def train_step(self, data):
+    def train_step(self, *args):
+        """Keras' ``train_step`` with any optimizer but Newton; with Newton, one Newton step.
+
+        TensorFlow and torch call ``train_step(data)`` and the step updates the
+        variables. JAX calls ``train_step(state, data)`` inside ``jax.jit``: the same
+        step runs in a ``keras.StatelessScope`` over the state and returns the new state,
+        as Keras' own JAX trainer does (no Python side effects).
+        """
         if not isinstance(self.optimizer, Newton):
-            return super().train_step(data)
+            return super().train_step(*args)
+        if keras.backend.backend() == "jax":
+            state, data = args
+            groups = (self.trainable_variables, self.non_trainable_variables, self.optimizer.variables,
+                      self.metrics_variables)
+            mapping = [pair for variables, values in zip(groups, state) for pair in zip(variables, values)]
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                logs = self._newton_step(*args[1:])
+            return logs, tuple([scope.get_current_value(v) for v in variables] for variables in groups)
+        return self._newton_step(*args)
+
+    def _newton_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        first_pass = {}
 
         def outputs_fn():
             return self(x, training=True)
@@ -66,15 +86,16 @@ class SecondOrder(keras.Model):
             return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
 
         def loss_fn():
-            y_pred = outputs_fn()
-            first_pass.setdefault("y_pred", y_pred)  # the gradient's forward pass, for metrics
-            return output_loss_fn(y_pred)
+            return output_loss_fn(outputs_fn())
 
+        # The metrics see the predictions at the weights the step starts from (one
+        # forward pass of its own: on JAX the gradient's pass lives inside a transform).
+        y_pred = keras.ops.stop_gradient(outputs_fn())
         loss = self.optimizer.newton_step(loss_fn, self.trainable_variables, outputs_fn, output_loss_fn)
         for metric in self.metrics:
             if metric.name == "loss":
                 metric.update_state(loss)
-        return self.compute_metrics(x, y, first_pass["y_pred"], sample_weight=sample_weight)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def export(self, filepath, format="tf_saved_model", verbose=None, **kwargs):
         """Export the wrapped model (see `keras.Model.export`)."""

@@ -36,7 +36,8 @@ import threading
 import keras
 
 from keras_optlab.accel import cpu, cpu_updates, tf_fused
-from keras_optlab import _keras_hooks, base
+from keras_optlab import _keras_hooks
+from keras_optlab.optimizers import base
 
 PATHS = ("kernel", "fused", "ops")
 KERNEL_DTYPES = ("float32", "float64")

@@ -372,11 +372,3 @@ def hvp(model, x, y, vectors, sample_weight=None):
     vectors = check_vectors(vectors, model.trainable_variables)
     return oracle.product(*batch, vectors)
 
-
-def require_tensorflow(what="keras_optlab.curvature"):  # TEMPORARY until Newton is backend-neutral
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise RuntimeError(
-            f"{what} is TensorFlow backend only (it differentiates with tf.GradientTape). "
-            f"Received: keras.backend.backend()={backend!r}. Set KERAS_BACKEND=tensorflow."
-        )

@@ -2,17 +2,14 @@
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from keras_optlab.curvature.hvp import (
-    check_callable,
-    check_variables,
-    gauss_newton_product,
-    hvp_from_loss,
-    loss_and_gradient,
-    require_tensorflow,
-)
 from keras_optlab import _checks
+from keras_optlab.curvature.autodiff import for_backend
+from keras_optlab.curvature.autodiff.common import flat as _flat
+from keras_optlab.curvature.autodiff.common import size as _size
+from keras_optlab.curvature.autodiff.common import unflat as _unflat
+from keras_optlab.curvature.hvp import check_callable, check_variables
 from keras_optlab.optimizers.base import BookOptimizer, fill_docstring
 
 SOLVERS = ("auto", "exact", "cg")
@@ -24,19 +21,6 @@ MAX_EXACT_PARAMETERS = 4096
 WARM_START_DECAY = 0.95
 _UNSUPPORTED = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema", "loss_scale_factor",
                 "gradient_accumulation_steps", "adaptive_clipnorm")
-
-
-def _flat(tensors, dtype):
-    return tf.concat([tf.reshape(tf.cast(t, dtype), [-1]) for t in tensors], axis=0)
-
-
-def _unflat(vector, like):
-    out, start = [], 0
-    for v in like:
-        size = _size(v.shape)
-        out.append(tf.reshape(vector[start : start + size], v.shape))
-        start += size
-    return out
 
 
 @fill_docstring
@@ -62,7 +46,8 @@ class Newton(BookOptimizer):
 
     Solvers:
 
-    * ``"exact"`` forms H (one `tf.GradientTape.jacobian` of the gradient) and solves
+    * ``"exact"`` forms H (the Jacobian of the gradient: ``tape.jacobian`` on
+      TensorFlow, ``jax.hessian`` on JAX, batched rows on PyTorch) and solves
       (H + αI) d = g through its eigendecomposition (an exactly singular H + αI is
       inverted on its range). It refuses models with more than
       ``MAX_EXACT_PARAMETERS`` (4096) parameters.
@@ -93,9 +78,11 @@ class Newton(BookOptimizer):
     A Keras optimizer never sees the loss, which Newton needs: train with
     ``keras_optlab.SecondOrder(model)`` (its `train_step` calls :meth:`newton_step`)
     or call :meth:`minimize` with a zero-argument loss, which must return a scalar
-    (a non-scalar one is refused with a ``ValueError`` echoing its shape). TensorFlow
-    backend only: on another backend the constructor raises ``RuntimeError`` (after
-    the arguments' own checks), naming ``keras.backend.backend()``. The
+    (a non-scalar one is refused with a ``ValueError`` echoing its shape).
+    TensorFlow, JAX and PyTorch backends (differentiation by
+    :mod:`keras_optlab.curvature.autodiff`, the step in ``keras.ops``); on another the
+    constructor raises ``RuntimeError`` (after the arguments' own checks), naming
+    ``keras.backend.backend()``. The
     gradient/clipping arguments of first-order optimizers (weight decay, clipping,
     EMA, accumulation, loss scaling) do not apply to a Newton step and are refused;
     ``skip_nonfinite`` is honoured (a step whose gradient or direction is not finite
@@ -164,7 +151,7 @@ class Newton(BookOptimizer):
         self.saddle_free = saddle_free
         self.curvature = curvature
         # Arguments first (a bad value is a ValueError on any backend), then the backend.
-        require_tensorflow("keras_optlab.optimizers.Newton")
+        self._autodiff = for_backend("keras_optlab.optimizers.Newton")
 
     # ------------------------------------------------------------------ state
     def build(self, var_list):
@@ -219,14 +206,15 @@ class Newton(BookOptimizer):
     # ------------------------------------------------------------------ Newton steps
     def newton_step(self, loss_fn, variables, outputs_fn=None, output_loss_fn=None):
         """One step θ ← θ − ε(H + αI)⁻¹g on a zero-argument ``loss_fn``; returns J(θ)
-        before the step. Works eagerly and inside ``tf.function``.
+        before the step. Works eagerly, inside ``tf.function``, under ``jax.jit`` in a
+        ``keras.StatelessScope`` (how ``SecondOrder`` trains on JAX) and on torch.
 
         ``curvature="gauss_newton"`` also needs the loss split at the model's outputs:
         ``outputs_fn()`` → z and ``output_loss_fn(z)`` → J (``SecondOrder`` passes them).
         """
         check_callable("loss_fn", loss_fn)
         variables = check_variables(variables)
-        dtypes = sorted({tf.as_dtype(v.dtype).name for v in variables})
+        dtypes = sorted({keras.backend.standardize_dtype(v.dtype) for v in variables})
         if len(dtypes) > 1:
             raise ValueError(f"`variables` must share one float dtype for a Newton step. Received: dtypes {dtypes}")
         if self.curvature == "gauss_newton" and (outputs_fn is None or output_loss_fn is None):
@@ -249,70 +237,60 @@ class Newton(BookOptimizer):
                     f"Received: shapes {given}. Use one optimizer per set of variables."
                 )
         dtype = variables[0].dtype
-        tf_vars = [v.value if isinstance(v, keras.Variable) else v for v in variables]
-        alpha = tf.cast(self._damping_value.value, dtype)
-        lr = tf.cast(self.learning_rate, dtype)
+        autodiff = self._autodiff
+        alpha = ops.cast(self._damping_value, dtype)
+        lr = ops.cast(self.learning_rate, dtype)
 
         if self.resolved_solver == "exact":
-            loss, grads, hessian = self._exact_hessian(loss_fn, tf_vars)
+            loss, grads, hessian = autodiff.hessian(loss_fn, variables)
+            hessian = ops.cast(hessian, dtype)
+            hessian = 0.5 * (hessian + ops.transpose(hessian))  # symmetric up to roundoff
             g = _flat(grads, dtype)
             direction = self._exact_direction(hessian, g, alpha)
-            curvature = lambda d: tf.tensordot(d, tf.linalg.matvec(hessian, d), 1)  # noqa: E731
+            curvature = lambda d: _dot(d, ops.matmul(hessian, d))  # noqa: E731
         else:
-            loss, grads = loss_and_gradient(loss_fn, tf_vars)
+            loss, grads = autodiff.loss_and_gradient(loss_fn, variables)
             g = _flat(grads, dtype)
 
             def product(p):  # H p, or G p
-                vectors = _unflat(p, tf_vars)
+                vectors = _unflat(p, variables)
                 if self.curvature == "gauss_newton":
-                    return _flat(gauss_newton_product(outputs_fn, output_loss_fn, tf_vars, vectors), dtype)
-                return _flat(hvp_from_loss(loss_fn, tf_vars, vectors)[2], dtype)
+                    return _flat(autodiff.gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors), dtype)
+                return _flat(autodiff.hvp(loss_fn, variables, lambda grads: vectors)[2], dtype)
 
-            x0 = WARM_START_DECAY * _flat([d.value for d in self._directions], dtype)
+            x0 = WARM_START_DECAY * _flat(self._directions, dtype)
             direction = self._cg(lambda p: product(p) + alpha * p, g, x0)
-            curvature = lambda d: tf.tensordot(d, product(d), 1)  # noqa: E731
+            curvature = lambda d: _dot(d, product(d))  # noqa: E731
 
-        self._gradient_norm.assign(tf.cast(tf.norm(g), "float32"))
-        finite = tf.reduce_all(tf.math.is_finite(direction)) & tf.math.is_finite(loss)
+        self._gradient_norm.assign(ops.cast(ops.sqrt(_dot(g, g)), "float32"))
+        finite = ops.all(ops.isfinite(direction)) & ops.isfinite(ops.cast(loss, dtype))
         if not self.skip_nonfinite:
-            finite = tf.constant(True)
-
-        def take_step():
-            step = -lr * direction
+            finite = ops.convert_to_tensor(True)
+        # Every update is a select on `finite`, never a branch: the same code is a
+        # stateless function under jax.jit and never syncs with the host on torch.
+        step = ops.where(finite, -lr * direction, ops.zeros_like(direction))
+        kept = direction
+        if self.adaptive_damping:
             # The quadratic model's curvature along the step, at θ (before it moves).
-            step_curvature = curvature(step) if self.adaptive_damping else None
-            for v, s in zip(tf_vars, _unflat(step, tf_vars)):
-                v.assign_add(s)
-            kept = direction
-            if self.adaptive_damping:
-                accepted = self._adapt_damping(loss_fn, loss, g, step, step_curvature)
-                # Levenberg–Marquardt: a step that raised the loss is undone (α has
-                # grown) and CG's next warm start begins from zero.
-                undo = tf.where(accepted, tf.zeros_like(step), -step)
-                for v, s in zip(tf_vars, _unflat(undo, tf_vars)):
-                    v.assign_add(s)
-                kept = tf.where(accepted, direction, tf.zeros_like(direction))
-            for d, s in zip(self._directions, _unflat(kept, tf_vars)):
-                d.assign(s)
-            self.iterations.assign_add(1)  # a Variable: Newton refuses gradient accumulation
-            return tf.constant(0)
-
-        def skip():
-            self._skipped_steps.assign_add(tf.cast(1, self._skipped_steps.dtype))
-            return tf.constant(0)
-
-        tf.cond(finite, take_step, skip)
+            step_curvature = curvature(step)
+            old = [ops.copy(_read(v)) for v in variables]
+        for v, s_ in zip(variables, _unflat(step, variables)):
+            v.assign(_read(v) + s_)
+        if self.adaptive_damping:
+            accepted = self._adapt_damping(loss_fn, loss, g, step, step_curvature, finite)
+            # Levenberg–Marquardt: a step that raised the loss is undone (α has grown)
+            # and CG's next warm start begins from zero.
+            for v, before in zip(variables, old):
+                v.assign(ops.where(accepted, _read(v), before))
+            kept = ops.where(accepted, direction, ops.zeros_like(direction))
+        for d, s_ in zip(self._directions, _unflat(kept, variables)):
+            d.assign(ops.where(finite, ops.cast(s_, d.dtype), d.value))
+        # Variables, not the iterations property: Newton refuses gradient accumulation.
+        self.iterations.assign(self.iterations + ops.cast(finite, self.iterations.dtype))
+        self._skipped_steps.assign(
+            self._skipped_steps + ops.cast(ops.logical_not(finite), self._skipped_steps.dtype)
+        )
         return loss
-
-    def _exact_hessian(self, loss_fn, tf_vars):
-        dtype = tf_vars[0].dtype
-        with tf.GradientTape() as outer:
-            loss, grads = loss_and_gradient(loss_fn, tf_vars)
-            g = _flat(grads, dtype)
-        blocks = outer.jacobian(g, tf_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        n = g.shape[0]
-        hessian = tf.concat([tf.reshape(b, [n, -1]) for b in blocks], axis=1)
-        return loss, grads, 0.5 * (hessian + tf.transpose(hessian))  # symmetric up to roundoff
 
     def _exact_direction(self, hessian, g, alpha):
         """(H + αI)⁻¹g — or (|H| + αI)⁻¹g when saddle-free — from H = QΛQᵀ.
@@ -321,55 +299,57 @@ class Newton(BookOptimizer):
         its range (pseudo-inverse) instead of failing, and a non-finite H gives a NaN
         direction (skipped with `skip_nonfinite`) instead of an exception.
         """
-        finite = tf.reduce_all(tf.math.is_finite(hessian))
-        eigenvalues, q = tf.linalg.eigh(tf.where(finite, hessian, tf.zeros_like(hessian)))
+        finite = ops.all(ops.isfinite(hessian))
+        eigenvalues, q = ops.eigh(ops.where(finite, hessian, ops.zeros_like(hessian)))
         if self.saddle_free:
-            eigenvalues = tf.abs(eigenvalues)
+            eigenvalues = ops.abs(eigenvalues)
         shifted = eigenvalues + alpha
-        singular = tf.equal(shifted, 0.0)
-        inverse = tf.where(singular, tf.zeros_like(shifted), 1.0 / tf.where(singular, tf.ones_like(shifted), shifted))
-        direction = tf.linalg.matvec(q, inverse * tf.linalg.matvec(q, g, transpose_a=True))
-        return tf.where(finite, direction, tf.fill(tf.shape(direction), tf.constant(float("nan"), direction.dtype)))
+        singular = ops.equal(shifted, 0.0)
+        inverse = ops.where(singular, ops.zeros_like(shifted), 1.0 / ops.where(singular, ops.ones_like(shifted), shifted))
+        direction = ops.matmul(q, inverse * ops.matmul(ops.transpose(q), g))
+        return ops.where(finite, direction, ops.full_like(direction, float("nan")))
 
     def _cg(self, matvec, b, x0):
         """Truncated conjugate gradient for A x = b (Nocedal & Wright, Alg. 5.2 / 7.2)."""
-        threshold = self.cg_tolerance * tf.norm(b)
+        threshold = self.cg_tolerance * ops.sqrt(_dot(b, b))
         r0 = b - matvec(x0)
-        rs0 = tf.tensordot(r0, r0, 1)
+        rs0 = _dot(r0, r0)
 
         def cond(i, x, r, p, rs, done):
-            return (i < self.max_cg_iterations) & tf.logical_not(done) & (tf.sqrt(rs) > threshold)
+            return (i < self.max_cg_iterations) & ops.logical_not(done) & (ops.sqrt(rs) > threshold)
 
         def body(i, x, r, p, rs, done):
             ap = matvec(p)
-            pap = tf.tensordot(p, ap, 1)
+            pap = _dot(p, ap)
             negative = pap <= 0.0  # Steihaug: stop at non-positive curvature, keep x …
-            a = tf.where(negative, tf.zeros_like(rs), rs / tf.where(negative, tf.ones_like(pap), pap))
+            a = ops.where(negative, ops.zeros_like(rs), rs / ops.where(negative, ops.ones_like(pap), pap))
             # … unless it is the very first direction: then fall back to steepest
             # descent, d = g (Nocedal & Wright, Alg. 7.1).
-            x = tf.where(negative & tf.equal(i, 0), b, x + a * p)
+            x = ops.where(negative & ops.equal(i, 0), b, x + a * p)
             r = r - a * ap
-            rs_new = tf.tensordot(r, r, 1)
-            p = r + (rs_new / tf.where(rs > 0, rs, tf.ones_like(rs))) * p
+            rs_new = _dot(r, r)
+            p = r + (rs_new / ops.where(rs > 0, rs, ops.ones_like(rs))) * p
             return i + 1, x, r, p, rs_new, negative
 
-        iterations, x, _, _, _, _ = tf.while_loop(cond, body, (tf.constant(0), x0, r0, r0, rs0, tf.constant(False)))
-        self._cg_iterations.assign(iterations)
+        start = (ops.convert_to_tensor(0, "int32"), x0, r0, r0, rs0, ops.convert_to_tensor(False))
+        iterations, x, _, _, _, _ = ops.while_loop(cond, body, start)
+        self._cg_iterations.assign(ops.cast(iterations, "int32"))
         return x
 
-    def _adapt_damping(self, loss_fn, loss, g, step, step_curvature):
+    def _adapt_damping(self, loss_fn, loss, g, step, step_curvature, finite):
         """Update α from the reduction ratio; True when the step is to be kept."""
-        new_loss = tf.cast(loss_fn(), step.dtype)
-        predicted = tf.tensordot(g, step, 1) + 0.5 * step_curvature
-        loss = tf.cast(loss, step.dtype)
-        ratio = (new_loss - loss) / predicted
-        accepted = tf.math.is_finite(new_loss) & (new_loss <= loss)
+        new_loss = ops.cast(loss_fn(), step.dtype)
+        predicted = _dot(g, step) + 0.5 * step_curvature
+        loss = ops.cast(loss, step.dtype)
+        ratio = (new_loss - loss) / ops.where(predicted == 0.0, ops.ones_like(predicted), predicted)
+        accepted = ops.isfinite(new_loss) & (new_loss <= loss)
         # The quadratic model must predict a decrease for ρ to mean anything: a step
         # it does not (indefinite H + αI), or one that raised or broke the loss, is
         # a bad step and α grows.
-        bad = tf.logical_not(accepted) | tf.logical_not(predicted < 0.0)
-        factor = tf.where(bad | (ratio < 0.25), 1.5, tf.where(ratio > 0.75, 2.0 / 3.0, 1.0))
-        self._damping_value.assign(self._damping_value.value * tf.cast(factor, "float32"))
+        bad = ops.logical_not(accepted) | ops.logical_not(predicted < 0.0)
+        factor = ops.where(bad | (ratio < 0.25), 1.5, ops.where(ratio > 0.75, 2.0 / 3.0, 1.0))
+        factor = ops.where(finite, ops.cast(factor, "float32"), ops.ones((), "float32"))
+        self._damping_value.assign(self._damping_value * factor)
         return accepted
 
     def minimize(self, loss_fn, variables, steps=1):
@@ -418,8 +398,10 @@ class Newton(BookOptimizer):
         return config
 
 
-def _size(shape):
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
+def _read(variable):
+    # A keras.Variable's value; a tf.Variable (accepted on TensorFlow) reads as itself.
+    return variable.value if isinstance(variable, keras.Variable) else variable
+
+
+def _dot(a, b):
+    return ops.sum(a * b)

@@ -31,6 +31,8 @@ Functions of every adapter (``loss`` a scalar, lists shaped like ``variables``):
 * ``gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors)`` → ``G v``
 * ``hessian(loss_fn, variables)`` → ``(loss, grads, H)``, H the n×n matrix of the
   flattened variables
+* ``tensor_gradients(fn, tensors)`` → the gradient of the scalar ``fn(tensors)`` with
+  respect to each tensor, ``None`` where ``fn`` does not depend on it
 * ``compiled(fn, state)`` → ``fn`` traced once for reuse (``tf.function``, ``jax.jit``
   over the values of the variables in ``state``; torch: ``fn`` itself, eager)
 """

@@ -78,3 +78,26 @@ def compiled(fn, state):
         return jitted(_values(state), *args)
 
     return call
+
+
+def tensor_gradients(fn, tensors):
+    """∇ of the scalar ``fn(tensors)`` w.r.t. each tensor; ``None`` where it does not
+    depend on it. JAX's gradient is a zero there: dependence is read off the
+    linearized program (tangents a ``stop_gradient`` cuts never reach the output)."""
+    tensors = [jnp.asarray(t) for t in tensors]
+
+    def f(ts):
+        return scalar_loss(fn(ts))
+
+    grads = jax.grad(f)(tensors)
+    _, linear = jax.linearize(f, tensors)
+    program = jax.make_jaxpr(linear)(tensors).jaxpr
+    outputs = {id(v) for v in program.outvars}
+    reaching = []
+    for start in program.invars:
+        reached = {id(start)}
+        for eqn in program.eqns:
+            if any(id(v) in reached for v in eqn.invars):
+                reached.update(id(v) for v in eqn.outvars)
+        reaching.append(bool(reached & outputs))
+    return [g if reach else None for g, reach in zip(grads, reaching)]

@@ -71,3 +71,13 @@ def hessian(loss_fn, variables):
 def compiled(fn, state=None):
     """``fn`` as one ``tf.function`` (``reduce_retracing``: a new batch size retraces once)."""
     return tf.function(fn, reduce_retracing=True)
+
+
+def tensor_gradients(fn, tensors):
+    """∇ of the scalar ``fn(tensors)`` w.r.t. each tensor; ``None`` where it does not
+    depend on it."""
+    tensors = [tf.convert_to_tensor(t) for t in tensors]
+    with tf.GradientTape() as tape:
+        tape.watch(tensors)
+        loss = scalar_loss(fn(tensors))
+    return list(tape.gradient(loss, tensors))

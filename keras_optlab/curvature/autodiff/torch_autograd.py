@@ -84,3 +84,12 @@ def hessian(loss_fn, variables):
 def compiled(fn, state=None):
     """Eager: torch runs ``fn`` as it is."""
     return fn
+
+
+def tensor_gradients(fn, tensors):
+    """∇ of the scalar ``fn(tensors)`` w.r.t. each tensor; ``None`` where it does not
+    depend on it."""
+    tensors = [torch.as_tensor(t).detach().requires_grad_(True) for t in tensors]
+    with torch.enable_grad():
+        loss = scalar_loss(fn(tensors))
+        return list(_grad(loss, tensors))
