@@ -20,6 +20,7 @@ import sys
 
 from keras_optlab.lab import MissingExtraError
 from keras_optlab.lab.options import (
+    BACKEND_NAMES,
     DIGITS_EPOCHS,
     FIGURE_NAMES,
     OPTIMIZER_NAMES,
@@ -170,7 +171,8 @@ def _add_curvature(subparsers):
             "gᵀHg, the critical learning rate 2gᵀg/gᵀHg, the top Hessian eigenvalues and 2/λmax "
             "(Goodfellow et al. 2016, Sec. 8.2.1), and draw the change of the loss after one step -εg "
             "against its second-order prediction (Eq. 8.10). Writes DIR/curvature.md and "
-            "DIR/curvature.png. TensorFlow backend."
+            "DIR/curvature.png. Runs on the TensorFlow, JAX or PyTorch backend (--backend, else "
+            "$KERAS_BACKEND, else TensorFlow)."
         ),
     )
     parser.add_argument("model", help="path of a compiled .keras model")
@@ -184,10 +186,31 @@ def _add_curvature(subparsers):
                         help="ε for the predicted change (default the model's optimizer's rate)")
     parser.add_argument("--out", default=os.path.join("runs", "curvature"), metavar="DIR",
                         help="output directory (default runs/curvature)")
+    parser.add_argument("--backend", choices=BACKEND_NAMES, default=None,
+                        help="Keras backend to load the model with (default $KERAS_BACKEND, else tensorflow)")
     parser.set_defaults(handler=_curvature)
 
 
+def _select_backend(backend, command):
+    """Set KERAS_BACKEND before Keras is imported; exit status 2 (and a one-line message)
+    if Keras was already imported with another backend (``main`` called in-process)."""
+    if backend is None:
+        return 0
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if current != backend:
+            print(f"optlab {command}: `--backend {backend}` must be chosen before Keras is imported; this "
+                  f"process already runs Keras on {current!r}. Received: --backend {backend}", file=sys.stderr)
+            return 2
+        return 0
+    os.environ["KERAS_BACKEND"] = backend
+    return 0
+
+
 def _curvature(args):
+    status = _select_backend(args.backend, "curvature")
+    if status:
+        return status
     import keras
 
     from keras_optlab.lab.curvature_report import check_inputs, curvature_report, load_batch

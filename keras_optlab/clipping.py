@@ -152,13 +152,23 @@ def clip_by_value(grads, clipvalue):
     return _per_tensor(grads, lambda v: (ops.clip(v, -clipvalue, clipvalue), ops.any(ops.abs(v) > clipvalue)))
 
 
+def _larger(x, y):
+    """max(x, y) element-wise in the inputs' dtype, NaN in ``x`` kept.
+
+    Not ``ops.maximum``: on the PyTorch backend (Keras 3.15) it resolves the result
+    dtype from the torch dtypes as floatx, so the maximum of two float64 tensors comes
+    back float32 (a 1e-8 error in a float64 clipping scale).
+    """
+    return ops.where(y > x, y, x)
+
+
 def _scale_to(norm, threshold, dtype):
     """threshold / max(norm, threshold), cast to ``dtype``: 1 when norm ≤ threshold."""
     norm = ops.cast(norm, dtype)
     # convert_to_tensor(dtype=…), not cast: casting a Python float goes through
     # float32 on TensorFlow and would round a float64 threshold.
     threshold = ops.convert_to_tensor(threshold, dtype)
-    return threshold / ops.maximum(norm, threshold)
+    return threshold / _larger(norm, threshold)
 
 
 def clip_by_norm(grads, clipnorm):
@@ -172,7 +182,7 @@ def clip_by_norm(grads, clipnorm):
 
     def clip_one(v):
         norm = ops.sqrt(_sum_squares(v))
-        return v * _scale_to(norm, clipnorm, v.dtype), norm > clipnorm
+        return ops.multiply(v, _scale_to(norm, clipnorm, v.dtype)), norm > clipnorm
 
     return _per_tensor(grads, clip_one)
 
@@ -189,7 +199,7 @@ def clip_by_global_norm(grads, clipnorm, norm=None):
     if norm is None:
         norm = global_norm(grads)
     out = [
-        None if g is None else _rewrap(g, _values(g) * _scale_to(norm, clipnorm, _values(g).dtype))
+        None if g is None else _rewrap(g, ops.multiply(_values(g), _scale_to(norm, clipnorm, _values(g).dtype)))
         for g in grads
     ]
     return out, norm > clipnorm
@@ -227,14 +237,16 @@ def adaptive_clip(grads, params, clipnorm, eps=1e-3):
         if g is None:
             out.append(g)
             continue
-        g = densify(g)
+        g = ops.convert_to_tensor(densify(g))
         w = ops.convert_to_tensor(w)
         g_norm = unit_norms(g)
-        max_norm = clipnorm * ops.maximum(unit_norms(w), eps)
+        w_norm = unit_norms(w)
+        wide = w_norm.dtype
+        max_norm = ops.convert_to_tensor(clipnorm, wide) * _larger(w_norm, ops.convert_to_tensor(eps, wide))
         max_norm = ops.cast(max_norm, g_norm.dtype)
         too_big = g_norm > max_norm
         changed = ops.logical_or(changed, ops.any(too_big))
         # where() keeps 0/0 out of units whose gradient is zero.
         factor = ops.where(too_big, max_norm / ops.where(too_big, g_norm, 1.0), 1.0)
-        out.append(g * ops.cast(factor, g.dtype))
+        out.append(ops.multiply(g, ops.cast(factor, g.dtype)))
     return out, changed

@@ -144,3 +144,33 @@ def test_curvature_bad_files_are_one_line_not_a_traceback(saved_model_and_data, 
     assert err.startswith("optlab curvature: ") and named in err, err
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
     assert not (d / "out").exists()
+
+
+def test_curvature_backend_cannot_change_once_keras_runs(saved_model_and_data, capsys):
+    import keras
+
+    other = "jax" if keras.backend.backend() != "jax" else "torch"
+    d = saved_model_and_data
+    assert main(["curvature", str(d / "m.keras"), str(d / "d.npz"), "--backend", other, "--out", str(d / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("optlab curvature: `--backend") and other in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_curvature_report_on_another_backend(saved_model_and_data, backend):
+    """A .keras file saved on one backend, reported on another (a fresh process)."""
+    import os
+    import subprocess
+    import sys
+
+    d = saved_model_and_data
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_optlab.cli", "curvature", str(d / "m.keras"), str(d / "d.npz"),
+         "--backend", backend, "--k", "2", "--out", str(d / backend)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (d / backend / "curvature.md").read_text()
+    assert "λ" in text or "lambda" in text.lower(), text[:500]

@@ -9,6 +9,7 @@ with it.
 """
 
 __all__ = [
+    "BACKEND_NAMES",
     "DIGITS_BATCH_SIZE",
     "DIGITS_EPOCHS",
     "DIGITS_HIDDEN_UNITS",
@@ -19,6 +20,9 @@ __all__ = [
     "TUNER_NAMES",
     "add_digits_search_arguments",
 ]
+
+# The Keras backends keras_optlab's curvature tools run on (keras_optlab.curvature.autodiff).
+BACKEND_NAMES = ("tensorflow", "jax", "torch")
 
 # Every optimizer of keras_optlab, in the book's order; Newton only races on surfaces.
 OPTIMIZER_NAMES = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "NesterovRMSProp", "Adam", "Newton")

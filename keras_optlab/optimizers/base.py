@@ -551,9 +551,13 @@ class BookOptimizer(_keras_hooks.KerasHooks):
                 self.assign(slot, value)
             self.assign_add(variable, delta)
             return
+        # Variables are read as tensors first: JAX's where no longer accepts objects that
+        # convert through __jax_array__ (a keras.Variable) while it traces.
         for slot, value in zip(slots, new_slots):
-            self.assign(slot, ops.where(finite, value, slot))
-        self.assign(variable, ops.where(finite, ops.add(variable, delta), variable))
+            old = ops.convert_to_tensor(slot)
+            self.assign(slot, ops.where(finite, value, old))
+        old = ops.convert_to_tensor(variable)
+        self.assign(variable, ops.where(finite, ops.add(old, delta), old))
 
     def update_variable(self, gradient, variable, learning_rate):
         """One variable's update: a speed path where one applies, else ``update_step``."""

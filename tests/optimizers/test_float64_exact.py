@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from tests.optimizers.book import PROBLEMS, quadratic_problem
-from tests.optimizers.test_book import CASES, f32, run_keras
+from tests.optimizers.book_cases import CASES, f32, run_keras
 
 pytestmark = pytest.mark.backend_agnostic
 
