@@ -87,3 +87,78 @@ def test_missing_extra_says_how_to_install():
         require("keras_optlab_no_such_module", "a feature")
     assert isinstance(info.value, ImportError)
     assert "a feature" in str(info.value)
+
+
+# --------------------------------------------------------------------------- curves()
+def test_curves_shapes_range_and_seed():
+    from keras_optlab.lab.data import curves
+
+    x, points = curves(64, seed=3, return_points=True)
+    assert x.shape == (64, 784) and x.dtype == np.float32 and points.shape == (64, 3, 2)
+    assert x.min() == 0.0 and x.max() == 1.0
+    np.testing.assert_array_equal(x, curves(64, seed=3))
+    assert not np.array_equal(x, curves(64, seed=4))
+    ink = (x > 0).mean(axis=1)  # a 2-px stroke covers a few % of the image, never nothing
+    assert ink.min() > 0.01 and ink.max() < 0.4
+    assert (curves(64, seed=3, stroke_width=4.0) > 0).mean() > (x > 0).mean()
+
+
+def test_curves_stroke_passes_through_the_three_points():
+    from keras_optlab.lab.data import curves
+
+    x, points = curves(32, seed=0, return_points=True)
+    images = x.reshape(-1, 28, 28)
+    col, row = np.floor(points[..., 0]).astype(int), np.floor(points[..., 1]).astype(int)
+    # The pixel holding a control point is within 0.71 px of the curve: value ≥ 1.5 − 0.71.
+    lit = images[np.arange(32)[:, None], row, col]
+    assert lit.min() > 0.75
+
+
+def test_curves_spline_is_the_natural_cubic_spline():
+    from scipy.interpolate import CubicSpline
+
+    from keras_optlab.lab import data
+
+    points = np.random.default_rng(0).uniform(4, 24, size=(5, 3, 2))
+    ours = data._natural_spline(points, samples=11)
+    t = np.linspace(0, 1, 11)
+    for p, trace in zip(points, ours):
+        np.testing.assert_allclose(trace, CubicSpline([0, 0.5, 1], p, bc_type="natural")(t), atol=1e-12)
+
+
+def test_curves_arguments_are_checked():
+    from keras_optlab.lab.data import curves
+
+    with pytest.raises(ValueError, match="n=0"):
+        curves(0)
+    with pytest.raises(TypeError, match="n=1.5"):
+        curves(1.5)
+    with pytest.raises(ValueError, match="stroke_width"):
+        curves(2, stroke_width=0.0)
+    with pytest.raises(ValueError, match="margin"):
+        curves(2, margin=14.0)
+    with pytest.raises(TypeError, match="n=True"):
+        curves(True)
+    with pytest.raises(TypeError, match="n='3'"):
+        curves("3")
+    with pytest.raises(ValueError, match="seed=-1"):
+        curves(2, seed=-1)
+    with pytest.raises(TypeError, match="seed=0.5"):
+        curves(2, seed=0.5)
+    with pytest.raises(TypeError, match="seed=None"):
+        curves(2, seed=None)
+    with pytest.raises(TypeError, match="seed=False"):
+        curves(2, seed=False)
+    with pytest.raises(TypeError, match="stroke_width"):
+        curves(2, stroke_width="2")
+    with pytest.raises(TypeError, match="return_points"):
+        curves(2, return_points=1)
+
+
+def test_curves_takes_numpy_integers():
+    from keras_optlab.lab.data import curves
+
+    x = curves(np.int64(3), seed=np.uint32(7))
+    assert x.shape == (3, 784)
+    np.testing.assert_array_equal(x, curves(3, seed=7))
+    np.testing.assert_array_equal(curves(np.array(2), seed=np.array(7)), x[:2])
