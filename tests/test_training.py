@@ -1,4 +1,5 @@
-"""SecondOrder: the wrapper that lets Newton see the loss, through Keras' own API."""
+"""SecondOrder: the wrapper that lets Newton see the loss, through Keras' own API, on
+TensorFlow, JAX (a stateless train step) and PyTorch (its eager train step)."""
 
 import os
 import subprocess
@@ -10,6 +11,8 @@ import pytest
 
 import keras_optlab as ko
 from tests.helpers import LOSS, digits_subset, make_mlp, with_null_optimizer
+
+pytestmark = pytest.mark.backend_agnostic
 
 
 def tiny_classifier(seed=0):
@@ -57,7 +60,14 @@ def test_keras_file_round_trip_and_resume(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    keras.backend.backend() == "torch", strict=True, raises=Exception,
+    reason="Keras 3.15's export fails on torch 2.13 for a plain keras.Sequential too "
+    "(torch.export: structure of `inputs` and `dynamic_shapes` mismatch)",
+)
 def test_export_serves_the_wrapped_model(tmp_path):
+    """export() writes a SavedModel that TensorFlow serves without keras_optlab (from the
+    TensorFlow and JAX backends; both need TensorFlow installed to export)."""
     x, y = digits_subset(64)
     inner, model = tiny_classifier()
     model.compile(optimizer=ko.Newton(damping=1.0), loss=LOSS)
@@ -91,13 +101,3 @@ def test_a_saved_compile_config_without_optimizer_is_refused_naming_it(tmp_path)
     loaded = keras.saving.load_model(tmp_path / "edited.keras", compile=False)  # the way out it names
     assert isinstance(loaded, ko.SecondOrder) and not loaded.compiled
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-
-
-@pytest.mark.backend_agnostic
-def test_second_order_is_tensorflow_only_and_says_so_at_construction():
-    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-    if keras.backend.backend() == "tensorflow":
-        assert ko.SecondOrder(inner).model is inner
-        return
-    with pytest.raises(RuntimeError, match=f"TensorFlow backend only.*{keras.backend.backend()}"):
-        ko.SecondOrder(inner)

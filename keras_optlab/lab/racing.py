@@ -306,16 +306,18 @@ def _step_function(surface, variable, optimizer):
     ``apply`` costs milliseconds per call, which dominates on 2-D problems.
     """
     if isinstance(optimizer, book.Newton):
-        import tensorflow as tf
 
         def loss_fn():
             return surface.function(variable.value)
 
-        @tf.function(autograph=False)
         def newton_step():
             return optimizer.newton_step(loss_fn, [variable])
 
-        return newton_step
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            return tf.function(newton_step, autograph=False)
+        return newton_step  # eager on JAX and torch, like the first-order steps there
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -529,11 +531,6 @@ def _problem(spec):
     return spec
 
 
-def _has_newton():
-    """Newton (curvature by nested tapes) is TensorFlow backend only for now."""
-    return keras.backend.backend() == "tensorflow"
-
-
 def race(optimizers=None, problems=None, steps=None, tolerance=TOLERANCE, seed=0, verbose=1):
     """Run every optimizer on every problem; return one :class:`RaceResult` per run.
 
@@ -542,8 +539,7 @@ def race(optimizers=None, problems=None, steps=None, tolerance=TOLERANCE, seed=0
             an optimizer name (``"Adam"``: hyperparameters tuned per problem), a class,
             an instance (copied for each run) or a callable ``problem -> optimizer``
             (see :func:`make_optimizer`). Defaults to every optimizer of
-            :data:`OPTIMIZER_NAMES`; Newton is left out on digits unless named, and
-            everywhere on a backend other than TensorFlow (it is TensorFlow only).
+            :data:`OPTIMIZER_NAMES`; Newton is left out on digits unless named.
         problems: Surfaces (:class:`~keras_optlab.lab.surfaces.Surface`), surface
             names, ``"digits"`` or :class:`Digits`. Defaults to
             :func:`default_problems`.
@@ -567,7 +563,7 @@ def race(optimizers=None, problems=None, steps=None, tolerance=TOLERANCE, seed=0
         (problem, name, spec)
         for problem in problems
         for name, spec in entrants
-        if not (optimizers is None and name == "Newton" and (isinstance(problem, Digits) or not _has_newton()))
+        if not (optimizers is None and name == "Newton" and isinstance(problem, Digits))
     ]
     # Digits data first: a missing scikit-learn fails before any run, not after the surfaces.
     digits_cache = {p: _digits_data(p, seed) for p in problems if isinstance(p, Digits)}

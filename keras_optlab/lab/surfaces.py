@@ -117,7 +117,8 @@ def value_and_gradient(function, theta):
     if backend == "torch":
         import torch
 
-        theta = torch.as_tensor(np.asarray(theta)).clone().requires_grad_(True)
+        # A trainable torch variable's value is a parameter that requires grad: detach it.
+        theta = ops.convert_to_tensor(theta).detach().clone().requires_grad_(True)
         value = function(theta)
         (grad,) = torch.autograd.grad(value, theta)
         return value.detach(), grad
@@ -157,7 +158,8 @@ def quadratic(condition_number=10.0, dim=2, smallest=1.0, angle=math.pi / 6, sta
     hessian = quadratic_hessian(condition_number, dim, smallest, angle)
 
     def function(theta):
-        return 0.5 * ops.sum(theta * ops.matmul(_constant(hessian, theta), theta))
+        # einsum, not matmul: Keras 3.15's torch matmul computes float64 in float32.
+        return 0.5 * ops.sum(theta * ops.einsum("ij,j->i", _constant(hessian, theta), theta))
 
     if start is None:
         start = (-4.5, -1.5) if dim == 2 else tuple(np.ones(dim))
@@ -304,10 +306,11 @@ def long_term_dependency(t=15, target=(0.95, 1.05), start=(0.6, 1.15)):
 
     def function(theta):
         v = _constant(LTD_EIGENVECTORS, theta)
-        w = ops.matmul(v * theta[None, :], _constant(v_inv, theta))
+        # einsum, not matmul: Keras 3.15's torch matmul computes float64 in float32.
+        w = ops.einsum("ij,jk->ik", v * theta[None, :], _constant(v_inv, theta))
         h = _constant(LTD_INPUT, theta)
         for _ in range(t):
-            h = ops.matmul(w, h)
+            h = ops.einsum("ij,j->i", w, h)
         return 0.5 * ops.sum((h - _constant(goal, theta)) ** 2)
 
     return Surface(

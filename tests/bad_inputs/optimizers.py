@@ -32,7 +32,10 @@ def _apply(grads, variables, optimizer=ko.SGD, **kwargs):
 
 
 def _v(*shape, dtype="float32"):
-    return keras.Variable(np.ones(shape, dtype), dtype=dtype, name="w")
+    # torch refuses requires_grad on an integer tensor: an integer variable is made
+    # non-trainable (what the optimizer must still refuse to update).
+    trainable = np.issubdtype(np.dtype(dtype), np.floating)
+    return keras.Variable(np.ones(shape, dtype), dtype=dtype, name="w", trainable=trainable)
 
 
 def _g(*shape):
