@@ -17,10 +17,11 @@ def _seed():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under a non-TensorFlow backend run only the backend-agnostic tests."""
+    """Under a non-TensorFlow backend run only the backend-agnostic tests (not those of
+    them marked tensorflow_only: one test of a backend-agnostic module)."""
     if keras.backend.backend() == "tensorflow":
         return
     skip = pytest.mark.skip(reason=f"needs TensorFlow; backend is {keras.backend.backend()}")
     for item in items:
-        if "backend_agnostic" not in item.keywords:
+        if "backend_agnostic" not in item.keywords or "tensorflow_only" in item.keywords:
             item.add_marker(skip)

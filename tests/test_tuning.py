@@ -19,6 +19,8 @@ from keras_optlab.lab.init_search import plot_trials, tanh_mlp, write_tables
 from keras_optlab.tuning import InitSearch, init_hyperparameters, search_init
 from tests.helpers import load_script
 
+pytestmark = pytest.mark.backend_agnostic
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -282,8 +284,9 @@ def test_search_completes_saves_exports_and_resumes(tmp_path):
     model.save(path)
     np.testing.assert_allclose(keras.models.load_model(path).predict(x, verbose=0), model.predict(x, verbose=0),
                                rtol=1e-6)
-    model.export(str(tmp_path / "saved"), verbose=False)
-    assert os.path.exists(tmp_path / "saved" / "saved_model.pb")
+    if keras.backend.backend() != "torch":  # Keras 3.15 cannot export on torch 2.13 (test_training)
+        model.export(str(tmp_path / "saved"), verbose=False)
+        assert os.path.exists(tmp_path / "saved" / "saved_model.pb")
 
     # Rerun on the same directory: nothing is redone; a larger budget adds only the rest.
     again = search_init(_tiny_model(), x, y, max_trials=3, **kwargs)
@@ -526,6 +529,7 @@ def _live_members(groups):
 
 
 @pytest.mark.slow
+@pytest.mark.tensorflow_only  # chief + 2 worker processes: 34 s; the search itself runs on every backend above
 def test_distributed_search_chief_and_two_workers(tmp_path):
     """Keras Tuner's own distributed mode: chief + 2 workers on loopback complete every trial."""
     launcher = _load_script("distributed", "tuning/distributed.py")

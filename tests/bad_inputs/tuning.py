@@ -1,6 +1,6 @@
 """Bad inputs: tuning (see tests/bad_inputs/__init__.py): init_hyperparameters, InitSearch, search_init.
 
-Every row needs Keras Tuner (tensorflow_only). search_init refuses each before it
+Every row runs on every backend (Keras Tuner is multi-backend). search_init refuses each before it
 creates a tuner, so no trial runs; the scratch folder stays empty.
 """
 
@@ -56,7 +56,7 @@ _NAN_Y[0] = np.nan
 
 
 def _bad(call, error, argument, echo):
-    return Bad(call, error, argument, echo, tensorflow_only=True)
+    return Bad(call, error, argument, echo)
 
 
 ROWS = [
