@@ -17,6 +17,13 @@ hook (read in Keras 3.8–3.15.1)  why, and the public API that is missing
                                  the telemetry (``gradient_norm``, ``clipped_steps``).
                                  Missing: a public clipping hook (optax's
                                  ``chain``/``GradientTransformation``).
+``_all_reduce_sum_gradients``    TensorFlow backend only: Keras sums the replicas'
+                                 gradients here, *after* clipping, so under tf.distribute
+                                 each replica clips (and decides ``skip_nonfinite`` on)
+                                 its own part of the batch. keras_optlab sums first
+                                 (:func:`replica_sum`, public tf.distribute API) and
+                                 this override then leaves the sum alone. Missing: a
+                                 public "gradients are already reduced" switch.
 ``_distributed_tf_update_step``  TensorFlow backend only: the per-variable update inside
                                  ``distribution.extended.update``, where a variable is
                                  one device's copy; the speed paths
@@ -70,6 +77,7 @@ HOOKED_METHODS = (
     (keras.optimizers.Optimizer, "_clip_gradients", None),
     (keras.optimizers.Optimizer, "_get_variable_index", None),
     (keras.optimizers.Optimizer, "_distributed_tf_update_step", ("tensorflow",)),
+    (keras.optimizers.Optimizer, "_all_reduce_sum_gradients", ("tensorflow",)),
 )
 
 
@@ -116,6 +124,12 @@ class KerasHooks(keras.optimizers.Optimizer):
     def _clip_gradients(self, grads):
         return self.transform_gradients(grads, getattr(self, "_variables_being_updated", None))
 
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        # The subclass summed them already in apply() (replica_sum): not twice.
+        if getattr(self, "_gradients_reduced", False):
+            return list(grads_and_vars)
+        return super()._all_reduce_sum_gradients(grads_and_vars)
+
     def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
         # Keras' structure, with our per-variable dispatch in place of update_step.
         def update(var, grad, learning_rate):
@@ -123,6 +137,23 @@ class KerasHooks(keras.optimizers.Optimizer):
 
         for grad, var in grads_and_vars:
             distribution.extended.update(var, update, args=(grad, learning_rate), group=False)
+
+
+def replica_sum(grads):
+    """``(grads, reduced)``: inside a tf.distribute replica context with more than one
+    replica, each gradient summed over the replicas (what Keras' TF optimizer would do
+    after clipping) and ``reduced=True``; anywhere else the gradients unchanged and
+    ``False``. ``None`` entries stay ``None``."""
+    if keras.backend.backend() != "tensorflow":
+        return grads, False
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return grads, False
+    present = [g for g in grads if g is not None]
+    summed = iter(context.all_reduce(tf.distribute.ReduceOp.SUM, present) if present else ())
+    return [None if g is None else next(summed) for g in grads], True
 
 
 def tracked_variables(optimizer):

@@ -234,8 +234,11 @@ class BookOptimizer(_keras_hooks.KerasHooks):
       clipping (NaN/Inf when that gradient was non-finite). Measured when some
       clipping is configured or ``track_gradient_norm=True``; otherwise it stays
       NaN ("not measured"). With ``gradient_accumulation_steps`` it is the norm of
-      the averaged gradient that was applied. Under ``tf.distribute`` it is the first
-      replica's gradient, before the all-reduce, which is also where Keras clips.
+      the averaged gradient that was applied. Under ``tf.distribute`` it is the norm of
+      the gradient summed over the replicas (the global batch's), which is also what
+      keras_optlab clips and checks for NaN/Inf — unlike Keras, which clips each
+      replica's gradient before the sum (without gradient accumulation; with it the
+      accumulators stay per replica, as in Keras).
     * ``clipped_steps`` — number of applied steps on which some clipping changed the
       gradient.
     * ``skipped_steps`` — number of steps skipped by ``skip_nonfinite``.
@@ -383,6 +386,21 @@ class BookOptimizer(_keras_hooks.KerasHooks):
 
     def apply(self, grads, trainable_variables=None):
         grads = self._check_apply_arguments(grads, trainable_variables)
+        # Under tf.distribute, clipping, the non-finite check and the gradient norm see
+        # the gradient of the whole global batch: the replicas' gradients are summed
+        # here, before them (Keras sums after its clipping; _keras_hooks then leaves our
+        # sum alone). With gradient accumulation the accumulators stay per replica, as
+        # in Keras.
+        reduced = False
+        if (self.clips or self.skip_nonfinite or self.track_gradient_norm) and not self.gradient_accumulation_steps:
+            grads, reduced = _keras_hooks.replica_sum(grads)
+        object.__setattr__(self, "_gradients_reduced", reduced)
+        try:
+            return self._apply_summed(grads, trainable_variables)
+        finally:
+            object.__setattr__(self, "_gradients_reduced", False)
+
+    def _apply_summed(self, grads, trainable_variables):
         if not self.skip_nonfinite or len(grads) == 0:
             return super().apply(grads, trainable_variables)
         if not self.built:

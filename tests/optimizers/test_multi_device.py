@@ -82,30 +82,20 @@ def test_jax_data_parallel_equals_one_device(data_parallel, case):
 # clipping, skipping), so SGD, Momentum and Adam plus the two shared options in
 # isolation cover it. Every rule is also checked under MirroredStrategy
 # (test_distributed.py) and JAX DataParallel (above).
-MISMATCH_CLIP = (
-    "Keras 3 TF clips in the replica context before the all-reduce "
-    "(BaseOptimizer._backend_apply_gradients -> _clip_gradients -> our transform_gradients, "
-    "then TFOptimizer._backend_update_step -> _all_reduce_sum_gradients): each worker's "
-    "half-batch gradient is clipped to global_clipnorm, and the sum of two clipped "
-    "gradients is not the clipped full-batch gradient"
-)
-MISMATCH_SKIP = (
-    "BookOptimizer.apply decides skip_nonfinite on the replica's own gradient, before "
-    "the all-reduce: the worker without the NaN input applies the NaN all-reduced "
-    "gradient, and its NaN weights then spread to the other worker"
-)
 MULTI_WORKER_CASES = [
     "SGD",
     "Momentum",
     "Adam",
-    pytest.param("SGD+clip", marks=pytest.mark.xfail(strict=True, reason=MISMATCH_CLIP)),
-    pytest.param("Adam+skip", marks=pytest.mark.xfail(strict=True, reason=MISMATCH_SKIP)),
+    # Clipping and the non-finite check see the gradient summed over the workers
+    # (BookOptimizer.apply sums first; Keras itself clips each replica's part).
+    "SGD+clip",
+    "Adam+skip",
 ]
 
 
 @pytest.fixture(scope="module")
 def multi_worker():
-    cases = [c if isinstance(c, str) else c.values[0] for c in MULTI_WORKER_CASES]
+    cases = list(MULTI_WORKER_CASES)
     # The launcher kills its workers after 110 s; this limit is the last guard.
     return _run_check("multi_worker_check.py", cases, timeout=130)
 
