@@ -1,10 +1,14 @@
-"""Cost of keras_optlab's curvature diagnostics (CPU, TensorFlow backend).
+"""Cost of keras_optlab's curvature diagnostics (CPU; TensorFlow, JAX or PyTorch backend).
 
 1. **HVP / gradient.** Time of one Hessian-vector product of a model's compiled loss
    (``keras_optlab.curvature.hvp``, double backprop, Pearlmutter 1994) over the time of
    one gradient of the same loss on the same batch
    (``keras_optlab.curvature.model_loss_and_gradient``). Both are the package's own
-   cached ``tf.function``s, traced before timing. Target (issue 5): ≤ 2.5×.
+   cached functions of the backend's autodiff adapter (TF: ``tf.function`` of nested
+   tapes; JAX: ``jax.jit`` of ``jax.jvp(jax.grad)``; torch: eager double backprop),
+   traced before timing. A timed block ends with a sync of its last result (JAX:
+   ``jax.block_until_ready``, its dispatch is asynchronous; else a host read of one
+   tensor). Target (issue 5): ≤ 2.5×.
 
        mlp   64 → 256 → 256 → 10 (tanh), softmax cross-entropy, batch 512   (85k params)
        lstm  LSTM(64) over 32 steps of 16 features → Dense(1), MSE, batch 64 (21k params)
@@ -29,9 +33,17 @@ Run from the repository root:
 
     .venv/bin/python benchmarks/curvature_cost.py            # ~2 min on 2 cores
     .venv/bin/python benchmarks/curvature_cost.py --quick    # smoke run
+    .venv/bin/python benchmarks/curvature_cost.py --backend jax    # or torch
+    .venv/bin/python benchmarks/curvature_cost.py --backend torch --no-monitor
 
-Results: ``--json`` (default ``benchmarks/results/curvature_cost_cpu.json``, ``''`` for
-none) with the CPU model, cores, date and library versions.
+``--backend`` (default ``$KERAS_BACKEND``, else tensorflow) chooses the Keras backend;
+run as a script it is set before keras is imported, loaded as a module whose keras
+already runs another backend the script re-runs itself in a child process.
+``--no-monitor`` leaves part 2 out.
+
+Results: ``--json`` (default ``benchmarks/results/curvature_cost_cpu.json`` on
+TensorFlow, ``curvature_cost_<backend>_cpu.json`` on the others; ``''`` for none) with
+the CPU model, cores, date, backend and library versions.
 """
 
 import argparse
@@ -41,16 +53,15 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from common import write_json  # noqa: E402
+from common import BACKENDS, rerun_with_backend, select_backend, sync, write_json  # noqa: E402
+
+select_backend(__name__ == "__main__")  # before keras is imported
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 from optimizer_step import device_info, versions  # noqa: E402  (one copy of the device block)
 
@@ -112,12 +123,12 @@ def hvp_vs_gradient(name, model, x, y, calls, rounds):
     def gradient():
         for _ in range(calls):
             _, grads = curvature.model_loss_and_gradient(model, x, y)
-        grads[-1].numpy()
+        sync(grads)
 
     def product():
         for _ in range(calls):
             hv = curvature.hvp(model, x, y, vectors)
-        hv[-1].numpy()
+        sync(hv)
 
     gradient()
     product()
@@ -160,6 +171,7 @@ def monitor_overhead(monitor_batch, epochs, rounds, top_eigenvalue=True):
                                               top_eigenvalue=top_eigenvalue))
                 monitors.append(callbacks[0])
             model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, callbacks=callbacks)
+            sync([v.value for v in model.trainable_variables])  # JAX: fit may return before its last steps ran
 
         return run
 
@@ -184,6 +196,18 @@ def monitor_overhead(monitor_batch, epochs, rounds, top_eigenvalue=True):
     return result
 
 
+def framework_versions(backend):
+    if backend == "jax":
+        import jax
+
+        return {"jax": jax.__version__, "jax_devices": [str(d) for d in jax.devices()]}
+    if backend == "torch":
+        import torch
+
+        return {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    return {}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -191,7 +215,17 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=10, help="epochs per timed fit")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 rounds, small sizes")
     parser.add_argument("--json", default=DEFAULT_JSON)
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    parser.add_argument("--no-monitor", action="store_true", help="leave out the CurvatureMonitor fit overhead")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    backend = args.backend or keras.backend.backend()
+    if args.json == DEFAULT_JSON and backend != "tensorflow":
+        args.json = os.path.join(HERE, "results", f"curvature_cost_{backend}_cpu.json")
+        argv = [*argv, "--json", os.path.relpath(args.json)]
+    if backend != keras.backend.backend():
+        return rerun_with_backend(__file__, backend, argv, args.json)
     if args.quick:
         args.rounds, args.calls, args.epochs = 3, 2, 1
     keras.utils.set_random_seed(0)
@@ -201,11 +235,11 @@ def main(argv=None):
         hvp_vs_gradient("mlp", *mlp_case(64 if args.quick else 512), args.calls, args.rounds),
         hvp_vs_gradient("lstm", *lstm_case(8 if args.quick else 64, 4 if args.quick else 32), args.calls, args.rounds),
     ]
-    monitor_rows = [
+    monitor_rows = [] if args.no_monitor else [
         monitor_overhead(b, args.epochs, args.rounds, top) for b, top in ((32, True), (256, True), (32, False))
     ]
 
-    print(f"HVP / gradient (target <= {TARGETS['hvp_over_gradient']}x), median of {args.rounds} rounds")
+    print(f"backend {backend}: HVP / gradient (target <= {TARGETS['hvp_over_gradient']}x), median of {args.rounds} rounds")
     print(f"{'case':6} {'params':>7} {'grad ms':>8} {'HVP ms':>8} {'ratio':>6}")
     for r in hvp_rows:
         print(f"{r['case']:6} {r['params']:7d} {r['gradient_ms']:8.3f} {r['hvp_ms']:8.3f} {r['ratio']:6.2f}")
@@ -224,9 +258,10 @@ def main(argv=None):
     report = {
         "benchmark": "curvature_cost",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([os.path.relpath(sys.argv[0])] + (argv if argv is not None else sys.argv[1:])),
+        "command": " ".join(["python", "benchmarks/curvature_cost.py", *argv]),
+        "backend": backend,
         "device": device_info(),
-        "versions": versions(),
+        "versions": {**versions(), **framework_versions(backend)},
         "settings": vars(args),
         "load_average_1_5_15min": {"before": load_before, "after": os.getloadavg()},
         "targets": TARGETS,

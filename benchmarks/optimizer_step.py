@@ -1,4 +1,4 @@
-"""Step time of keras_optlab's optimizers against their Keras counterparts (CPU, TF backend).
+"""Step time of keras_optlab's optimizers against their Keras counterparts (CPU; TF, torch, JAX).
 
 Each optimizer updates ``--params`` float32 parameters split into ``--variables``
 variables of mixed shapes through ``optimizer.apply(grads, variables)`` inside a
@@ -56,10 +56,25 @@ Run from the repository root:
 
 Results go to ``--json`` (default ``benchmarks/results/optimizer_step_cpu.json``) with
 the CPU model, core count, date and library versions.
+
+Other backends: ``--backend torch`` or ``--backend jax`` (set before keras is imported,
+see ``common.select_backend``; loaded as a module whose keras runs another backend, the
+script re-runs itself in a child process) time ours against Keras' counterpart only, as
+Keras' own trainer steps them: torch eagerly under ``torch.no_grad()`` (Keras' built-ins
+there are its multi-tensor ``torch._foreach_*`` implementations), JAX through
+``stateless_apply`` in ``jax.jit`` with the state donated. No XLA modes, ablations,
+torch peers or bound. ``--variant`` plain, clip-skip (``global_clipnorm=1.0`` on both
+sides, ``skip_nonfinite=True`` on ours: issue 14's case), clip, skip, a list, ``both``
+(plain,clip-skip) or ``all``; ``--threads`` sets torch's thread count (1 is steadier on a
+loaded machine). Results: ``benchmarks/results/optimizer_step_<backend>_cpu.json``.
+
+    python benchmarks/optimizer_step.py --backend torch --params 10M --rounds 5 --steps 3 \
+        --threads 1 --variant both
 """
 
 import argparse
 import datetime
+import functools
 import gc
 import json
 import os
@@ -71,22 +86,30 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import keras_optlab  # noqa: E402
-from keras_optlab import accel  # noqa: E402
-from keras_optlab.accel import cpu  # noqa: E402
-from keras_optlab import optimizers as optlab  # noqa: E402
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from common import write_json  # noqa: E402
+# Keras reads KERAS_BACKEND once, when it is imported: a script run with --backend sets
+# it first (common.select_backend); main() re-runs itself in a child process when keras
+# was already imported with another backend (the script loaded as a module).
+from common import BACKENDS, rerun_with_backend, select_backend, write_json  # noqa: E402
+
+select_backend(__name__ == "__main__")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_optlab  # noqa: E402
+from keras_optlab import optimizers as optlab  # noqa: E402
+
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf  # noqa: E402
+
+    from keras_optlab import accel  # noqa: E402
+    from keras_optlab.accel import cpu  # noqa: E402
+else:  # torch / JAX: no TF graph, no speed paths, no memory-traffic bound
+    tf = accel = cpu = None
+
 DEFAULT_JSON = os.path.join(HERE, "results", "optimizer_step_cpu.json")
 
 # Targets of issue 7 (ratio ours/keras, median), for the optimizers it names; SGD and
@@ -122,51 +145,83 @@ def import_torch():
 
 # name -> (ours factory, keras factory, description of the Keras side, note)
 # Hyperparameters are the keras_optlab defaults on both sides; only the structure of the
-# update matters for the step time.
+# update matters for the step time. Factories take the --variant's keyword arguments.
 PAIRS = {
     "SGD": (
-        lambda: optlab.SGD(learning_rate=0.01),
-        lambda: keras.optimizers.SGD(learning_rate=0.01),
+        lambda **kw: optlab.SGD(learning_rate=0.01, **kw),
+        lambda **kw: keras.optimizers.SGD(learning_rate=0.01, **kw),
         "keras.optimizers.SGD()",
         None,
     ),
     "Momentum": (
-        lambda: optlab.Momentum(learning_rate=0.01, momentum=0.9),
-        lambda: keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
+        lambda **kw: optlab.Momentum(learning_rate=0.01, momentum=0.9, **kw),
+        lambda **kw: keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, **kw),
         "keras.optimizers.SGD(momentum=0.9)",
         None,
     ),
     "Nesterov": (
-        lambda: optlab.Nesterov(learning_rate=0.01, momentum=0.9),
-        lambda: keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, nesterov=True),
+        lambda **kw: optlab.Nesterov(learning_rate=0.01, momentum=0.9, **kw),
+        lambda **kw: keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, nesterov=True, **kw),
         "keras.optimizers.SGD(momentum=0.9, nesterov=True)",
         None,
     ),
     "AdaGrad": (
-        lambda: optlab.AdaGrad(learning_rate=0.01, epsilon=1e-7, initial_accumulator_value=0.0),
-        lambda: keras.optimizers.Adagrad(learning_rate=0.01, epsilon=1e-7, initial_accumulator_value=0.0),
+        lambda **kw: optlab.AdaGrad(learning_rate=0.01, epsilon=1e-7, initial_accumulator_value=0.0, **kw),
+        lambda **kw: keras.optimizers.Adagrad(learning_rate=0.01, epsilon=1e-7, initial_accumulator_value=0.0, **kw),
         "keras.optimizers.Adagrad()",
         None,
     ),
     "RMSProp": (
-        lambda: optlab.RMSProp(learning_rate=0.001, rho=0.9, epsilon=1e-6),
-        lambda: keras.optimizers.RMSprop(learning_rate=0.001, rho=0.9, epsilon=1e-6),
+        lambda **kw: optlab.RMSProp(learning_rate=0.001, rho=0.9, epsilon=1e-6, **kw),
+        lambda **kw: keras.optimizers.RMSprop(learning_rate=0.001, rho=0.9, epsilon=1e-6, **kw),
         "keras.optimizers.RMSprop()",
         None,
     ),
     "NesterovRMSProp": (
-        lambda: optlab.NesterovRMSProp(learning_rate=0.001, rho=0.9, momentum=0.9, epsilon=1e-6),
-        lambda: keras.optimizers.RMSprop(learning_rate=0.001, rho=0.9, momentum=0.9, epsilon=1e-6),
+        lambda **kw: optlab.NesterovRMSProp(learning_rate=0.001, rho=0.9, momentum=0.9, epsilon=1e-6, **kw),
+        lambda **kw: keras.optimizers.RMSprop(learning_rate=0.001, rho=0.9, momentum=0.9, epsilon=1e-6, **kw),
         "keras.optimizers.RMSprop(momentum=0.9)",
         "no Keras counterpart: compared with RMSprop(momentum=0.9), heavy-ball momentum, same state",
     ),
     "Adam": (
-        lambda: optlab.Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
-        lambda: keras.optimizers.Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
+        lambda **kw: optlab.Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **kw),
+        lambda **kw: keras.optimizers.Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **kw),
         "keras.optimizers.Adam()",
         None,
     ),
 }
+
+
+# --variant: keyword arguments of (ours, keras). "clip-skip" is issue 14's case: global
+# clipping on both sides, and our non-finite skip (Keras has none) on ours.
+# "clip" and "skip" split clip-skip's cost in two: global clipping on both sides, and
+# our non-finite skip alone against Keras' plain step.
+VARIANTS = {
+    "plain": ({}, {}),
+    "clip-skip": ({"global_clipnorm": 1.0, "skip_nonfinite": True}, {"global_clipnorm": 1.0}),
+    "clip": ({"global_clipnorm": 1.0}, {"global_clipnorm": 1.0}),
+    "skip": ({"skip_nonfinite": True}, {}),
+}
+
+
+def parse_variants(value):
+    """--variant: one name, a comma-separated list, "both" (plain,clip-skip) or "all"."""
+    if value == "both":
+        return ["plain", "clip-skip"]
+    if value == "all":
+        return list(VARIANTS)
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}, both, all")
+    return names
+
+
+def variant_pair(name, variant):
+    """(ours factory, keras factory) of ``name`` with ``variant``'s arguments."""
+    ours, theirs = PAIRS[name][:2]
+    ours_kw, keras_kw = VARIANTS[variant]
+    return functools.partial(ours, **ours_kw), functools.partial(theirs, **keras_kw)
 
 
 # --------------------------------------------------------------------------- ablations
@@ -389,6 +444,74 @@ class Contender:
         del self.step, self.optimizer, self.variables
 
 
+class BackendContender:
+    """One optimizer on the torch or JAX backend, stepped as Keras' own trainer steps it.
+
+    torch: ``optimizer.apply(grads, variables)`` eagerly, under ``torch.no_grad()``
+    (Keras' torch trainer without ``jit_compile``). JAX: ``optimizer.stateless_apply``
+    inside ``jax.jit`` with the state donated (Keras' JAX trainer), traced by the first
+    warm-up call. The gradients are backend tensors made once, outside the timed region.
+    """
+
+    def __init__(self, label, factory, shapes, grad_arrays, seed):
+        self.label = label
+        self.backend = keras.backend.backend()
+        self.variables = make_variables(shapes, seed)
+        self.optimizer = factory()
+        self.optimizer.build(self.variables)
+        self.grads = [keras.ops.convert_to_tensor(g) for g in grad_arrays]
+        self.times = []
+        self.compiles = 0
+        if self.backend == "jax":
+            import jax
+
+            optimizer = self.optimizer
+
+            def step(optimizer_values, values, grads):
+                self.compiles += 1  # runs only while jax traces
+                values, optimizer_values = optimizer.stateless_apply(optimizer_values, grads, values)
+                return optimizer_values, values
+
+            self.state = ([v.value for v in optimizer.variables], [v.value for v in self.variables])
+            self.step = jax.jit(step, donate_argnums=(0, 1))
+        else:
+            import torch
+
+            self.no_grad = torch.no_grad
+
+    def traces(self):
+        return self.compiles if self.backend == "jax" else 1
+
+    def sync(self):
+        if self.backend == "jax":
+            import jax
+
+            jax.block_until_ready(self.state)
+        else:  # a host read: also the sync point of a CUDA device
+            keras.ops.convert_to_numpy(self.optimizer.iterations)
+
+    def run(self, steps):
+        self.sync()
+        start = time.perf_counter()
+        if self.backend == "jax":
+            state, step, grads = self.state, self.step, self.grads
+            for _ in range(steps):
+                state = step(*state, grads)
+            self.state = state
+        else:
+            apply, grads, variables = self.optimizer.apply, self.grads, self.variables
+            with self.no_grad():
+                for _ in range(steps):
+                    apply(grads, variables)
+        self.sync()
+        return time.perf_counter() - start
+
+    def release(self):
+        del self.optimizer, self.variables, self.grads
+        if self.backend == "jax":
+            del self.state, self.step
+
+
 class TorchContender:
     """torch's optimizer on its own parameters, with the same gradients (copied once).
 
@@ -575,8 +698,8 @@ def device_info():
         "cores": usable,
         "cpuinfo_processors": processors or None,
         "machine": platform.machine(),
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() if tf else None,
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads() if tf else None,
     }
 
 
@@ -584,7 +707,7 @@ def versions(torch=None):
     return {
         "torch": torch.__version__ if torch is not None else None,
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
+        "tensorflow": tf.__version__ if tf else None,
         "keras": keras.__version__,
         "numpy": np.__version__,
         "keras_optlab": getattr(keras_optlab, "__version__", "unknown"),
@@ -594,28 +717,77 @@ def versions(torch=None):
 # --------------------------------------------------------------------------- benchmark
 
 
-def bench_pair(name, shapes, grads, xla, rounds, steps, warmup, ablations, log, torch=None, ops_path=False, bound=None):
-    ours_factory, keras_factory, keras_desc, note = PAIRS[name]
+def paired_rounds(name, contenders, rounds, steps, warmup):
+    """Warm every contender up, then time ``rounds`` interleaved rounds of ``steps``
+    steps (order flipped every other round) into each contender's ``times`` (ms/step).
+    A contender traced more than once in warm-up, or again while timed, is an error."""
+    for c in contenders:
+        for _ in range(warmup):
+            c.run(1)
+    traced = {c.label: c.traces() for c in contenders}
+    for label, count in traced.items():
+        if count != 1:
+            raise RuntimeError(f"{name} {label}: traced {count} times during warm-up (expected 1)")
+    for r in range(rounds):
+        order = contenders if r % 2 == 0 else contenders[::-1]
+        for c in order:
+            c.times.append(c.run(steps) / steps * 1e3)
+    for c in contenders:
+        if c.traces() != traced[c.label]:
+            raise RuntimeError(f"{name} {c.label}: retraced during timing ({traced[c.label]} -> {c.traces()})")
+
+
+def bench_backend_pair(name, shapes, grad_arrays, rounds, steps, warmup, variant):
+    """ours vs Keras on the torch or JAX backend (see BackendContender): paired rounds."""
+    ours_factory, keras_factory = variant_pair(name, variant)
+    contenders = [
+        BackendContender(label, f, shapes, grad_arrays, seed=i)
+        for i, (label, f) in enumerate((("ours", ours_factory), ("keras", keras_factory)))
+    ]
+    try:
+        paired_rounds(name, contenders, rounds, steps, warmup)
+        ours, theirs = contenders[0].times, contenders[1].times
+        keras_desc, note = PAIRS[name][2:]
+        keras_kw = VARIANTS[variant][1]
+        if keras_kw:
+            args = ", ".join(f"{k}={v!r}" for k, v in keras_kw.items())
+            keras_desc = keras_desc[:-1] + (", " if not keras_desc.endswith("()") else "") + args + ")"
+        return {
+            "optimizer": name,
+            "keras": keras_desc,
+            "note": note,
+            "backend": keras.backend.backend(),
+            "variant": variant,
+            "xla": keras.backend.backend() == "jax",  # jax.jit: compiled by XLA
+            "ours_ms": statistics.median(ours),
+            "keras_ms": statistics.median(theirs),
+            "ratio": statistics.median(a / b for a, b in zip(ours, theirs)),
+            "ratio_of_medians": statistics.median(ours) / statistics.median(theirs),
+            "target": 1.0,
+            "meets_target": statistics.median(a / b for a, b in zip(ours, theirs)) <= 1.0,
+            "update_path": "ops",
+            "ours_ms_rounds": ours,
+            "keras_ms_rounds": theirs,
+            "tracing_count": {c.label: c.traces() for c in contenders},
+            "ablations": {},
+        }
+    finally:
+        for c in contenders:
+            c.release()
+        del contenders
+        gc.collect()
+
+
+def bench_pair(name, shapes, grads, xla, rounds, steps, warmup, ablations, log, torch=None, ops_path=False, bound=None, variant="plain"):
+    ours_factory, keras_factory = variant_pair(name, variant)
+    keras_desc, note = PAIRS[name][2:]
     specs = [("ours", ours_factory), ("keras", keras_factory)]
     if ops_path:
         specs.append(("ours:keras.ops", _keras_ops_path(ours_factory)))
     specs += [(f"ours:{a}", ABLATIONS[a](ours_factory)) for a in ablations]
     contenders = [Contender(label, f, shapes, grads, xla, seed=i) for i, (label, f) in enumerate(specs)]
     try:
-        for c in contenders:
-            for _ in range(warmup):
-                c.run(1)
-        traced = {c.label: c.traces() for c in contenders}
-        for label, count in traced.items():
-            if count != 1:
-                raise RuntimeError(f"{name} {label}: traced {count} times during warm-up (expected 1)")
-        for r in range(rounds):
-            order = contenders if r % 2 == 0 else contenders[::-1]
-            for c in order:
-                c.times.append(c.run(steps) / steps * 1e3)
-        for c in contenders:
-            if c.traces() != traced[c.label]:
-                raise RuntimeError(f"{name} {c.label}: retraced during timing ({traced[c.label]} -> {c.traces()})")
+        paired_rounds(name, contenders, rounds, steps, warmup)
         by = {c.label: c for c in contenders}
         ours, theirs = by["ours"].times, by["keras"].times
         entry = {
@@ -736,7 +908,89 @@ def build_parser():
     p.add_argument("--quick", action="store_true", help="1M params, 3 rounds of 3 steps: a smoke run")
     p.add_argument("--json", default=DEFAULT_JSON, help="where to write results (default %(default)s); '' for none")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--backend", choices=BACKENDS, default=None,
+        help="Keras backend (default: $KERAS_BACKEND, else tensorflow). torch and jax time "
+        "ours vs Keras only: no XLA modes, ablations, torch peers or bound",
+    )
+    p.add_argument(
+        "--threads", type=int, default=None,
+        help="torch backend: torch.set_num_threads (default: the usable cores; 1 is steadier on a loaded machine)",
+    )
+    p.add_argument(
+        "--variant", type=parse_variants, default=["plain"],
+        help="plain: default arguments; clip-skip: global_clipnorm=1.0 on both sides and "
+        "skip_nonfinite=True on ours; clip: global_clipnorm=1.0 on both sides; skip: "
+        "skip_nonfinite=True on ours, Keras plain; a comma-separated list; both: plain,clip-skip; "
+        "all: the four (default plain)",
+    )
     return p
+
+
+def main_backend(args, argv, params, rounds, steps, names):
+    """The torch/JAX benchmark: ours vs Keras' counterpart, paired rounds, per variant."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(args.threads or device_info()["cores"])
+        framework = {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    else:
+        import jax
+
+        framework = {"jax": jax.__version__, "jax_devices": [str(d) for d in jax.devices()]}
+    variants = args.variant
+    shapes = variable_shapes(params, args.variables)
+    grad_arrays = gradient_arrays(shapes, args.seed + 1000)
+    print(
+        f"optimizer step ({backend}): {params:,} float32 params in {len(shapes)} variables, "
+        f"{rounds} rounds x {steps} steps, warm-up {args.warmup}; Keras {keras.__version__}",
+        flush=True,
+    )
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    results = []
+    for variant in variants:
+        for name in names:
+            t0 = time.perf_counter()
+            entry = bench_backend_pair(name, shapes, grad_arrays, rounds, steps, args.warmup, variant)
+            results.append(entry)
+            print(
+                f"  {name:<16} {variant:<9} ours {entry['ours_ms']:8.2f} ms  keras {entry['keras_ms']:8.2f} ms  "
+                f"ratio {entry['ratio']:.2f}  ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
+    print()
+    for variant in variants:
+        print(f"variant {variant}:")
+        print(format_table([e for e in results if e["variant"] == variant]))
+    report = {
+        "benchmark": "optimizer_step",
+        "date": started.isoformat(timespec="seconds"),
+        "command": " ".join(["python", "benchmarks/optimizer_step.py", *argv]),
+        "backend": backend,
+        "device": device_info(),
+        "load_average_before": list(load_before) if load_before else None,
+        "load_average_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "versions": {**versions(), **framework},
+        "config": {
+            "params": params,
+            "variables": len(shapes),
+            "shapes": [list(s) for s in shapes],
+            "dtype": "float32",
+            "rounds": rounds,
+            "steps": steps,
+            "warmup": args.warmup,
+            "variants": {v: {"ours": VARIANTS[v][0], "keras": VARIANTS[v][1]} for v in variants},
+            "optimizers": names,
+            "ratio": "median over rounds of (ours ms / keras ms) in the same round",
+        },
+        "target": 1.0,
+        "results": results,
+    }
+    if args.json:
+        write_json(report, args.json)
+    return report
 
 
 def main(argv=None):
@@ -744,8 +998,6 @@ def main(argv=None):
     if argv[:1] == ["--torch-worker"]:
         return torch_worker(argv[1])
     args = build_parser().parse_args(argv)
-    if keras.backend.backend() != "tensorflow":
-        raise SystemExit(f"this benchmark needs KERAS_BACKEND=tensorflow (got {keras.backend.backend()})")
     params = args.params or (10**6 if args.quick else 10**7)
     rounds = args.rounds or (3 if args.quick else 7)
     steps = args.steps or (3 if args.quick else 10)
@@ -753,6 +1005,14 @@ def main(argv=None):
     unknown = [n for n in names if n not in PAIRS]
     if unknown:
         raise SystemExit(f"unknown optimizer(s) {unknown}; choose from {list(PAIRS)}")
+    backend = args.backend or keras.backend.backend()
+    if args.json == DEFAULT_JSON and backend != "tensorflow":
+        args.json = os.path.join(HERE, "results", f"optimizer_step_{backend}_cpu.json")
+        argv = [*argv, "--json", os.path.relpath(args.json)]
+    if backend != keras.backend.backend():
+        return rerun_with_backend(__file__, backend, argv, args.json)
+    if backend != "tensorflow":
+        return main_backend(args, argv, params, rounds, steps, names)
     if args.ablations is None:
         ablations = []
     elif args.ablations == "all":
@@ -784,24 +1044,25 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     results = []
-    for xla in modes:
-        for name in names:
-            t0 = time.perf_counter()
-            entry = bench_pair(
-                name, shapes, grads, xla, rounds, steps, args.warmup, ablations, print,
-                torch=torch, ops_path=args.ops_path, bound=bound,
-            )
-            results.append(entry)
-            print(
-                f"  {name:<16} xla={'yes' if xla else 'no ':<3} ours {entry['ours_ms']:8.2f} ms  "
-                f"keras {entry['keras_ms']:8.2f} ms  ratio {entry['ratio']:.2f}"
-                + (f"  torch {entry['torch']['ms']:.2f} ms" if "torch" in entry else "")
-                + (f"  bound {entry['bound']['ms']:.2f} ms" if "bound" in entry else "")
-                + (f"  keras.ops {entry['keras_ops_path']['ms']:.2f} ms" if "keras_ops_path" in entry else "")
-                + "".join(f"  {a} {v['ms']:.2f} ms" for a, v in entry["ablations"].items())
-                + f"  ({time.perf_counter() - t0:.0f} s)",
-                flush=True,
-            )
+    variants = args.variant
+    for xla, variant, name in ((x, v, n) for x in modes for v in variants for n in names):
+        t0 = time.perf_counter()
+        entry = bench_pair(
+            name, shapes, grads, xla, rounds, steps, args.warmup, ablations, print,
+            torch=torch, ops_path=args.ops_path, bound=bound, variant=variant,
+        )
+        entry["variant"] = variant
+        results.append(entry)
+        print(
+            f"  {name:<16} {variant:<9} xla={'yes' if xla else 'no ':<3} ours {entry['ours_ms']:8.2f} ms  "
+            f"keras {entry['keras_ms']:8.2f} ms  ratio {entry['ratio']:.2f}"
+            + (f"  torch {entry['torch']['ms']:.2f} ms" if "torch" in entry else "")
+            + (f"  bound {entry['bound']['ms']:.2f} ms" if "bound" in entry else "")
+            + (f"  keras.ops {entry['keras_ops_path']['ms']:.2f} ms" if "keras_ops_path" in entry else "")
+            + "".join(f"  {a} {v['ms']:.2f} ms" for a, v in entry["ablations"].items())
+            + f"  ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
     scratch.cleanup()
     print()
     print(format_table(results, ablations))

@@ -4,9 +4,11 @@ Timings are never asserted (they belong to the benchmark, not to the tests).
 """
 
 import json
+import os
 import pathlib
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -170,3 +172,37 @@ def test_bound_falls_down_the_flag_chain(bench, tmp_path, monkeypatch):
 def test_unknown_optimizer_is_rejected(bench):
     with pytest.raises(SystemExit):
         bench.main(["--optimizers", "Adamax", "--json", ""])
+
+
+def test_backend_from_argv_is_shared():
+    sys.path.insert(0, str(SCRIPT.parent))
+    import common
+
+    assert common.backend_from_argv(["--quick", "--backend", "torch"]) == "torch"
+    assert common.backend_from_argv(["--backend=jax", "--quick"]) == "jax"
+    assert common.backend_from_argv(["--quick"]) is None
+    assert common.backend_from_argv(["--backend"]) is None
+
+
+@pytest.mark.slow
+def test_torch_backend_both_variants(tmp_path):
+    """--backend torch from a TF process: the script re-runs itself with KERAS_BACKEND=torch."""
+    pytest.importorskip("torch")
+    path = tmp_path / "torch.json"
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--backend", "torch", *TINY, "--optimizers", "SGD,Adam", "--variant", "both",
+         "--threads", "1", "--json", str(path)],
+        env=env, capture_output=True, text=True, timeout=180, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(path.read_text())
+    assert report["backend"] == "torch" and report["versions"]["torch"] and report["versions"]["torch_threads"] == 1
+    results = report["results"]
+    assert [(r["optimizer"], r["variant"]) for r in results] == [
+        ("SGD", "plain"), ("Adam", "plain"), ("SGD", "clip-skip"), ("Adam", "clip-skip")
+    ]
+    for r in results:
+        assert r["backend"] == "torch" and r["ours_ms"] > 0 and r["keras_ms"] > 0 and r["ratio"] > 0
+        assert r["tracing_count"] == {"ours": 1, "keras": 1}
+    assert results[2]["keras"] == "keras.optimizers.SGD(global_clipnorm=1.0)"
