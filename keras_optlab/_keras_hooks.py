@@ -29,6 +29,11 @@ hook (read in Keras 3.8–3.15.1)  why, and the public API that is missing
                                  one device's copy; the speed paths
                                  (keras_optlab.accel) are chosen here. Missing: a
                                  per-variable dispatch hook that tf.distribute respects.
+``_backend_update_step``         PyTorch backend only (elsewhere Keras' own): the loop
+                                 that calls ``update_step`` per variable; it calls
+                                 ``update_variable`` instead, so that the torch speed
+                                 path (keras_optlab.accel_torch) is chosen per
+                                 variable. Missing: as for ``_distributed_tf_update_step``.
 ``_trainable_variables``         the variables the optimizer was built on (to snapshot
                                  them for ``skip_nonfinite``); ``_get_variable_index``:
                                  a variable's slot index. Keras' own optimizers use
@@ -78,6 +83,7 @@ HOOKED_METHODS = (
     (keras.optimizers.Optimizer, "_get_variable_index", None),
     (keras.optimizers.Optimizer, "_distributed_tf_update_step", ("tensorflow",)),
     (keras.optimizers.Optimizer, "_all_reduce_sum_gradients", ("tensorflow",)),
+    (keras.optimizers.Optimizer, "_backend_update_step", ("torch",)),
 )
 
 
@@ -137,6 +143,15 @@ class KerasHooks(keras.optimizers.Optimizer):
 
         for grad, var in grads_and_vars:
             distribution.extended.update(var, update, args=(grad, learning_rate), group=False)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        # On torch, Keras' loop (BaseOptimizer) with our per-variable dispatch in place of
+        # update_step. TF keeps Keras' (tf.distribute, then _distributed_tf_update_step);
+        # JAX has no speed path.
+        if keras.backend.backend() != "torch":
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        for grad, var in zip(grads, trainable_variables):
+            self.update_variable(grad, var, learning_rate)
 
 
 def replica_sum(grads):

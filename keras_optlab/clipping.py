@@ -122,10 +122,36 @@ def global_norm(grads):
     return ops.sqrt(ops.sum(ops.stack([ops.cast(p, wide) for p in parts])))
 
 
+def _torch_finite(x):
+    """On the PyTorch backend, ``all(isfinite(x))`` in one read of ``x``, or ``None``
+    when ``x`` is not a dense, non-empty torch tensor.
+
+    torch's ``isfinite`` builds ``abs(x)`` and two boolean tensors (eager, nothing
+    fuses them): about 10× the cost of ``aminmax``, which reads ``x`` once and
+    propagates NaN, so min and max are both finite exactly when every entry is
+    (−Inf is the min, +Inf the max, NaN both). TensorFlow's ``IsFinite`` is one
+    kernel and XLA (JAX) fuses isfinite into the reduction: they keep the plain form.
+    """
+    import torch
+
+    if not torch.is_tensor(x) or x.layout != torch.strided or x.numel() == 0 or not x.is_floating_point():
+        return None
+    low, high = torch.aminmax(x)
+    return torch.logical_and(torch.isfinite(low), torch.isfinite(high))
+
+
+def _finite(x):
+    if keras.backend.backend() == "torch":
+        flag = _torch_finite(x)
+        if flag is not None:
+            return flag
+    return ops.all(ops.isfinite(x))
+
+
 def all_finite(grads):
     """A boolean scalar: True when no gradient entry is NaN or ±Inf."""
     grads = gradient_list(grads)
-    checks = [ops.all(ops.isfinite(_values(g))) for g in grads if g is not None]
+    checks = [_finite(_values(g)) for g in grads if g is not None]
     if not checks:
         return ops.convert_to_tensor(True)
     return ops.all(ops.stack(checks))

@@ -21,7 +21,9 @@ relative error that grows to ~1e-7 over a trajectory). The order of operations i
 (keras_optlab.accel.cpu) and TF's fused kernels (keras_optlab.accel.tf_fused) compute
 exactly these operations in this order, bit for bit, and a Python float given here
 must be rounded to the dtype once, as they receive it (e.g. ``1 − ρ`` is formed in
-double precision before the rounding).
+double precision before the rounding). A step −ε·x is written ``(−ε)·x``: in IEEE
+arithmetic (−ε)·x = −(ε·x) and (−a)/b = −(a/b) exactly, so the kernels' θ − ε·x is the
+same number, and negating the scalar costs no full-size temporary.
 """
 
 from keras import backend, ops
@@ -55,7 +57,7 @@ def _dtype(g):
 def sgd(g, *, learning_rate):
     """Algorithm 8.1: Δθ = −ε g. No slots."""
     learning_rate = in_dtype(learning_rate, _dtype(g))
-    return -(learning_rate * g), ()
+    return (-learning_rate) * g, ()
 
 
 def momentum(g, v, *, learning_rate, momentum):
@@ -85,7 +87,7 @@ def adagrad(g, r, *, learning_rate, epsilon):
     dtype = _dtype(g)
     learning_rate, epsilon = in_dtype(learning_rate, dtype), in_dtype(epsilon, dtype)
     r = r + ops.square(g)
-    return -(learning_rate * g / (ops.sqrt(r) + epsilon)), (r,)
+    return (-learning_rate) * g / (ops.sqrt(r) + epsilon), (r,)
 
 
 def _decayed_square_average(g, r, rho):
@@ -98,7 +100,7 @@ def rmsprop(g, r, *, learning_rate, rho, epsilon):
     dtype = _dtype(g)
     learning_rate, epsilon = in_dtype(learning_rate, dtype), in_dtype(epsilon, dtype)
     r = _decayed_square_average(g, r, rho)
-    return -(learning_rate * g / ops.sqrt(r + epsilon)), (r,)
+    return (-learning_rate) * g / ops.sqrt(r + epsilon), (r,)
 
 
 def nesterov_rmsprop(g, r, v, *, learning_rate, rho, momentum, epsilon):
@@ -152,4 +154,4 @@ def adam(g, s, r, *, learning_rate, beta_1, beta_2, epsilon, step):
     step_size, epsilon = adam_step_scalars(learning_rate, beta_1, beta_2, epsilon, step, dtype)
     s = s + in_dtype(1.0 - beta_1, dtype) * (g - s)
     r = _decayed_square_average(g, r, beta_2)
-    return -(step_size * s / (ops.sqrt(r) + epsilon)), (s, r)
+    return (-step_size) * s / (ops.sqrt(r) + epsilon), (s, r)
