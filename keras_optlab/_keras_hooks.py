@@ -115,7 +115,8 @@ class KerasHooks(keras.optimizers.Optimizer):
       where Keras clips (``variables`` is ``None`` when Keras clips outside a step,
       e.g. its own tests calling ``_clip_gradients`` on an unbuilt optimizer);
     * ``update_variable(gradient, variable, learning_rate)`` — one variable's update
-      (``update_step`` or a speed path), called per device under tf.distribute.
+      (``update_step`` or a speed path), called per device under tf.distribute and
+      per variable on PyTorch.
     """
 
     def _backend_apply_gradients(self, grads, trainable_variables):

@@ -585,7 +585,8 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         return self.update_step(gradient, variable, learning_rate)
 
     def update_path(self, variable):
-        """``"kernel"``, ``"fused"`` or ``"ops"``: the rule that updates ``variable``.
+        """``"kernel"``, ``"fused"`` (TensorFlow), ``"inplace"`` (PyTorch,
+        keras_optlab.accel_torch) or ``"ops"``: the rule that updates ``variable``.
 
         Decided when the step is traced, in the context it is traced in (a
         ``jit_compile=True`` function gets ``"fused"`` or ``"ops"``; see
