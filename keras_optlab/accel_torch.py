@@ -80,22 +80,6 @@ def paths(*names):
         _setting.allowed = previous
 
 
-def _rule_of(optimizer):
-    """The optimizer's rule name, or ``None`` if a subclass changed ``update_step`` or
-    ``rule_inputs`` (as :func:`keras_optlab.accel._rule_of`, without importing it: that
-    package imports TensorFlow)."""
-    for cls in type(optimizer).__mro__:
-        if "RULE" in cls.__dict__:
-            declared = cls
-            break
-    else:  # pragma: no cover - BookOptimizer declares RULE = None
-        return None
-    kind = type(optimizer)
-    if kind.update_step is not declared.update_step or kind.rule_inputs is not declared.rule_inputs:
-        return None
-    return declared.RULE
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -289,7 +273,7 @@ class _Accelerator:
     def choose(self, optimizer, variable):
         if keras.backend.backend() != "torch" or "inplace" not in allowed_paths():
             return None
-        rule = _rule_of(optimizer)
+        rule = base.speed_path_rule(optimizer)
         if rule not in UPDATES or keras.backend.standardize_dtype(variable.dtype) not in DTYPES:
             return None
         return "inplace", UPDATES[rule]

@@ -70,24 +70,6 @@ def paths(*names):
         _setting.allowed = previous
 
 
-def _rule_of(optimizer):
-    """The optimizer's rule name, or ``None`` if a subclass changed ``update_step``.
-
-    A user's subclass that overrides ``update_step`` (or ``rule_inputs``) computes
-    something else: only the keras.ops rule is then right.
-    """
-    for cls in type(optimizer).__mro__:
-        if "RULE" in cls.__dict__:
-            declared = cls
-            break
-    else:  # pragma: no cover - BookOptimizer declares RULE = None
-        return None
-    kind = type(optimizer)
-    if kind.update_step is not declared.update_step or kind.rule_inputs is not declared.rule_inputs:
-        return None
-    return declared.RULE
-
-
 class _Accelerator:
     """What :mod:`keras_optlab.optimizers.base` asks (see ``register_accelerator``)."""
 
@@ -96,7 +78,7 @@ class _Accelerator:
         # failed build warns once, at the user's line, and is not retried).
         if keras.backend.backend() != "tensorflow" or "kernel" not in allowed_paths():
             return
-        if _rule_of(optimizer) in cpu_updates.UPDATES and cpu.enabled():
+        if base.speed_path_rule(optimizer) in cpu_updates.UPDATES and cpu.enabled():
             import tensorflow as tf
 
             with tf.init_scope():
@@ -105,7 +87,7 @@ class _Accelerator:
     def choose(self, optimizer, variable):
         if keras.backend.backend() != "tensorflow":
             return None
-        rule = _rule_of(optimizer)
+        rule = base.speed_path_rule(optimizer)
         if rule is None:
             return None
         allowed = allowed_paths()

@@ -203,6 +203,22 @@ def register_accelerator(accelerator):
         _accelerators.append(accelerator)
 
 
+def speed_path_rule(optimizer):
+    """The optimizer's rule name (``RULE``) for a speed path, or ``None`` if a subclass
+    changed ``update_step`` or ``rule_inputs``: a user's subclass that overrides them
+    computes something else, and only its own ``update_step`` is then right."""
+    for cls in type(optimizer).__mro__:
+        if "RULE" in cls.__dict__:
+            declared = cls
+            break
+    else:  # pragma: no cover - BookOptimizer declares RULE = None
+        return None
+    kind = type(optimizer)
+    if kind.update_step is not declared.update_step or kind.rule_inputs is not declared.rule_inputs:
+        return None
+    return declared.RULE
+
+
 def _choose(optimizer, variable):
     for accelerator in accelerators():
         choice = accelerator.choose(optimizer, variable)
