@@ -26,6 +26,9 @@ works inside Keras' stateless (jitted) JAX train step. Missing gradients are zer
 Functions of every adapter (``loss`` a scalar, lists shaped like ``variables``):
 
 * ``loss_and_gradient(loss_fn, variables)`` → ``(loss, grads)``
+* ``loss_and_gradient_at(loss_fn, variables, values)`` → ``(loss, grads)`` at the
+  point where the variables hold ``values`` (JAX: substituted, pure; TensorFlow and
+  torch: assigned — the variables are left at ``values``)
 * ``hvp(loss_fn, variables, make_vectors)`` → ``(loss, grads, H v)`` with
   ``v = make_vectors(grads)`` (a fixed list, or the gradient itself)
 * ``gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors)`` → ``G v``

@@ -31,6 +31,12 @@ def loss_and_gradient(loss_fn, variables):
     return jax.value_and_grad(_pure(loss_fn, variables))(_values(variables))
 
 
+def loss_and_gradient_at(loss_fn, variables, values):
+    # Pure: the variables read ``values`` (no assignment), so a line search can run
+    # inside lax.while_loop under jit.
+    return jax.value_and_grad(_pure(loss_fn, variables))([jnp.asarray(v) for v in values])
+
+
 def hvp(loss_fn, variables, make_vectors):
     f = _pure(loss_fn, variables)
     values = _values(variables)

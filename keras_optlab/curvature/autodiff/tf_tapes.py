@@ -25,6 +25,14 @@ def loss_and_gradient(loss_fn, variables):
     return loss, tape.gradient(loss, sources, unconnected_gradients=ZERO)
 
 
+def loss_and_gradient_at(loss_fn, variables, values):
+    # The variables are moved to ``values`` (assign, also inside tf.while_loop); the
+    # caller assigns the point it keeps afterwards.
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+    return loss_and_gradient(loss_fn, variables)
+
+
 def hvp(loss_fn, variables, make_vectors):
     # H v = ∇_θ ((∇_θ J)ᵀ v), v held constant.
     sources = _tensors(variables)

@@ -31,6 +31,14 @@ def loss_and_gradient(loss_fn, variables):
     return loss.detach(), list(grads)
 
 
+def loss_and_gradient_at(loss_fn, variables, values):
+    # As on TensorFlow: move the variables to ``values``, then differentiate there.
+    with torch.no_grad():
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+    return loss_and_gradient(loss_fn, variables)
+
+
 def hvp(loss_fn, variables, make_vectors):
     sources = _sources(variables)
     with torch.enable_grad():
