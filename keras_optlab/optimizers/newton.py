@@ -20,7 +20,7 @@ MAX_EXACT_PARAMETERS = 4096
 # Martens (2010), Sec. 4.5: CG starts from the previous direction, decayed.
 WARM_START_DECAY = 0.95
 _UNSUPPORTED = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema", "loss_scale_factor",
-                "gradient_accumulation_steps", "adaptive_clipnorm")
+                "gradient_accumulation_steps", "adaptive_clipnorm", "polyak")
 
 
 @fill_docstring
