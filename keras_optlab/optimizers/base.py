@@ -8,7 +8,12 @@ call the book's rule from :mod:`keras_optlab.optimizers.rules`, assign) and
 * ``adaptive_clipnorm`` — unit-wise adaptive clipping (Brock et al. 2021);
 * ``skip_nonfinite`` — a step whose gradients hold NaN/Inf is skipped whole;
 * telemetry saved with the optimizer: ``gradient_norm``, ``clipped_steps``,
-  ``skipped_steps``.
+  ``skipped_steps``;
+* ``polyak`` / ``polyak_start`` — Polyak averaging of the iterates (Sec. 8.7.3):
+  θ̂ₜ = θ̂ₜ₋₁ + (θₜ − θ̂ₜ₋₁)/t, the arithmetic mean of the weights after each step,
+  updated after the whole step (so outside every speed path) and read through
+  ``averaged_variables`` / ``finalize_variable_values``
+  (:mod:`keras_optlab.averaging` swaps it in for evaluation).
 
 Keras' own ``clipnorm``/``clipvalue``/``global_clipnorm`` keep their meaning; the math of
 all clipping lives in :mod:`keras_optlab.clipping`. The private Keras methods this
@@ -50,6 +55,22 @@ BASE_ARGS_DOC = """adaptive_clipnorm: Float > 0 or `None`. Unit-wise adaptive gr
             schedules) stay unchanged and `skipped_steps` is incremented. When
             `False`, a non-finite gradient is applied as it is and the weights it
             touches become NaN/Inf.
+        polyak: `None` (default) or `"arithmetic"`. Polyak averaging (*Deep
+            Learning* Sec. 8.7.3; Polyak & Juditsky 1992): the optimizer keeps, per
+            trainable variable, the arithmetic mean θ̂ = (1/t) Σᵢ θ⁽ⁱ⁾ of the
+            weights after each averaged step, updated as
+            θ̂ₜ = θ̂ₜ₋₁ + (θₜ − θ̂ₜ₋₁)/t (t = 1 at the first averaged step, so θ̂ = θ
+            after it). The training trajectory is unchanged; the average is read
+            by `averaged_variables`, written into the model at the end of `fit`
+            (`finalize_variable_values`, as Keras does for `use_ema`) and swapped
+            in for evaluation by `keras_optlab.averaging.SwapAveragedWeights`.
+            Skipped steps (`skip_nonfinite`) and the accumulation-only steps of
+            `gradient_accumulation_steps` are not averaged. Not with `use_ema`
+            (one average at a time).
+        polyak_start: Integer ≥ 0, defaults to 0. The first `polyak_start`
+            applied steps are a burn-in: after each of them the average is a copy
+            of the weights, and the mean runs over the weights after steps
+            `polyak_start + 1, polyak_start + 2, …`.
         clipnorm: Float > 0. Each gradient tensor whose norm exceeds it is rescaled
             to that norm.
         clipvalue: Float > 0. Each gradient entry is clipped into
@@ -100,6 +121,10 @@ def _snake_case(name):
 
 
 _HALF = ("float16", "bfloat16")
+
+# The averages `polyak` accepts: Sec. 8.7.3's arithmetic mean of the iterates (Keras'
+# `use_ema` is the exponential one).
+POLYAK_KINDS = ("arithmetic",)
 
 
 def smallest_normal(dtype):
@@ -258,6 +283,11 @@ class BookOptimizer(_keras_hooks.KerasHooks):
     * ``clipped_steps`` — number of applied steps on which some clipping changed the
       gradient.
     * ``skipped_steps`` — number of steps skipped by ``skip_nonfinite``.
+
+    With ``polyak="arithmetic"``: ``averaged_variables`` (one ``polyak_average`` slot
+    per trainable variable) and ``averaged_steps`` (t, the number of averaged steps),
+    saved and restored with the optimizer; ``average_of(variable)`` is one variable's
+    average.
     """
 
     RULE = None  # the name of the rule in keras_optlab.optimizers.rules
@@ -270,6 +300,8 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         adaptive_clipnorm=None,
         skip_nonfinite=False,
         track_gradient_norm=False,
+        polyak=None,
+        polyak_start=0,
         name=None,
         **kwargs,
     ):
@@ -283,6 +315,14 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         adaptive_clipnorm = _checks.positive("adaptive_clipnorm", adaptive_clipnorm, allow_none=True)
         skip_nonfinite = _checks.boolean("skip_nonfinite", skip_nonfinite)
         track_gradient_norm = _checks.boolean("track_gradient_norm", track_gradient_norm)
+        if polyak is not None:
+            polyak = _checks.one_of("polyak", polyak, POLYAK_KINDS)
+        polyak_start = _checks.integer("polyak_start", polyak_start, low=0)
+        if polyak is not None and kwargs.get("use_ema"):
+            raise ValueError(
+                "`polyak` and `use_ema` are two averages of the weights; choose one. "
+                f"Received: polyak={polyak!r}, use_ema=True"
+            )
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.adaptive_clipnorm = adaptive_clipnorm
         self.skip_nonfinite = skip_nonfinite
@@ -290,6 +330,10 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         # first step (GradientStats does, in on_train_begin).
         self.track_gradient_norm = track_gradient_norm
         self._gradient_norm = self._clipped_steps = self._skipped_steps = None
+        self.polyak = polyak
+        self.polyak_start = polyak_start
+        self._polyak_average = None
+        self._polyak_count = None
         # skip_nonfinite on the select-in-the-rule path: the step's "all finite" flag,
         # set only while apply() runs (see apply and apply_rule).
         object.__setattr__(self, "_step_is_finite", None)
@@ -321,6 +365,8 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         self._skipped_steps = self.add_variable(
             (), dtype="int", name="skipped_steps", aggregation="only_first_replica"
         )
+        if self.polyak is not None:
+            self._build_average(var_list)
         for accelerator in accelerators():  # eager: kernels are built outside any trace
             accelerator.prepare(self)
 
@@ -329,6 +375,20 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         slots = self.add_optimizer_variables(var_list, list(names), initializer=initializer)
         self._slots = tuple(slots)
         self._slot_names = tuple(names)
+
+    def _build_average(self, var_list):
+        """The Polyak average's state: one slot per variable, a copy of the weights
+        until the first averaged step, and t, the number of averaged steps."""
+        # A copy taken by the variable's initializer (not an assign after creation): a
+        # build traced inside a tf.function then copies once, not at every call.
+        self._polyak_average = [
+            None if getattr(v, "overwrite_with_gradient", False)  # Keras gives these no slots
+            else self.add_variable_from_reference(v, name="polyak_average", initializer=_CopyOf(v))
+            for v in var_list
+        ]
+        self._polyak_count = self.add_variable(
+            (), dtype="int", name="polyak_steps", aggregation="only_first_replica"
+        )
 
     def load_own_variables(self, store):
         """Keras' loading (``.keras`` files, ``load_weights``), with the state checked
@@ -343,12 +403,33 @@ class BookOptimizer(_keras_hooks.KerasHooks):
                 if name in self.NONNEGATIVE_SLOTS
                 for v in slot_list
             }
-            counters = {id(v) for v in (self.iterations, self._clipped_steps, self._skipped_steps) if v is not None}
+            counters = {
+                id(v)
+                for v in (self.iterations, self._clipped_steps, self._skipped_steps, self._polyak_count)
+                if v is not None
+            }
             for i, variable in enumerate(self.variables):
                 if variable is self._gradient_norm:
                     continue
                 self._check_loaded(variable, np.asarray(store[str(i)]), id(variable) in nonnegative, id(variable) in counters)
+            if self._polyak_count is not None:
+                self._check_loaded_count(store)
         super().load_own_variables(store)
+
+    def _check_loaded_count(self, store):
+        """t (averaged steps) cannot exceed the steps the optimizer took (checked when
+        ``iterations`` is a variable: without gradient accumulation)."""
+        index = {id(v): i for i, v in enumerate(self.variables)}
+        if id(self.iterations) not in index:
+            return
+        count = int(np.asarray(store[str(index[id(self._polyak_count)])]))
+        taken = int(np.asarray(store[str(index[id(self.iterations)])]))
+        if count > taken:
+            raise ValueError(
+                f"Refusing to load optimizer '{self.name}': saved state of variable "
+                f"'{self._polyak_count.path}' counts more averaged steps than the optimizer took "
+                f"({taken}). Received: {self._polyak_count.path}={count}"
+            )
 
     def _check_loaded(self, variable, value, nonnegative, counter):
         where = f"optimizer '{self.name}': saved state of variable '{variable.path}'"
@@ -384,6 +465,53 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         return self._skipped_steps
 
     @property
+    def averaged_variables(self):
+        """The Polyak averages θ̂, one ``keras.Variable`` per variable the optimizer was
+        built on, in that order (``None`` for a variable Keras gives no slots); ``None``
+        without ``polyak`` or before the optimizer is built."""
+        return None if self._polyak_average is None else list(self._polyak_average)
+
+    @property
+    def averaged_steps(self):
+        """t: the number of steps averaged into ``averaged_variables`` (``None`` without
+        ``polyak`` or before build)."""
+        return self._polyak_count
+
+    def average_of(self, variable):
+        """The Polyak average θ̂ of one model ``variable``."""
+        if self.polyak is None:
+            raise ValueError(
+                f"optimizer '{self.name}' keeps no Polyak average: construct it with "
+                f"polyak='arithmetic'. Received: polyak={self.polyak!r}"
+            )
+        if not self.built:
+            raise ValueError(
+                f"optimizer '{self.name}' is not built yet, so it has no average: train a "
+                "step or call `optimizer.build(variables)` first."
+            )
+        try:
+            average = self._polyak_average[_keras_hooks.variable_index(self, variable)]
+        except KeyError:
+            average = None
+        if average is None:
+            raise ValueError(
+                f"optimizer '{self.name}' keeps no average of this variable (it was not built on "
+                f"it). Received: variable={_checks.shown(getattr(variable, 'path', variable))}"
+            )
+        return average
+
+    def finalize_variable_values(self, var_list):
+        """Keras calls it at the end of ``fit`` with the model's trainable variables:
+        with ``polyak``, each takes its average θ̂ (Keras' ``use_ema`` does the same with
+        its moving average). Training called again continues from θ̂, with the average
+        and its count t kept."""
+        super().finalize_variable_values(var_list)
+        if self.polyak is None or not self.built:
+            return
+        for variable in var_list:
+            variable.assign(self.average_of(variable))
+
+    @property
     def clips(self):
         """Whether any clipping is configured."""
         return any(
@@ -411,10 +539,49 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         if (self.clips or self.skip_nonfinite or self.track_gradient_norm) and not self.gradient_accumulation_steps:
             grads, reduced = _keras_hooks.replica_sum(grads)
         object.__setattr__(self, "_gradients_reduced", reduced)
+        averaging = self.polyak is not None and len(grads) > 0
+        # The step count before the step: the step was applied (not skipped, not an
+        # accumulation-only call) iff `iterations` moved.
+        steps_before = ops.copy(ops.convert_to_tensor(self.iterations)) if averaging else None
         try:
-            return self._apply_summed(grads, trainable_variables)
+            self._apply_summed(grads, trainable_variables)
         finally:
             object.__setattr__(self, "_gradients_reduced", False)
+        if averaging:
+            self._update_average(steps_before)
+
+    def _update_average(self, steps_before):
+        """θ̂ ← θ̂ + (θ − θ̂)/t after an applied step counted by the average (t = 1: θ̂ ← θ),
+        θ̂ ← θ after a burn-in step (``polyak_start``), θ̂ unchanged otherwise.
+
+        Written with selects, not a conditional (the same code in TF graphs, under
+        tf.distribute's replica context, in JAX's stateless step), after the whole step:
+        whatever path updated the weights (keras.ops rule, TF fused kernel, torch
+        in-place), the average reads the weights it left.
+        """
+        steps = ops.convert_to_tensor(self.iterations)
+        applied = ops.greater(steps, steps_before)
+        counted = ops.logical_and(applied, ops.greater(steps, self.polyak_start))
+        count = ops.add(self._polyak_count, ops.cast(counted, self._polyak_count.dtype))
+        self.assign(self._polyak_count, count)
+        # A copy is exact: θ̂ + (θ − θ̂)/1 may differ from θ by a rounding.
+        copy = ops.logical_and(applied, ops.logical_or(ops.logical_not(counted), ops.equal(count, 1)))
+        for variable, average in zip(_keras_hooks.tracked_variables(self), self._polyak_average):
+            if average is None:
+                continue
+            dtype = scalar_dtype(variable.dtype)  # float32 arithmetic for float16/bfloat16
+            theta = ops.cast(variable, dtype)
+            old = ops.cast(ops.convert_to_tensor(average), dtype)
+            t = ops.cast(ops.maximum(count, 1), dtype)
+            mean = ops.add(old, ops.divide(ops.subtract(theta, old), t))
+            new = ops.where(copy, theta, ops.where(counted, mean, old))
+            self.assign(average, ops.cast(new, variable.dtype))
+
+    def _average_state(self):
+        """The Polyak average's variables (empty without ``polyak`` or before build)."""
+        if self._polyak_average is None:
+            return ()
+        return (self._polyak_count, *(a for a in self._polyak_average if a is not None))
 
     def _apply_summed(self, grads, trainable_variables):
         if not self.skip_nonfinite or len(grads) == 0:
@@ -432,7 +599,9 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         # whose branches assign variables is not allowed, and it never reads the flag
         # back to the host (no per-step device sync on torch or a GPU).
         finite = clipping.all_finite(grads)
-        telemetry = (self._gradient_norm, self._skipped_steps)
+        # Not snapshotted: the telemetry, and the Polyak average (updated after the step,
+        # by apply, only when the step was applied).
+        telemetry = (self._gradient_norm, self._skipped_steps) + self._average_state()
         if self._selects_in_rule():
             # The rule's own writes pick the old or the new value (apply_rule): only the
             # scalars Keras and the telemetry change around the update are snapshotted.
@@ -634,6 +803,19 @@ class BookOptimizer(_keras_hooks.KerasHooks):
                 "adaptive_clipnorm": self.adaptive_clipnorm,
                 "skip_nonfinite": self.skip_nonfinite,
                 "track_gradient_norm": self.track_gradient_norm,
+                "polyak": self.polyak,
+                "polyak_start": self.polyak_start,
             }
         )
         return config
+
+
+class _CopyOf:
+    """An initializer returning the current value of ``variable`` (a slot that starts
+    as a copy of its weights)."""
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def __call__(self, shape, dtype=None):
+        return ops.cast(ops.convert_to_tensor(self.variable), dtype or self.variable.dtype)
