@@ -9,7 +9,15 @@ TensorFlow, JAX and PyTorch backends (per-backend differentiation in
   predicted change ½ε²gᵀHg − εgᵀg of a gradient step (Eq. 8.10);
 * :func:`top_eigenvalues` — Lanczos or power iteration on HVPs;
 * :func:`hessian_trace` — Hutchinson's estimator;
+* :func:`hessian_spectral_density` — the eigenvalue density by stochastic Lanczos
+  quadrature (Ghorbani et al. 2019), a :class:`SpectralDensity`;
 * :func:`gauss_newton_product` — G v, the Gauss-Newton matrix (Newton's ``curvature="gauss_newton"``).
+
+The model-level functions take ``curvature="hessian"`` (default), ``"gauss_newton"``
+(G = JᵀH_LJ) or ``"fisher"`` (the empirical Fisher (1/N) Σᵢ gᵢgᵢᵀ) — :data:`CURVATURES`
+— and :func:`gradient_curvature`, :func:`top_eigenvalues` and :func:`hessian_trace`
+take ``per_layer=True`` (each layer's diagonal block, a dict keyed by layer name;
+:func:`layer_blocks`).
 
 Every function checks its arguments at the call (``TypeError`` / ``ValueError`` naming
 the argument and echoing the value; the batch by :func:`check_batch`) and, on a backend
@@ -22,6 +30,7 @@ such a callable), :func:`model_loss_and_gradient`.
 """
 
 from keras_optlab.curvature.hvp import (
+    CURVATURES,
     check_batch,
     gauss_newton_product,
     gradient_hvp,
@@ -30,21 +39,29 @@ from keras_optlab.curvature.hvp import (
     loss_and_gradient,
     loss_closure,
     model_loss_and_gradient,
+    per_example_losses,
 )
 from keras_optlab.curvature.along_gradient import gradient_curvature
-from keras_optlab.curvature.spectrum import TraceEstimate, hessian_trace, top_eigenvalues
+from keras_optlab.curvature.spectrum import TraceEstimate, hessian_trace, lanczos, layer_blocks, top_eigenvalues
+from keras_optlab.curvature.density import SpectralDensity, hessian_spectral_density
 
 __all__ = [
+    "CURVATURES",
+    "SpectralDensity",
     "TraceEstimate",
     "check_batch",
     "gauss_newton_product",
     "gradient_curvature",
     "gradient_hvp",
+    "hessian_spectral_density",
     "hessian_trace",
     "hvp",
     "hvp_from_loss",
+    "lanczos",
+    "layer_blocks",
     "loss_and_gradient",
     "loss_closure",
     "model_loss_and_gradient",
+    "per_example_losses",
     "top_eigenvalues",
 ]

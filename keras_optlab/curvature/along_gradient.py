@@ -13,24 +13,35 @@ product (Pearlmutter 1994). TensorFlow, JAX and PyTorch backends.
 import math
 
 from keras_optlab import _checks
-from keras_optlab.curvature.hvp import check_batch, model_oracle
+from keras_optlab.curvature.hvp import check_batch, check_curvature, model_oracle
+from keras_optlab.curvature.spectrum import _FlatOperator, layer_blocks
 
 
-def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None):
+def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None, curvature="hessian", per_layer=False):
     """Gradient norm and curvature along the gradient of the compiled loss on (x, y).
 
     Symbols of Sec. 8.2.1: g = ∇_θ J at the current weights, H = ∇²_θ J, ε =
     ``learning_rate``. J is ``model.compute_loss`` on ``model(x, training=False)``
     (regularization losses included). Dot products in float64.
 
+    ``curvature="gauss_newton"`` or ``"fisher"`` puts G or F (see
+    :mod:`keras_optlab.curvature.hvp`) in place of H: ``gHg`` is then gᵀGg or gᵀFg (g
+    is still the gradient of J), the curvature of the Gauss-Newton or Fisher quadratic
+    model along −g. ``per_layer=True`` restricts g and the matrix to each layer's
+    parameters (:func:`~keras_optlab.curvature.spectrum.layer_blocks`): g_lᵀ H_ll g_l,
+    the curvature of a step −εg_l that moves that layer alone (one product per layer).
+
     Args:
         model: Built, compiled ``keras.Model``.
         x, y: The batch the loss is evaluated on.
         learning_rate: Optional float ε >= 0; adds ``predicted_change``.
         sample_weight: Optional sample weights.
+        curvature: ``"hessian"`` (default), ``"gauss_newton"`` or ``"fisher"``.
+        per_layer: Return the report of each layer's block instead.
 
     Returns:
-        Dict of Python floats:
+        Dict of Python floats (with ``per_layer``, a dict ``{layer name: such a
+        dict}``):
 
         * ``loss`` — J(θ);
         * ``g_norm_sq`` — gᵀg;
@@ -42,7 +53,26 @@ def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None):
     oracle = model_oracle(model, "keras_optlab.curvature.gradient_curvature")
     if learning_rate is not None:
         learning_rate = _checks.number("learning_rate", learning_rate, low=0.0)
-    loss, g_norm_sq, ghg = (float(t) for t in oracle.curvature(*check_batch(x, y, sample_weight)))
+    curvature = check_curvature(curvature)
+    per_layer = _checks.boolean("per_layer", per_layer)
+    batch = check_batch(x, y, sample_weight)
+    if curvature == "hessian" and not per_layer:  # one traced function: g and H g together
+        loss, g_norm_sq, ghg = (float(t) for t in oracle.curvature(*batch))
+        return _report(loss, g_norm_sq, ghg, learning_rate)
+    op = _FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.gradient_curvature", curvature)
+    loss, grads = oracle.value_and_gradient(*batch)
+    loss, g = float(op.flatten([loss])[0]), op.flatten(grads)
+    if not per_layer:
+        return _report(loss, float(g @ g), float(g @ op(g)), learning_rate)
+    reports = {}
+    for name, indices in layer_blocks(model):
+        block = op.block(indices)
+        g_block = g[block.keep]
+        reports[name] = _report(loss, float(g_block @ g_block), float(g_block @ block(g_block)), learning_rate)
+    return reports
+
+
+def _report(loss, g_norm_sq, ghg, learning_rate):
     report = {
         "loss": loss,
         "g_norm_sq": g_norm_sq,

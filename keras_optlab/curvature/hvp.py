@@ -38,11 +38,25 @@ number of samples), ``vectors`` (a list shaped like the variables), the loss cal
 and variables of the low-level functions; and the loss itself, which must be a scalar
 (a vector "loss" would otherwise be summed silently by ``tf.GradientTape``).
 ``tf.Variable`` objects are accepted as variables on TensorFlow only.
+
+**Which curvature** (``curvature=`` of every model-level function, :data:`CURVATURES`):
+
+* ``"hessian"`` — H = ∇²_θ J, the loss above;
+* ``"gauss_newton"`` — G = Jᵀ H_L J (Schraudolph 2002; Martens 2010, Sec. 4.2), the loss
+  split at the model's outputs z = ``model(x, training=False)``: J the Jacobian ∂z/∂θ,
+  H_L the Hessian of ``model.compute_loss(..., y_pred=z)`` in z. Terms of the loss that
+  do not go through z (``model.losses``: weight regularizers) add no curvature to G;
+* ``"fisher"`` — the empirical Fisher F = (1/N) Σᵢ gᵢgᵢᵀ (Martens 2014, "New insights
+  and perspectives on the natural gradient method", Sec. 11), gᵢ = ∇_θ(wᵢ ℓᵢ) the
+  gradient of example i's weighted loss (:func:`per_example_losses`; ``model.losses``
+  excluded). With Keras' default reduction (``"sum_over_batch_size"``, the batch loss is
+  (1/N) Σᵢ wᵢℓᵢ) the mean of the gᵢ is the gradient of the data term.
 """
 
 import weakref
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_optlab import _checks
@@ -281,8 +295,86 @@ def check_batch(x, y, sample_weight=None):
     return converted["x"], converted["y"], converted["sample_weight"]
 
 
+CURVATURES = ("hessian", "gauss_newton", "fisher")
+
+
+def check_curvature(curvature):
+    """``curvature`` if it is one of :data:`CURVATURES`."""
+    return _checks.one_of("curvature", curvature, CURVATURES)
+
+
+class _Unreduced(keras.losses.Loss):
+    """A loss function as a ``keras.losses.Loss`` without reduction (per-sample values)."""
+
+    def __init__(self, fn, dtype=None):
+        super().__init__(reduction=None, name=getattr(fn, "__name__", "loss"), dtype=dtype)
+        self.fn = fn
+
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred)
+
+
+def per_example_loss_fn(model):
+    """The compiled loss of ``model`` as ``f(y_true, y_pred, sample_weight)`` → one
+    weighted loss per sample (shape ``(N,)``), not reduced over the batch.
+
+    What ``model.compile(loss=...)`` received, resolved as Keras resolves it
+    (``keras.losses.get`` for a name), with reduction ``None``: the per-sample values of
+    a ``keras.losses.Loss`` (its ``call``, in its dtype) or of a function go through
+    ``keras.losses.Loss.__call__`` with ``reduction=None``, which applies the sample
+    weights and a Keras mask and keeps every value. Axes after the batch axis (a sequence's time steps) are averaged, as the default
+    ``"sum_over_batch_size"`` reduction averages them. Only one output with one loss is
+    supported: a list/dict of losses for several outputs or a loss that
+    ``keras.losses.get`` cannot resolve raise ``ValueError``. Not seen: a subclass' own
+    ``compute_loss`` and ``compile(loss_weights=...)`` (the per-example loss is the
+    compiled loss function's, unscaled).
+    """
+    loss = model.loss
+    if isinstance(loss, dict) and len(loss) == 1:
+        loss = next(iter(loss.values()))
+    if isinstance(loss, (list, tuple)) and len(loss) == 1:
+        loss = loss[0]
+    outputs = getattr(model, "outputs", None)
+    if isinstance(loss, (list, tuple, dict)) or (outputs is not None and len(outputs) != 1):
+        raise ValueError(
+            "curvature='fisher' needs per-example losses, which keras_optlab builds for a model with one "
+            f"output and one compiled loss. Received: model {model.name!r} with loss={_checks.shown(model.loss)}"
+        )
+    resolved = keras.losses.get(loss) if isinstance(loss, str) else loss
+    if isinstance(resolved, keras.losses.Loss):
+        # Its own `call` (the per-sample values) under Loss.__call__ with reduction None;
+        # a copy of the object would go through Keras serialization (custom classes).
+        unreduced = _Unreduced(resolved.call, dtype=resolved.dtype)
+    elif callable(resolved):
+        unreduced = _Unreduced(resolved)
+    else:
+        raise ValueError(
+            f"curvature='fisher' cannot resolve the compiled loss of model {model.name!r} into a "
+            f"per-example loss. Received: loss={_checks.shown(model.loss)}"
+        )
+
+    def per_example(y_true, y_pred, sample_weight=None):
+        values = unreduced(y_true, y_pred, sample_weight=sample_weight)
+        if len(values.shape) == 1:
+            return values
+        k = int(np.prod(values.shape[1:]))
+        # The mean over the other axes as a sum times 1/k: Keras 3.15's ops.mean on JAX
+        # computes a float64 input in float32.
+        return ops.sum(ops.reshape(values, (-1, k)), axis=1) * (1.0 / k)
+
+    return per_example
+
+
+def per_example_losses(model, x, y, sample_weight=None):
+    """The weighted loss of each example, wᵢℓᵢ (shape ``(N,)``), at the current weights,
+    forward pass in inference mode (see :func:`per_example_loss_fn`)."""
+    _check_model(model, "keras_optlab.curvature.per_example_losses")
+    x, y, sample_weight = check_batch(x, y, sample_weight)
+    return per_example_loss_fn(model)(y, model(x, training=False), sample_weight)
+
+
 class _ModelOracle:
-    """The traced functions of one model: loss and gradient, H v, and (gᵀg, gᵀHg).
+    """The traced functions of one model: loss and gradient, H v, G v, F v, and (gᵀg, gᵀHg).
 
     Each is compiled once by the backend's adapter (``tf.function`` with
     ``reduce_retracing=True``, so a new batch size retraces at most once; ``jax.jit``
@@ -315,9 +407,54 @@ class _ModelOracle:
             ghg = sum(ops.sum(g * ops.cast(h, "float64")) for g, h in zip(g64, hg))
             return ops.cast(loss, "float64"), g_norm_sq, ghg
 
+        def split_at_outputs(x, y, sample_weight):
+            model = model_ref()
+
+            def outputs_fn():
+                return model(x, training=False)
+
+            def output_loss_fn(y_pred):
+                return model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+
+            return outputs_fn, output_loss_fn
+
+        def gauss_newton(x, y, sample_weight, vectors):
+            return autodiff.gauss_newton_product(*split_at_outputs(x, y, sample_weight), model_ref().trainable_variables, vectors)
+
+        def fisher(x, y, sample_weight, vectors):
+            # F v = (1/N) Jᵀ(J v), J the N×n Jacobian of the per-example losses z(θ) = (wᵢℓᵢ):
+            # the Gauss-Newton product of z under the loss ½‖z‖²/N (whose Hessian in z is
+            # I/N), i.e. one forward-mode J v and one backward Jᵀu whatever N, instead of N
+            # per-example gradients (a loop of N backward passes, or per-example vmaps that
+            # only JAX and torch have). The adapters' gauss_newton_product does both.
+            model = model_ref()
+            per_example = self.per_example
+
+            def losses_fn():
+                return per_example(y, model(x, training=False), sample_weight)
+
+            def half_mean_square(z):  # ½‖z‖²/N (N dynamic inside a relaxed TF trace)
+                return 0.5 * ops.sum(z * z) / ops.cast(ops.shape(z)[0], z.dtype)
+
+            return autodiff.gauss_newton_product(losses_fn, half_mean_square, model.trainable_variables, vectors)
+
+        self.per_example = None  # per_example_loss_fn(model), built at the first F v
         self.value_and_gradient = autodiff.compiled(value_and_gradient, state)
         self.product = autodiff.compiled(product, state)
         self.curvature = autodiff.compiled(curvature, state)
+        self.gauss_newton = autodiff.compiled(gauss_newton, state)
+        self._fisher = autodiff.compiled(fisher, state)
+        self.model_ref = model_ref
+
+    def fisher(self, x, y, sample_weight, vectors):
+        if self.per_example is None:
+            self.per_example = per_example_loss_fn(self.model_ref())
+        return self._fisher(x, y, sample_weight, vectors)
+
+    def operator(self, curvature):
+        """The product v ↦ C v (a function of ``(x, y, sample_weight, vectors)``) of
+        ``curvature``: H, G or F (see the module's docstring)."""
+        return {"hessian": self.product, "gauss_newton": self.gauss_newton, "fisher": self.fisher}[curvature]
 
 
 def _oracle_key(model):
@@ -343,8 +480,9 @@ def model_loss_and_gradient(model, x, y, sample_weight=None):
     return oracle.value_and_gradient(*check_batch(x, y, sample_weight))
 
 
-def hvp(model, x, y, vectors, sample_weight=None):
-    """Hessian-vector product H v of the compiled loss of ``model`` on ``(x, y)``.
+def hvp(model, x, y, vectors, sample_weight=None, curvature="hessian"):
+    """Hessian-vector product H v of the compiled loss of ``model`` on ``(x, y)``
+    (or G v, F v: ``curvature``).
 
     H is the Hessian of J(θ) = ``model.compute_loss(x, y, model(x, training=False),
     sample_weight)`` (regularization losses included, as in ``fit``) with respect to
@@ -358,6 +496,9 @@ def hvp(model, x, y, vectors, sample_weight=None):
         x, y: One batch of inputs and targets (the whole batch is one loss evaluation).
         vectors: List of tensors shaped like ``model.trainable_variables``.
         sample_weight: Optional sample weights, as in ``fit``.
+        curvature: ``"hessian"`` (H v, default), ``"gauss_newton"`` (G v = Jᵀ H_L J v)
+            or ``"fisher"`` (F v = (1/N) Σᵢ gᵢ (gᵢᵀv), the empirical Fisher); see the
+            module's docstring for what each includes.
 
     Returns:
         List of backend tensors shaped like ``model.trainable_variables``.
@@ -368,7 +509,8 @@ def hvp(model, x, y, vectors, sample_weight=None):
     >>> hv = hvp(model, x, y, v)
     """
     oracle = model_oracle(model, "keras_optlab.curvature.hvp")
+    curvature = check_curvature(curvature)
     batch = check_batch(x, y, sample_weight)
     vectors = check_vectors(vectors, model.trainable_variables)
-    return oracle.product(*batch, vectors)
+    return oracle.operator(curvature)(*batch, vectors)
 

@@ -13,24 +13,43 @@ own dtype. TensorFlow, JAX and PyTorch backends.
 """
 
 import collections
+import copy
 
 import numpy as np
 from keras import ops
 
 from keras_optlab import _checks
-from keras_optlab.curvature.hvp import check_batch, model_oracle
+from keras_optlab.curvature.hvp import check_batch, check_curvature, model_oracle
 
 
 class _FlatOperator:
-    """v ↦ H v on flattened float64 vectors for one model and one batch."""
+    """v ↦ C v on flattened float64 vectors for one model, one batch and one curvature
+    (C = H, G or F, :data:`~keras_optlab.curvature.hvp.CURVATURES`); :meth:`block`
+    restricts it to a diagonal block (some of the variables)."""
 
-    def __init__(self, model, x, y, sample_weight, what):
+    def __init__(self, model, x, y, sample_weight, what, curvature="hessian"):
         self.oracle = model_oracle(model, what)
+        self.curvature = check_curvature(curvature)
+        self.product = self.oracle.operator(self.curvature)
         self.variables = list(model.trainable_variables)
         self.shapes = [tuple(v.shape) for v in self.variables]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.n = int(sum(self.sizes))
+        self.full_n = self.n
+        self.full_offsets = np.cumsum(self.sizes)[:-1]
+        self.keep = None  # flat indices of the block; None: every parameter
         self.args = check_batch(x, y, sample_weight)
+
+    def block(self, variable_indices):
+        """The diagonal block of C on the variables ``variable_indices``: u ↦ (C ū)_b,
+        ū = u on the block's parameters and zero elsewhere."""
+        offsets = np.concatenate([[0], np.cumsum(self.sizes)])
+        view = copy.copy(self)
+        view.keep = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in variable_indices])
+        view.shapes = [self.shapes[i] for i in variable_indices]
+        view.sizes = [self.sizes[i] for i in variable_indices]
+        view.n = int(view.keep.size)
+        return view
 
     def split(self, flat):
         parts = np.split(np.asarray(flat), np.cumsum(self.sizes)[:-1])
@@ -40,8 +59,44 @@ class _FlatOperator:
         return np.concatenate([np.asarray(ops.convert_to_numpy(t), dtype=np.float64).ravel() for t in tensors])
 
     def __call__(self, flat):
-        vectors = [ops.convert_to_tensor(p, dtype=v.dtype) for p, v in zip(self.split(flat), self.variables)]
-        return self.flatten(self.oracle.product(*self.args, vectors))
+        if self.keep is not None:
+            full = np.zeros(self.full_n)
+            full[self.keep] = flat
+            flat = full
+        parts = np.split(np.asarray(flat), self.full_offsets)
+        vectors = [ops.convert_to_tensor(p.reshape(v.shape), dtype=v.dtype) for p, v in zip(parts, self.variables)]
+        out = self.flatten(self.product(*self.args, vectors))
+        return out if self.keep is None else out[self.keep]
+
+
+def layer_blocks(model):
+    """``[(name, indices)]``: the trainable variables of ``model`` grouped by layer.
+
+    ``indices`` index ``model.trainable_variables``; one entry per layer of
+    ``model.layers`` that owns trainable variables (a nested model is one layer), in
+    order, keyed by ``layer.name``. A variable shared by several layers belongs to the
+    first; one that no layer of ``model.layers`` holds (a subclassed model's own weight)
+    is a block of its own, keyed by its ``path``.
+    """
+    index = {id(v): i for i, v in enumerate(model.trainable_variables)}
+    blocks, taken = [], set()
+    for layer in model.layers:
+        mine = [index[id(v)] for v in layer.trainable_variables if id(v) in index and index[id(v)] not in taken]
+        if mine:
+            taken.update(mine)
+            blocks.append((layer.name, mine))
+    for i, v in enumerate(model.trainable_variables):
+        if i not in taken:
+            blocks.append((getattr(v, "path", None) or v.name, [i]))
+    return blocks
+
+
+def _blocks_of(op, model, per_layer):
+    """``[(name, operator)]``: each layer's diagonal block given ``per_layer``, else the
+    whole operator under the name ``None``."""
+    if not _checks.boolean("per_layer", per_layer):
+        return [(None, op)]
+    return [(name, op.block(indices)) for name, indices in layer_blocks(model)]
 
 
 def _start_vector(op, seed, initial_vector):
@@ -74,14 +129,34 @@ def _start_vector(op, seed, initial_vector):
     return v / np.linalg.norm(v)
 
 
-def _lanczos(matvec, n, k, max_iterations, tol, v0, rng):
-    """Top-k Ritz pairs of a symmetric operator; full reorthogonalization.
+Tridiagonal = collections.namedtuple("Tridiagonal", ["ritz_values", "ritz_vectors", "basis", "steps"])
+Tridiagonal.__doc__ = """What :func:`lanczos` returns: the eigenpairs (θ, S) of the final
+tridiagonal T = QᵀHQ (``ritz_values`` ascending, ``ritz_vectors`` the columns of S), the
+orthonormal Lanczos basis Q (``steps`` rows) and the number of steps taken."""
 
-    Stops when every one of the top k Ritz values θ has residual ‖H y − θ y‖ =
-    |β_j s_j| ≤ tol · max(|θ_1|, tiny), when the Krylov space is invariant, or after
-    ``max_iterations`` (at most n) steps. Memory: (m + 1) · n float64.
+
+def lanczos(matvec, v0, steps, done=None, rng=None):
+    """Lanczos (1950) tridiagonalization of a symmetric operator, full reorthogonalization.
+
+    From the unit vector q₁ = ``v0``: w = H qⱼ − αⱼqⱼ − βⱼ₋₁qⱼ₋₁ with αⱼ = qⱼᵀHqⱼ,
+    w orthogonalized twice against every earlier q (Kahan–Parlett "twice is enough"),
+    βⱼ = ‖w‖, qⱼ₊₁ = w/βⱼ. After step j the eigenpairs of the j×j tridiagonal T (α on
+    the diagonal, β beside it) are the Ritz pairs; ``done(theta, s, beta)`` may stop
+    the iteration there (the residual of Ritz pair i is |β sᵢ,ⱼ|). Stops after
+    ``steps`` steps (at most n), when ``done`` says so, or when the Krylov space is
+    invariant (β ≤ 1e-12 ‖T‖): then, given ``rng``, it restarts in the orthogonal
+    complement with a random vector (β = 0: T splits into blocks; the first block holds
+    q₁'s spectrum, so quadrature weights e₁ᵀS are unchanged), else it stops.
+
+    The one Lanczos of keras_optlab: :func:`top_eigenvalues` (extreme Ritz pairs) and
+    :func:`~keras_optlab.curvature.density.hessian_spectral_density` (Gauss quadrature
+    nodes θ and weights (e₁ᵀs)²) both run it. Memory: (steps + 1) · n float64.
+
+    Returns:
+        :class:`Tridiagonal` ``(ritz_values, ritz_vectors, basis, steps)``.
     """
-    m = min(max_iterations, n)
+    n = v0.size
+    m = min(steps, n)
     basis = np.zeros((m + 1, n))
     basis[0] = v0
     alphas, betas = [], []
@@ -95,15 +170,10 @@ def _lanczos(matvec, n, k, max_iterations, tol, v0, rng):
         alphas.append(alpha)
         tri = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
         theta, s = np.linalg.eigh(tri)
-        top = np.argsort(theta)[::-1][:k]
-        scale = max(abs(theta[top[0]]), np.finfo(np.float64).tiny)
-        residuals = np.abs(beta * s[-1, top])
-        invariant = beta <= 1e-12 * scale
-        if j + 1 >= k and (np.all(residuals <= tol * scale) or invariant):
+        invariant = beta <= 1e-12 * max(float(np.max(np.abs(theta))), np.finfo(np.float64).tiny)
+        if (done is not None and done(theta, s, beta)) or j + 1 == m or (invariant and rng is None):
             break
-        if j + 1 == m:
-            break
-        if invariant:  # fewer than k Ritz values so far: restart in the complement
+        if invariant:  # restart in the complement
             w = rng.standard_normal(n)
             for _ in range(2):
                 w -= basis[: j + 1].T @ (basis[: j + 1] @ w)
@@ -114,8 +184,28 @@ def _lanczos(matvec, n, k, max_iterations, tol, v0, rng):
             w /= beta
         betas.append(beta_next)
         basis[j + 1] = w
-    vectors = basis[: len(alphas)].T @ s[:, top]
-    return theta[top], vectors.T, len(alphas)
+    return Tridiagonal(theta, s, basis[: len(alphas)], len(alphas))
+
+
+def _lanczos(matvec, n, k, max_iterations, tol, v0, rng):
+    """Top-k Ritz pairs of a symmetric operator by :func:`lanczos`.
+
+    Stops when every one of the top k Ritz values θ has residual ‖H y − θ y‖ =
+    |β_j s_j| ≤ tol · max(|θ_1|, tiny), when the Krylov space is invariant (after at
+    least k steps; before, it restarts), or after ``max_iterations`` (at most n) steps.
+    """
+
+    def done(theta, s, beta):
+        if theta.size < k:
+            return False
+        top = np.argsort(theta)[::-1][:k]
+        scale = max(abs(theta[top[0]]), np.finfo(np.float64).tiny)
+        return bool(np.all(np.abs(beta * s[-1, top]) <= tol * scale) or beta <= 1e-12 * scale)
+
+    result = lanczos(matvec, v0, max_iterations, done, rng)
+    top = np.argsort(result.ritz_values)[::-1][:k]
+    vectors = result.basis.T @ result.ritz_vectors[:, top]
+    return result.ritz_values[top], vectors.T, result.steps
 
 
 def _power(matvec, n, k, max_iterations, tol, v0, rng):
@@ -174,6 +264,9 @@ def top_eigenvalues(
     sample_weight=None,
     initial_vector=None,
     return_eigenvectors=False,
+    curvature="hessian",
+    per_layer=False,
+    return_vectors=None,
 ):
     """The k largest eigenvalues of the Hessian of the model's compiled loss on (x, y).
 
@@ -182,9 +275,9 @@ def top_eigenvalues(
     (Pearlmutter 1994); vectors live in float64.
 
     * ``method="lanczos"`` (default): Lanczos iteration (Lanczos 1950) with full
-      reorthogonalization; stops when each of the top k Ritz pairs has residual
-      ``‖Hy − θy‖ ≤ tol · |θ_1|``. Extreme eigenvalues converge in a few tens of HVPs.
-      Memory: ``(max_iterations + 1) · n`` float64.
+      reorthogonalization (:func:`lanczos`); stops when each of the top k Ritz pairs has
+      residual ``‖Hy − θy‖ ≤ tol · |θ_1|``. Extreme eigenvalues converge in a few tens
+      of HVPs. Memory: ``(max_iterations + 1) · n`` float64.
     * ``method="power"``: power iteration with deflation (PyHessian's approach), shifted
       by the smallest eigenvalue when the dominant one is negative; stops when the
       Rayleigh quotient changes by less than ``tol`` (relative). Slow when λ_1 ≈ λ_2.
@@ -201,15 +294,27 @@ def top_eigenvalues(
         sample_weight: Optional sample weights.
         initial_vector: Optional start vector (list shaped like
             ``model.trainable_variables``, or flat) — a warm start, e.g. the previous
-            top eigenvector.
+            top eigenvector. Not with ``per_layer``.
         return_eigenvectors: Also return the eigenvectors, as lists shaped like
             ``model.trainable_variables`` (NumPy float64).
+        curvature: ``"hessian"`` (default), ``"gauss_newton"`` (G = JᵀH_LJ) or
+            ``"fisher"`` (empirical Fisher), see :mod:`keras_optlab.curvature.hvp`.
+        per_layer: Instead, the top k eigenvalues of each layer's diagonal block of the
+            matrix (the curvature of that layer's parameters with every other one held
+            fixed; :func:`layer_blocks`), k capped at the block's size. (Lanczos from
+            one start vector finds each distinct eigenvalue once: the block of a
+            linear output layer under a squared loss is a Kronecker product with the
+            identity of the outputs, each of its eigenvalues repeated K times.)
+        return_vectors: The same as ``return_eigenvectors`` (the name of issue 15);
+            ``None`` (default) defers to it; ``False`` with ``return_eigenvectors=True``
+            is a ``ValueError``.
 
     Returns:
         NumPy float64 array of shape ``(k,)``; with ``return_eigenvectors``, the pair
-        ``(values, vectors)``.
+        ``(values, vectors)``. With ``per_layer``, a dict ``{layer name: that}``, the
+        vectors shaped like the layer's variables.
     """
-    op = _FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.top_eigenvalues")
+    op = _FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.top_eigenvalues", curvature)
     k = _checks.integer("k", k, low=1)
     if k > op.n:
         raise ValueError(f"`k` must be <= the number of trainable parameters ({op.n}). Received: k={k}")
@@ -218,14 +323,29 @@ def top_eigenvalues(
     method = _checks.one_of("method", method, ("lanczos", "power"))
     seed = _checks.integer("seed", seed, allow_none=True)
     return_eigenvectors = _checks.boolean("return_eigenvectors", return_eigenvectors)
+    if return_vectors is not None:
+        return_vectors = _checks.boolean("return_vectors", return_vectors)
+        if return_eigenvectors and not return_vectors:
+            raise ValueError(
+                "`return_vectors` is another name of `return_eigenvectors`: give one, or both alike. "
+                f"Received: return_vectors={return_vectors}, return_eigenvectors={return_eigenvectors}"
+            )
+        return_eigenvectors = return_vectors
+    blocks = _blocks_of(op, model, per_layer)
+    if per_layer and initial_vector is not None:
+        raise ValueError(
+            "`initial_vector` is a start vector of the whole model; with per_layer=True every block starts "
+            f"from a random vector. Received: initial_vector={_checks.shown(initial_vector)}"
+        )
     rng = np.random.default_rng(seed)
-    v0 = _start_vector(op, seed, initial_vector)
     solver = _lanczos if method == "lanczos" else _power
-    values, vectors, _ = solver(op, op.n, k, max_iterations, tol, v0, rng)
-    values = np.asarray(values, dtype=np.float64)
-    if return_eigenvectors:
-        return values, [op.split(v) for v in vectors]
-    return values
+    results = {}
+    for name, block in blocks:
+        v0 = _start_vector(block, seed, initial_vector) if name is None else _start_vector(block, int(rng.integers(2**31)), None)
+        values, vectors, _ = solver(block, block.n, min(k, block.n), max_iterations, tol, v0, rng)
+        values = np.asarray(values, dtype=np.float64)
+        results[name] = (values, [block.split(v) for v in vectors]) if return_eigenvectors else values
+    return results if per_layer else results[None]
 
 
 TraceEstimate = collections.namedtuple("TraceEstimate", ["trace", "standard_error", "num_samples"])
@@ -233,7 +353,7 @@ TraceEstimate.__doc__ = """Hutchinson estimate of tr H: ``trace`` (sample mean o
 ``standard_error`` (sample standard deviation / √num_samples) and ``num_samples``."""
 
 
-def hessian_trace(model, x, y, num_samples=100, seed=0, sample_weight=None):
+def hessian_trace(model, x, y, num_samples=100, seed=0, sample_weight=None, curvature="hessian", per_layer=False):
     """Hutchinson's (1989) estimate of the trace of the Hessian of the compiled loss.
 
     tr H = E[vᵀHv] for v with independent Rademacher (±1) entries; the estimate is the
@@ -247,18 +367,28 @@ def hessian_trace(model, x, y, num_samples=100, seed=0, sample_weight=None):
         num_samples: Number of Rademacher vectors, >= 2.
         seed: Seed of the Rademacher draws (NumPy ``default_rng``).
         sample_weight: Optional sample weights.
+        curvature: ``"hessian"`` (default), ``"gauss_newton"`` or ``"fisher"`` (the
+            trace of G or F; tr F = (1/N) Σᵢ ‖gᵢ‖²).
+        per_layer: Instead, the trace of each layer's diagonal block
+            (:func:`layer_blocks`), each from ``num_samples`` Rademacher vectors on that
+            block alone (zero elsewhere): ``num_samples`` HVPs per layer.
 
     Returns:
-        :class:`TraceEstimate` ``(trace, standard_error, num_samples)``.
+        :class:`TraceEstimate` ``(trace, standard_error, num_samples)``; with
+        ``per_layer``, a dict ``{layer name: TraceEstimate}``.
     """
     num_samples = _checks.integer("num_samples", num_samples, low=2)
     seed = _checks.integer("seed", seed, allow_none=True)
-    op = _FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.hessian_trace")
+    op = _FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.hessian_trace", curvature)
+    blocks = _blocks_of(op, model, per_layer)
     rng = np.random.default_rng(seed)
-    samples = np.empty(num_samples)
-    for i in range(num_samples):
-        v = rng.integers(0, 2, size=op.n).astype(np.float64) * 2.0 - 1.0
-        samples[i] = v @ op(v)
-    return TraceEstimate(
-        float(samples.mean()), float(samples.std(ddof=1) / np.sqrt(num_samples)), num_samples
-    )
+    results = {}
+    for name, block in blocks:
+        samples = np.empty(num_samples)
+        for i in range(num_samples):
+            v = rng.integers(0, 2, size=block.n).astype(np.float64) * 2.0 - 1.0
+            samples[i] = v @ block(v)
+        results[name] = TraceEstimate(
+            float(samples.mean()), float(samples.std(ddof=1) / np.sqrt(num_samples)), num_samples
+        )
+    return results if per_layer else results[None]
