@@ -37,6 +37,7 @@ import numpy as np
 
 from keras_optlab import _checks
 from keras_optlab.curvature.along_gradient import gradient_curvature
+from keras_optlab.curvature.density import hessian_spectral_density
 from keras_optlab.curvature.autodiff import for_backend
 from keras_optlab.curvature.hvp import check_batch, loss_closure, model_oracle
 from keras_optlab.curvature.spectrum import top_eigenvalues
@@ -44,6 +45,7 @@ from keras_optlab import _keras_hooks
 from keras_optlab.optimizers.base import BookOptimizer
 
 CURVATURE_KEYS = ("g_norm_sq", "gHg", "critical_learning_rate", "lambda_max", "ill_conditioned")
+SPECTRUM_KEYS = ("spectrum_lambda_max", "spectrum_lambda_min", "spectrum_negative_mass")
 TELEMETRY_KEYS = ("gradient_norm", "clipped_steps", "skipped_steps")
 
 
@@ -110,8 +112,23 @@ class CurvatureMonitor(keras.callbacks.Callback):
     training batches seen, ``learning_rate`` and ``loss``, the monitor batch's loss —
     kept out of ``logs``, where ``loss`` is the training loss).
 
+    With ``spectrum_every=k``, every k-th measurement (the k-th, 2k-th, … — counted in
+    measurements, not batches, so that it is a multiple of ``every_n_batches``) also
+    runs a small stochastic Lanczos quadrature of the whole Hessian spectrum
+    (:func:`keras_optlab.curvature.hessian_spectral_density`, ``spectrum_probes``
+    probes × ``spectrum_steps`` Lanczos steps, the same probes every time) and logs
+
+    * ``spectrum_lambda_max``, ``spectrum_lambda_min`` — its extreme Ritz values;
+    * ``spectrum_negative_mass`` — the weight of its negative nodes, an estimate of the
+      fraction of negative eigenvalues (Sec. 8.2.3: near a saddle point it is > 0).
+
+    They are in the batch logs of those measurements (and in their
+    :attr:`measurements` entries); each epoch's logs carry the last ones (NaN before
+    the first).
+
     Cost per measurement: one Hessian-vector product along g (≈ 2 gradients of the
-    monitor batch) plus ``eigen_iterations`` HVPs for ``lambda_max``. TensorFlow, JAX and
+    monitor batch) plus ``eigen_iterations`` HVPs for ``lambda_max``, plus
+    ``spectrum_probes · spectrum_steps`` HVPs at a spectrum measurement. TensorFlow, JAX and
     PyTorch backends (on JAX the trainer's state is synced into the model first, with
     the public ``model.jax_state_sync()``). With ``steps_per_execution > 1`` a "batch"
     is one execution.
@@ -126,7 +143,11 @@ class CurvatureMonitor(keras.callbacks.Callback):
         top_eigenvalue: Also measure ``lambda_max``.
         sample_weight: Optional sample weights of the monitor batch.
         eigen_iterations: Lanczos steps per ``lambda_max`` measurement, >= 1.
-        seed: Seed of the first Lanczos start vector.
+        seed: Seed of the first Lanczos start vector (and of the spectrum's probes).
+        spectrum_every: ``None`` (default: no spectrum) or an integer >= 1, in
+            measurements.
+        spectrum_probes: Probes of each spectrum, >= 1.
+        spectrum_steps: Lanczos steps per probe, >= 1.
     """
 
     def __init__(
@@ -138,24 +159,32 @@ class CurvatureMonitor(keras.callbacks.Callback):
         sample_weight=None,
         eigen_iterations=5,
         seed=0,
+        spectrum_every=None,
+        spectrum_probes=2,
+        spectrum_steps=10,
     ):
         super().__init__()
         self.top_eigenvalue = _checks.boolean("top_eigenvalue", top_eigenvalue)
         self.every_n_batches = _checks.integer("every_n_batches", every_n_batches, low=1)
         self.eigen_iterations = _checks.integer("eigen_iterations", eigen_iterations, low=1)
         self.seed = _checks.integer("seed", seed, allow_none=True)
+        self.spectrum_every = _checks.integer("spectrum_every", spectrum_every, low=1, allow_none=True)
+        self.spectrum_probes = _checks.integer("spectrum_probes", spectrum_probes, low=1)
+        self.spectrum_steps = _checks.integer("spectrum_steps", spectrum_steps, low=1)
         self.x, self.y, self.sample_weight = check_batch(x, y, sample_weight)
         # Arguments first (a bad value is a TypeError/ValueError on any backend).
         for_backend("keras_optlab.callbacks.CurvatureMonitor")
         self.measurements = []
         self._last = None
+        self._last_spectrum = None
         self._seen = 0
         self._eigenvector = None
 
     @property
     def keys(self):
         """The keys this monitor writes into ``logs``."""
-        return tuple(k for k in CURVATURE_KEYS if self.top_eigenvalue or k != "lambda_max")
+        keys = tuple(k for k in CURVATURE_KEYS if self.top_eigenvalue or k != "lambda_max")
+        return keys + (SPECTRUM_KEYS if self.spectrum_every is not None else ())
 
     def set_model(self, model):
         super().set_model(model)
@@ -177,6 +206,7 @@ class CurvatureMonitor(keras.callbacks.Callback):
             ) from error
         self._seen = 0
         self._last = None
+        self._last_spectrum = None
 
     def measure(self):
         """Measure now, at the model's current weights; returns the logged dict."""
@@ -199,6 +229,13 @@ class CurvatureMonitor(keras.callbacks.Callback):
             values["lambda_max"] = float(eigen[0])
             self._eigenvector = vectors[0] if np.all(np.isfinite(eigen)) else None
         values["ill_conditioned"] = float(learning_rate > values["critical_learning_rate"])
+        if self.spectrum_every is not None and (len(self.measurements) + 1) % self.spectrum_every == 0:
+            summary = hessian_spectral_density(
+                self.model, self.x, self.y, num_probes=self.spectrum_probes, lanczos_steps=self.spectrum_steps,
+                grid=2, seed=self.seed, sample_weight=self.sample_weight,
+            ).summary
+            self._last_spectrum = {f"spectrum_{key}": summary[key] for key in ("lambda_max", "lambda_min", "negative_mass")}
+            values.update(self._last_spectrum)
         self.measurements.append({"step": self._seen, "learning_rate": learning_rate, "loss": report["loss"], **values})
         return values
 
@@ -211,7 +248,8 @@ class CurvatureMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs.update(self._last if self._last is not None else {key: math.nan for key in self.keys})
+            nan = {key: math.nan for key in self.keys}
+            logs.update({**nan, **(self._last or {}), **(self._last_spectrum or {})})
 
 
 class GradientStats(keras.callbacks.Callback):

@@ -279,3 +279,51 @@ def test_callbacks_need_a_backend_with_autodiff_and_say_so_at_construction(name,
     monkeypatch.setattr(keras.backend, "backend", lambda: "numpy")
     with pytest.raises(RuntimeError, match=f"{name} runs on the TensorFlow, JAX and PyTorch.*'numpy'"):
         make()
+
+
+def test_monitor_spectrum_every_k_measurements():
+    # float32 model: the spectrum keys are compared with a direct SLQ run on the same
+    # weights and probes (the same computation: equal to float32 rounding of the HVPs).
+    from keras_optlab.callbacks import SPECTRUM_KEYS
+
+    model, x, y = _model()
+    monitor = CurvatureMonitor(x[:16], y[:16], every_n_batches=2, top_eigenvalue=False, spectrum_every=2,
+                               spectrum_probes=2, spectrum_steps=8)
+    assert set(SPECTRUM_KEYS) <= set(monitor.keys)
+    recorder = BatchRecorder()
+    history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[monitor, recorder])
+    # Measurements at batches 2, 4, 6, 8, 10; the spectrum at the 2nd and 4th (batches 4, 8).
+    spectra = [i for i, logs in enumerate(recorder.batches) if "spectrum_lambda_max" in logs]
+    assert spectra == [3, 7]
+    assert [("spectrum_negative_mass" in m) for m in monitor.measurements] == [False, True, False, True, False]
+    for i in spectra:
+        logs = recorder.batches[i]
+        assert logs["spectrum_lambda_min"] <= logs["spectrum_lambda_max"]
+        assert 0.0 <= logs["spectrum_negative_mass"] <= 1.0
+    # Epoch logs carry the last spectrum: batch 4's in epoch 1, batch 8's in epoch 2.
+    for key in SPECTRUM_KEYS:
+        assert history.history[key] == [recorder.batches[3][key], recorder.batches[7][key]]
+    # The last spectrum was of the weights after batch 8; now (after batch 10) a direct
+    # run differs, but 8 Lanczos steps bound it inside the Hessian's extreme eigenvalues.
+    top = curvature.top_eigenvalues(model, x[:16], y[:16], tol=1e-8)[0]
+    summary = curvature.hessian_spectral_density(model, x[:16], y[:16], num_probes=2, lanczos_steps=8).summary
+    assert summary["lambda_max"] <= top * (1 + 1e-4)
+    measured = monitor.measure()  # the 6th measurement: a spectrum, of the current weights
+    # float32 HVPs: the same probes and weights agree to ~1e-6 relative after 8 steps.
+    assert measured["spectrum_lambda_max"] == pytest.approx(summary["lambda_max"], rel=1e-4)
+    assert measured["spectrum_negative_mass"] == pytest.approx(summary["negative_mass"], abs=1e-4)
+    assert set(SPECTRUM_KEYS).isdisjoint(monitor.measure())  # the 7th: none
+
+
+def test_monitor_spectrum_arguments_are_validated():
+    _, x, y = _model()
+    with pytest.raises(ValueError, match="spectrum_every=0"):
+        CurvatureMonitor(x, y, spectrum_every=0)
+    with pytest.raises(TypeError, match="spectrum_every=1.5"):
+        CurvatureMonitor(x, y, spectrum_every=1.5)
+    with pytest.raises(ValueError, match="spectrum_probes=0"):
+        CurvatureMonitor(x, y, spectrum_every=1, spectrum_probes=0)
+    with pytest.raises(TypeError, match="spectrum_steps='8'"):
+        CurvatureMonitor(x, y, spectrum_every=1, spectrum_steps="8")
+    assert "spectrum_lambda_max" not in CurvatureMonitor(x, y).keys
+    assert CurvatureMonitor(x, y, spectrum_every=np.int64(3)).spectrum_every == 3
