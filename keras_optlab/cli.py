@@ -175,20 +175,29 @@ def _add_curvature(subparsers):
             "$KERAS_BACKEND, else TensorFlow)."
         ),
     )
+    _add_model_and_data_arguments(parser)
+    parser.add_argument("--k", type=positive_int, default=3, help="number of top Hessian eigenvalues (default 3)")
+    parser.add_argument("--learning-rate", type=positive_float, default=None,
+                        help="ε for the predicted change (default the model's optimizer's rate)")
+    _add_out_and_backend_arguments(parser, "curvature")
+    parser.set_defaults(handler=_curvature)
+
+
+def _add_model_and_data_arguments(parser):
+    """The positional model and data, and which arrays of the .npz: `curvature`, `spectrum`."""
     parser.add_argument("model", help="path of a compiled .keras model")
     parser.add_argument("data", help="path of an .npz file holding the inputs and targets")
     parser.add_argument("--x-key", default="x", help="name of the inputs in the .npz (default x)")
     parser.add_argument("--y-key", default="y", help="name of the targets in the .npz (default y)")
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="use only the first N samples (default all)")
-    parser.add_argument("--k", type=positive_int, default=3, help="number of top Hessian eigenvalues (default 3)")
-    parser.add_argument("--learning-rate", type=positive_float, default=None,
-                        help="ε for the predicted change (default the model's optimizer's rate)")
-    parser.add_argument("--out", default=os.path.join("runs", "curvature"), metavar="DIR",
-                        help="output directory (default runs/curvature)")
+
+
+def _add_out_and_backend_arguments(parser, command):
+    parser.add_argument("--out", default=os.path.join("runs", command), metavar="DIR",
+                        help=f"output directory (default runs/{command})")
     parser.add_argument("--backend", choices=BACKEND_NAMES, default=None,
                         help="Keras backend to load the model with (default $KERAS_BACKEND, else tensorflow)")
-    parser.set_defaults(handler=_curvature)
 
 
 def _select_backend(backend, command):
@@ -207,13 +216,20 @@ def _select_backend(backend, command):
     return 0
 
 
-def _curvature(args):
-    status = _select_backend(args.backend, "curvature")
+def _load_model_and_batch(args, command):
+    """``(model, x, y)`` of ``args`` on ``args.backend``, or an exit status: 2 (and one
+    line on stderr naming the argument) for a wrong backend, file, key or batch."""
+    status = _select_backend(args.backend, command)
     if status:
         return status
     import keras
 
-    from keras_optlab.lab.curvature_report import check_inputs, curvature_report, load_batch
+    # keras_optlab's registered classes (its optimizers, initializers, SecondOrder), so
+    # that a model compiled or built with them loads; `import keras_optlab` is lazy.
+    import keras_optlab.initializers  # noqa: F401
+    import keras_optlab.optimizers  # noqa: F401
+    import keras_optlab.second_order  # noqa: F401
+    from keras_optlab.lab.curvature_report import check_inputs, load_batch
 
     _quiet_tensorflow()
     # The user's files are checked before any work: a missing or wrong file, a key the
@@ -230,11 +246,71 @@ def _curvature(args):
                              f"({type(error).__name__}: {error})") from error
         check_inputs(model, x)  # load_batch checked the batch itself
     except (OSError, ValueError) as error:
-        print(f"optlab curvature: {error}", file=sys.stderr)
+        print(f"optlab {command}: {error}", file=sys.stderr)
         return 2
+    return model, x, y
+
+
+def _curvature(args):
+    loaded = _load_model_and_batch(args, "curvature")
+    if isinstance(loaded, int):
+        return loaded
+    model, x, y = loaded
+    from keras_optlab.lab.curvature_report import curvature_report
+
     report, markdown = curvature_report(model, x, y, args.out, k=args.k, learning_rate=args.learning_rate)
     print(markdown)
     print(f"\nwrote {os.path.join(args.out, 'curvature.md')} and {report['figure']}")
+    return 0
+
+
+CURVATURE_NAMES = ("hessian", "gauss_newton", "fisher")  # keras_optlab.curvature.CURVATURES, without Keras
+
+
+def _add_spectrum(subparsers):
+    parser = subparsers.add_parser(
+        "spectrum",
+        help="eigenvalue density of a saved .keras model's Hessian (stochastic Lanczos quadrature)",
+        description=(
+            "Load a compiled .keras model and a batch (x, y) from a .npz file; estimate the density of the "
+            "eigenvalues of the Hessian of its compiled loss (or of the Gauss-Newton matrix, or of the empirical "
+            "Fisher) by stochastic Lanczos quadrature (Ghorbani, Krishnan & Xiao 2019): the bulk and outliers "
+            "of ill-conditioning and the negative eigenvalues of a saddle (Goodfellow et al. 2016, Sec. 8.2.1, "
+            "8.2.3). Writes DIR/spectrum.png, DIR/spectrum.md and DIR/spectrum.json. Runs on the TensorFlow, "
+            "JAX or PyTorch backend (--backend, else $KERAS_BACKEND, else TensorFlow)."
+        ),
+    )
+    _add_model_and_data_arguments(parser)
+    parser.add_argument("--probes", type=positive_int, default=10, help="random probe vectors (default 10)")
+    parser.add_argument("--steps", type=positive_int, default=40,
+                        help="Lanczos steps per probe, capped at the number of parameters (default 40)")
+    parser.add_argument("--points", type=_grid_points, default=1000, help="points of the density's grid (default 1000)")
+    parser.add_argument("--sigma", type=positive_float, default=None,
+                        help="width of the Gaussian kernel (default 1%% of λmax − λmin)")
+    parser.add_argument("--curvature", choices=CURVATURE_NAMES, default="hessian",
+                        help="matrix whose spectrum is drawn (default hessian)")
+    parser.add_argument("--log-y", action="store_true", help="density on a log scale (shows outliers and tails)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the probes (default 0)")
+    _add_out_and_backend_arguments(parser, "spectrum")
+    parser.set_defaults(handler=_spectrum)
+
+
+def _spectrum(args):
+    loaded = _load_model_and_batch(args, "spectrum")
+    if isinstance(loaded, int):
+        return loaded
+    model, x, y = loaded
+    from keras_optlab.lab.spectrum_report import spectrum_report
+
+    try:
+        report, markdown = spectrum_report(model, x, y, args.out, num_probes=args.probes, lanczos_steps=args.steps,
+                                           points=args.points, sigma=args.sigma,
+                                           curvature=args.curvature, seed=args.seed, log_y=args.log_y)
+    except ValueError as error:  # a loss the Fisher cannot split per example
+        print(f"optlab spectrum: {error}", file=sys.stderr)
+        return 2
+    print(markdown)
+    print(f"\nwrote {os.path.join(args.out, 'spectrum.md')}, spectrum.json and {report['figure']}")
     return 0
 
 
@@ -243,6 +319,14 @@ def positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _grid_points(text):
+    """argparse type: an integer ≥ 2 (a grid has two ends)."""
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 2, got {text}")
     return value
 
 
@@ -265,6 +349,7 @@ def build_parser():
     _add_tune(subparsers)
     _add_figures(subparsers)
     _add_curvature(subparsers)
+    _add_spectrum(subparsers)
     return parser
 
 
