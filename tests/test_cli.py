@@ -174,3 +174,70 @@ def test_curvature_report_on_another_backend(saved_model_and_data, backend):
     assert done.returncode == 0, done.stderr[-2000:]
     text = (d / backend / "curvature.md").read_text()
     assert "λ" in text or "lambda" in text.lower(), text[:500]
+
+
+def test_spectrum_help_exits_zero_and_imports_nothing_heavy(capsys):
+    import subprocess
+
+    with pytest.raises(SystemExit) as info:
+        main(["spectrum", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: optlab spectrum" in out and "{hessian,gauss_newton,fisher}" in out and "--log-y" in out
+    code = (
+        "import sys\nfrom keras_optlab.cli import main\n"
+        "try:\n    main(['spectrum', '--help'])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "print('imported:', sorted(m for m in ('keras', 'tensorflow', 'jax', 'numpy', 'matplotlib') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip().endswith("imported: []"), done.stdout + done.stderr[-2000:]
+
+
+def test_spectrum_curvature_names_agree_with_the_package():
+    from keras_optlab.cli import CURVATURE_NAMES
+    from keras_optlab.curvature import CURVATURES
+
+    assert CURVATURE_NAMES == CURVATURES
+
+
+@pytest.mark.parametrize("argv, option", [(["--probes", "0"], "--probes"), (["--points", "1"], "--points"),
+                                          (["--sigma", "0"], "--sigma"), (["--curvature", "newton"], "--curvature")])
+def test_spectrum_bad_options_are_rejected(argv, option, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["spectrum", "m.keras", "d.npz", *argv])
+    assert info.value.code == 2
+    assert option in capsys.readouterr().err
+
+
+def test_spectrum_writes_the_density_and_its_summary(saved_model_and_data, capsys):
+    import json
+
+    import numpy as np
+
+    d = saved_model_and_data
+    out = d / "spectrum"
+    # The tiny model: 4 → 3 logits, 15 parameters; 15 steps make every probe exact.
+    argv = ["spectrum", str(d / "m.keras"), str(d / "d.npz"), "--probes", "3", "--steps", "15", "--points", "50",
+            "--log-y", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "spectrum.json").read_text())
+    assert report["num_parameters"] == 15 and report["num_probes"] == 3 and report["curvature"] == "hessian"
+    assert len(report["nodes"]) == 3 and all(abs(sum(w) - 1) < 1e-6 for w in report["weights"])
+    # Softmax cross-entropy of a linear model is convex in the weights: no negative
+    # eigenvalue beyond float32 rounding of the HVPs.
+    assert report["lambda_min"] > -1e-5 * report["lambda_max"]
+    assert report["negative_mass"] == pytest.approx(
+        np.mean([sum(w for t, w in zip(ts, ws) if t < 0) for ts, ws in zip(report["nodes"], report["weights"])]))
+    markdown = (out / "spectrum.md").read_text()
+    assert f"{report['lambda_max']:.6g}" in markdown and f"{report['lambda_max']:.6g}" in printed
+    png = (out / "spectrum.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_spectrum_bad_files_are_one_line(saved_model_and_data, capsys):
+    d = saved_model_and_data
+    assert main(["spectrum", str(d / "m.keras"), str(d / "wide.npz"), "--out", str(d / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("optlab spectrum: ") and "`x`" in err and len(err.splitlines()) == 1, err
+    assert not (d / "o").exists()
