@@ -10,6 +10,13 @@ own dtype. TensorFlow, JAX and PyTorch backends.
   of gradient descent on the local quadratic model, ε < 2/λ_max (Goodfellow et al. 2016,
   Sec. 8.2.1 and 4.3.1).
 * :func:`hessian_trace` — Hutchinson's (1989) estimator tr H = E[vᵀHv] over Rademacher v.
+* :func:`lanczos` — the one Lanczos tridiagonalization of keras_optlab, shared by
+  :func:`top_eigenvalues` and the spectral density
+  (:mod:`keras_optlab.curvature.density`).
+
+Both take ``curvature="gauss_newton"`` or ``"fisher"`` (G or F in place of H, see
+:mod:`keras_optlab.curvature.hvp`) and ``per_layer=True`` (each layer's diagonal block,
+:func:`layer_blocks`; a dict keyed by layer name).
 """
 
 import collections
