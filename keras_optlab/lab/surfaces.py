@@ -10,7 +10,10 @@ minimizer and a plotting window. They are the problems of Sec. 8.2:
 * :func:`saddle` — x² − y², the saddle point of Sec. 8.2.3 that attracts Newton's method;
 * :func:`cliff` — a wall with a huge gradient (Sec. 8.2.4, Fig. 8.3);
 * :func:`plateau` — a wide flat region around a narrow well (Sec. 8.2.3);
-* :func:`long_term_dependency` — the repeated product Wᵗ of Sec. 8.2.5, Eq. 8.11–8.12.
+* :func:`long_term_dependency` — the repeated product Wᵗ of Sec. 8.2.5, Eq. 8.11–8.12;
+* :func:`gaussian_wells` — a bowl with a deep broad well and a shallow narrow one, and
+  its Gaussian blur in closed form: the continuation of Sec. 8.7.6 (not in
+  :data:`SURFACES`, the race's problems: it is the continuation example's).
 
 :func:`value_and_gradient` differentiates a surface on the active backend.
 """
@@ -324,6 +327,120 @@ def long_term_dependency(t=15, target=(0.95, 1.05), start=(0.6, 1.15)):
         log_levels=True,
         steps=300,
         section="Sec. 8.2.5",
+    )
+
+
+# (centre x, centre y, depth A, width s) of the wells of gaussian_wells: a broad deep
+# well (the global minimum) and a narrow shallow one next to the default start.
+WELLS = ((1.2, 0.8, 2.0, 1.0), (-1.5, -1.2, 1.0, 0.35))
+
+
+def _check_wells(blur, wells, bowl):
+    """The validated ``(blur, wells, bowl)`` of :func:`gaussian_wells`."""
+    blur = _checks.number("blur", blur, low=0.0)
+    bowl = _checks.positive("bowl", bowl)
+    if isinstance(wells, (str, bytes)) or not hasattr(wells, "__iter__"):
+        raise TypeError(f"`wells` must be a sequence of (x, y, depth, width). Received: wells={_checks.shown(wells)}")
+    checked = []
+    for well in wells:
+        if isinstance(well, (str, bytes)) or not hasattr(well, "__len__") or len(well) != 4:
+            raise TypeError(f"each of `wells` must be (x, y, depth, width). Received: wells={_checks.shown(wells)}")
+        cx, cy = _checks.number("wells", well[0]), _checks.number("wells", well[1])
+        checked.append((cx, cy, _checks.positive("wells", well[2]), _checks.positive("wells", well[3])))
+    if not checked:
+        raise ValueError(f"`wells` must hold at least one well. Received: wells={wells!r}")
+    return blur, tuple(checked), bowl
+
+
+def _wells_numpy(theta, wells, bowl, blur):
+    """(J, ∇J, ∇²J) of :func:`gaussian_wells` at one 2-D point, float64 NumPy."""
+    theta = np.asarray(theta, dtype=np.float64)
+    value = 0.5 * bowl * theta @ theta + bowl * blur**2
+    grad = bowl * theta
+    hess = bowl * np.eye(2)
+    for cx, cy, depth, width in wells:
+        var = width**2 + blur**2
+        d = theta - np.array([cx, cy])
+        e = depth * (width**2 / var) * math.exp(-0.5 * d @ d / var)
+        value -= e
+        grad = grad + e * d / var
+        hess = hess + e * (np.eye(2) / var - np.outer(d, d) / var**2)
+    return value, grad, hess
+
+
+def gaussian_wells_minima(blur=0.0, wells=WELLS, bowl=0.15):
+    """The local minima of :func:`gaussian_wells` (same arguments) reached from each
+    well's centre, lowest first, as ``(x, y)`` tuples: gradient descent with backtracking
+    (Armijo), then Newton steps to float64 precision, in NumPy. Duplicates (two centres,
+    one minimum) are merged, so a blur that has swallowed a well returns fewer minima."""
+    blur, wells, bowl = _check_wells(blur, wells, bowl)
+    found = []
+    for cx, cy, *_ in wells:
+        theta = np.array([cx, cy], dtype=np.float64)
+        for _ in range(2000):
+            value, grad, _ = _wells_numpy(theta, wells, bowl, blur)
+            if grad @ grad < 1e-16:
+                break
+            step = 1.0
+            while _wells_numpy(theta - step * grad, wells, bowl, blur)[0] > value - 0.5 * step * grad @ grad:
+                step *= 0.5
+            theta = theta - step * grad
+        for _ in range(5):
+            _, grad, hess = _wells_numpy(theta, wells, bowl, blur)
+            theta = theta - np.linalg.solve(hess, grad)
+        if not any(np.linalg.norm(theta - other) < 1e-6 for other, _ in found):
+            found.append((theta, _wells_numpy(theta, wells, bowl, blur)[0]))
+    return [tuple(float(t) for t in theta) for theta, _ in sorted(found, key=lambda pair: pair[1])]
+
+
+def gaussian_wells(blur=0.0, wells=WELLS, bowl=0.15, start=(-2.0, -1.8)):
+    """J(θ) = ½a‖θ‖² − Σₖ Aₖ exp(−‖θ − μₖ‖²/(2sₖ²)), blurred by N(0, σ²I) in closed form.
+
+    Continuation (Goodfellow et al. 2016, Sec. 8.7.6) minimizes a sequence of easier
+    cost functions J⁽⁰⁾, J⁽¹⁾, …, J⁽ⁿ⁾ = J, each solution the start of the next; the
+    blurred versions J⁽ⁱ⁾(θ) = E_{θ′∼N(θ, σᵢ²I)} J(θ′), σ₀ > σ₁ > … > 0, are the book's
+    example (Mobahi & Fisher 2015). This surface blurs exactly: convolving a Gaussian
+    well of width s with N(0, σ²I) in d = 2 dimensions gives a well of width
+    √(s² + σ²) and depth A·s²/(s² + σ²); the bowl ½a‖θ‖² gains the constant aσ². So
+
+        J_σ(θ) = ½a‖θ‖² + aσ² − Σₖ Aₖ sₖ²/(sₖ² + σ²) · exp(−‖θ − μₖ‖²/(2(sₖ² + σ²))).
+
+    The default ``wells`` (:data:`WELLS`) put a deep broad well (A = 2, s = 1) at the
+    global minimum and a shallow narrow one (A = 1, s = 0.35) beside the default start:
+    gradient descent from the start falls into the narrow one; blurred by σ ≳ 1 the
+    narrow well all but disappears (its depth shrinks by s²/(s² + σ²)) and the broad one
+    draws the path to the global basin.
+
+    Args:
+        blur: σ ≥ 0 (0: the surface itself).
+        wells: Sequence of ``(μ_x, μ_y, A, s)``, A > 0 the depth, s > 0 the width.
+        bowl: a > 0, the curvature of the bowl (keeps J bounded below).
+        start: Default initial θ.
+
+    The minimizer (of J_σ) is found in float64 NumPy: descent from each well's centre,
+    polished by Newton's method; the lowest minimum found is the global one.
+    """
+    blur, wells, bowl = _check_wells(blur, wells, bowl)
+    terms = [(np.array([cx, cy]), depth * width**2 / (width**2 + blur**2), width**2 + blur**2)
+             for cx, cy, depth, width in wells]
+
+    def function(theta):
+        value = 0.5 * bowl * ops.sum(theta**2) + bowl * blur**2
+        for centre, depth, var in terms:
+            value = value - depth * ops.exp(-0.5 * ops.sum((theta - _constant(centre, theta)) ** 2) / var)
+        return value
+
+    title = "two Gaussian wells in a bowl" + (f", blurred σ = {blur:g}" if blur else "")
+    return Surface(
+        name="gaussian_wells",
+        title=title,
+        function=function,
+        start=tuple(map(float, start)),
+        minimizer=gaussian_wells_minima(blur, wells, bowl)[0],
+        xlim=(-3.0, 3.0),
+        ylim=(-3.0, 3.0),
+        steps=300,
+        section="Sec. 8.7.6",
     )
 
 
