@@ -22,7 +22,8 @@ _EXPORTS = {
         "keras_optlab.initializers",
     ),
     **dict.fromkeys(
-        ("SGD", "AdaGrad", "Adam", "Momentum", "Nesterov", "NesterovRMSProp", "RMSProp", "Newton"),
+        ("SGD", "AdaGrad", "Adam", "Momentum", "Nesterov", "NesterovRMSProp", "RMSProp", "Newton", "NonlinearCG",
+         "LBFGS"),
         "keras_optlab.optimizers",
     ),
     "LinearDecay": "keras_optlab.schedules",

@@ -4,15 +4,18 @@
 import keras
 
 from keras_optlab.curvature.autodiff import for_backend
-from keras_optlab.optimizers.newton import Newton
+from keras_optlab.optimizers.closure import ClosureOptimizer
 
 
 @keras.saving.register_keras_serializable(package="keras_optlab")
 class SecondOrder(keras.Model):
-    """Wrap ``model`` so that `fit` trains it with :class:`~keras_optlab.optimizers.Newton`.
+    """Wrap ``model`` so that `fit` trains it with an optimizer that needs the loss:
+    :class:`~keras_optlab.optimizers.Newton`, :class:`~keras_optlab.optimizers.LBFGS`
+    or :class:`~keras_optlab.optimizers.NonlinearCG` (a ``ClosureOptimizer``).
 
     A Keras optimizer receives gradients, never the loss; a Newton step needs the
-    loss itself (for Hessian-vector products or the full Hessian). `train_step` here
+    loss itself (for Hessian-vector products or the full Hessian), a line search
+    evaluates it along a direction. `train_step` here
     hands the optimizer a closure over the batch's compiled loss — the model's
     `compute_loss` on (x, y, sample_weight), regularization losses included — and
     updates the compiled metrics as Keras does. With any other optimizer (every
@@ -28,6 +31,10 @@ class SecondOrder(keras.Model):
     >>> inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     >>> model = keras_optlab.SecondOrder(inner)
     >>> model.compile(optimizer=keras_optlab.optimizers.Newton(damping=1e-3), loss="mse")
+
+    L-BFGS and nonlinear CG assume one fixed function: give ``fit`` the whole
+    training set as one batch (``batch_size=len(x)``) unless a stochastic variant is
+    what you want.
 
     TensorFlow, JAX and PyTorch backends, like Newton (on JAX through the stateless
     train step: no Python side effects inside ``jit``). On JAX, updates that the
@@ -57,14 +64,15 @@ class SecondOrder(keras.Model):
         self.built = True
 
     def train_step(self, *args):
-        """Keras' ``train_step`` with any optimizer but Newton; with Newton, one Newton step.
+        """Keras' ``train_step`` with a first-order optimizer; with a ``ClosureOptimizer``
+        (Newton, LBFGS, NonlinearCG), one step of it on the batch's loss.
 
         TensorFlow and torch call ``train_step(data)`` and the step updates the
         variables. JAX calls ``train_step(state, data)`` inside ``jax.jit``: the same
         step runs in a ``keras.StatelessScope`` over the state and returns the new state,
         as Keras' own JAX trainer does (no Python side effects).
         """
-        if not isinstance(self.optimizer, Newton):
+        if not isinstance(self.optimizer, ClosureOptimizer):
             return super().train_step(*args)
         if keras.backend.backend() == "jax":
             state, data = args
@@ -72,11 +80,11 @@ class SecondOrder(keras.Model):
                       self.metrics_variables)
             mapping = [pair for variables, values in zip(groups, state) for pair in zip(variables, values)]
             with keras.StatelessScope(state_mapping=mapping) as scope:
-                logs = self._newton_step(*args[1:])
+                logs = self._closure_step(*args[1:])
             return logs, tuple([scope.get_current_value(v) for v in variables] for variables in groups)
-        return self._newton_step(*args)
+        return self._closure_step(*args)
 
-    def _newton_step(self, data):
+    def _closure_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
 
         def outputs_fn():
@@ -91,7 +99,7 @@ class SecondOrder(keras.Model):
         # The metrics see the predictions at the weights the step starts from (one
         # forward pass of its own: on JAX the gradient's pass lives inside a transform).
         y_pred = keras.ops.stop_gradient(outputs_fn())
-        loss = self.optimizer.newton_step(loss_fn, self.trainable_variables, outputs_fn, output_loss_fn)
+        loss = self.optimizer.closure_step(loss_fn, self.trainable_variables, outputs_fn, output_loss_fn)
         for metric in self.metrics:
             if metric.name == "loss":
                 metric.update_state(loss)

@@ -5,12 +5,10 @@ import numpy as np
 from keras import ops
 
 from keras_optlab import _checks
-from keras_optlab.curvature.autodiff import for_backend
 from keras_optlab.curvature.autodiff.common import flat as _flat
-from keras_optlab.curvature.autodiff.common import size as _size
 from keras_optlab.curvature.autodiff.common import unflat as _unflat
-from keras_optlab.curvature.hvp import check_callable, check_variables
-from keras_optlab.optimizers.base import BookOptimizer, fill_docstring
+from keras_optlab.optimizers.base import fill_docstring
+from keras_optlab.optimizers.closure import ClosureOptimizer, dot as _dot, read as _read
 
 SOLVERS = ("auto", "exact", "cg")
 CURVATURES = ("hessian", "gauss_newton")
@@ -19,13 +17,10 @@ CURVATURES = ("hessian", "gauss_newton")
 MAX_EXACT_PARAMETERS = 4096
 # Martens (2010), Sec. 4.5: CG starts from the previous direction, decayed.
 WARM_START_DECAY = 0.95
-_UNSUPPORTED = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema", "loss_scale_factor",
-                "gradient_accumulation_steps", "adaptive_clipnorm", "polyak")
-
 
 @fill_docstring
 @keras.saving.register_keras_serializable(package="keras_optlab")
-class Newton(BookOptimizer):
+class Newton(ClosureOptimizer):
     """Newton's method with Levenberg–Marquardt regularization, *Deep Learning*
     Algorithm 8.8 and Sec. 8.6.1.
 
@@ -123,12 +118,6 @@ class Newton(BookOptimizer):
         name=None,
         **kwargs,
     ):
-        for arg in _UNSUPPORTED:
-            if kwargs.get(arg) not in (None, False):
-                raise ValueError(
-                    f"`{arg}` does not apply to Newton steps and is not supported by Newton. "
-                    f"Received: {arg}={kwargs[arg]!r}"
-                )
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.damping = _checks.number("damping", damping, low=0.0)
         self.solver = _checks.one_of("solver", solver, SOLVERS)
@@ -150,8 +139,7 @@ class Newton(BookOptimizer):
         self.adaptive_damping = adaptive_damping
         self.saddle_free = saddle_free
         self.curvature = curvature
-        # Arguments first (a bad value is a ValueError on any backend), then the backend.
-        self._autodiff = for_backend("keras_optlab.optimizers.Newton")
+        self._require_backend()
 
     # ------------------------------------------------------------------ state
     def build(self, var_list):
@@ -163,7 +151,6 @@ class Newton(BookOptimizer):
             (), initializer=keras.initializers.Constant(self.damping), dtype="float32", name="damping_value"
         )
         self._cg_iterations = self.add_variable((), dtype="int32", name="cg_iterations")
-        self.num_parameters = sum(_size(v.shape) for v in var_list)
         self.resolved_solver = self._resolve_solver(self.num_parameters)
 
     @property
@@ -192,50 +179,24 @@ class Newton(BookOptimizer):
             )
         return solver
 
-    # ------------------------------------------------------------------ the first-order entry point
-    def apply(self, grads, trainable_variables=None):
-        raise TypeError(
-            "keras_optlab.optimizers.Newton needs the loss, which a Keras optimizer never sees: "
-            "wrap the model in keras_optlab.SecondOrder(model) before compile() and fit(), "
-            "or call Newton.minimize(loss_fn, variables)."
-        )
-
-    def update_step(self, gradient, variable, learning_rate):  # pragma: no cover - apply() refuses first
-        self.apply([gradient], [variable])
-
     # ------------------------------------------------------------------ Newton steps
     def newton_step(self, loss_fn, variables, outputs_fn=None, output_loss_fn=None):
         """One step θ ← θ − ε(H + αI)⁻¹g on a zero-argument ``loss_fn``; returns J(θ)
-        before the step. Works eagerly, inside ``tf.function``, under ``jax.jit`` in a
-        ``keras.StatelessScope`` (how ``SecondOrder`` trains on JAX) and on torch.
+        before the step (:meth:`closure_step` under Newton's name). Works eagerly, inside
+        ``tf.function``, under ``jax.jit`` in a ``keras.StatelessScope`` (how
+        ``SecondOrder`` trains on JAX) and on torch.
 
         ``curvature="gauss_newton"`` also needs the loss split at the model's outputs:
         ``outputs_fn()`` → z and ``output_loss_fn(z)`` → J (``SecondOrder`` passes them).
         """
-        check_callable("loss_fn", loss_fn)
-        variables = check_variables(variables)
-        dtypes = sorted({keras.backend.standardize_dtype(v.dtype) for v in variables})
-        if len(dtypes) > 1:
-            raise ValueError(f"`variables` must share one float dtype for a Newton step. Received: dtypes {dtypes}")
+        return self.closure_step(loss_fn, variables, outputs_fn, output_loss_fn)
+
+    def _closure_step(self, loss_fn, variables, outputs_fn, output_loss_fn, start):
         if self.curvature == "gauss_newton" and (outputs_fn is None or output_loss_fn is None):
             raise ValueError(
                 "curvature='gauss_newton' needs the model outputs: train with keras_optlab.SecondOrder, "
                 "or pass outputs_fn and output_loss_fn to newton_step."
             )
-        for name, fn in (("outputs_fn", outputs_fn), ("output_loss_fn", output_loss_fn)):
-            if fn is not None:
-                check_callable(name, fn)
-        if not self.built:
-            with keras.name_scope(self.name, caller=self):
-                self.build(variables)
-        else:
-            built = [tuple(d.shape) for d in self._directions]
-            given = [tuple(v.shape) for v in variables]
-            if built != given:
-                raise ValueError(
-                    f"`variables` must be the variables this Newton optimizer was built for (shapes {built}). "
-                    f"Received: shapes {given}. Use one optimizer per set of variables."
-                )
         dtype = variables[0].dtype
         autodiff = self._autodiff
         alpha = ops.cast(self._damping_value, dtype)
@@ -290,7 +251,7 @@ class Newton(BookOptimizer):
         self._skipped_steps.assign(
             self._skipped_steps + ops.cast(ops.logical_not(finite), self._skipped_steps.dtype)
         )
-        return loss
+        return loss, None, None
 
     def _exact_direction(self, hessian, g, alpha):
         """(H + αI)⁻¹g — or (|H| + αI)⁻¹g when saddle-free — from H = QΛQᵀ.
@@ -352,14 +313,6 @@ class Newton(BookOptimizer):
         self._damping_value.assign(self._damping_value * factor)
         return accepted
 
-    def minimize(self, loss_fn, variables, steps=1):
-        """Run ``steps`` Newton steps on a zero-argument ``loss_fn`` (returning a scalar);
-        returns the list of losses before each step (Python floats)."""
-        steps = _checks.integer("steps", steps, low=1)
-        check_callable("loss_fn", loss_fn)
-        variables = check_variables(variables)
-        return [float(self.newton_step(loss_fn, variables)) for _ in range(steps)]
-
     def load_own_variables(self, store):
         """BookOptimizer's checked loading (every float finite, counters >= 0), plus
         Newton's own state: ``damping_value`` >= 0 (> 0 with ``adaptive_damping``, which
@@ -396,15 +349,6 @@ class Newton(BookOptimizer):
             }
         )
         return config
-
-
-def _read(variable):
-    # A keras.Variable's value; a tf.Variable (accepted on TensorFlow) reads as itself.
-    return variable.value if isinstance(variable, keras.Variable) else variable
-
-
-def _dot(a, b):
-    return ops.sum(a * b)
 
 
 def _matvec(m, x):

@@ -38,6 +38,9 @@ Functions of every adapter (``loss`` a scalar, lists shaped like ``variables``):
   respect to each tensor, ``None`` where ``fn`` does not depend on it
 * ``compiled(fn, state)`` → ``fn`` traced once for reuse (``tf.function``, ``jax.jit``
   over the values of the variables in ``state``; torch: ``fn`` itself, eager)
+* ``compiled_update(fn, state)`` → the same for an ``fn`` that also assigns the
+  variables in ``state`` (JAX: a pure function of their values whose new values are
+  assigned after each call)
 """
 
 import importlib

@@ -86,6 +86,28 @@ def compiled(fn, state):
     return call
 
 
+def compiled_update(fn, state):
+    """``fn`` — which reads and assigns the variables in ``state`` — under ``jax.jit``
+    as a pure function of their values (a ``keras.StatelessScope`` records the
+    assignments); each call assigns the new values afterwards, outside the trace."""
+    state = list(state)
+
+    def pure(values, *args):
+        with _keras_hooks.substituted(state, values) as scope:
+            out = fn(*args)
+        return out, [scope.get_current_value(v) for v in state]
+
+    jitted = jax.jit(pure)
+
+    def call(*args):
+        out, values = jitted(_values(state), *args)
+        for variable, value in zip(state, values):
+            variable.assign(value)
+        return out
+
+    return call
+
+
 def tensor_gradients(fn, tensors):
     """∇ of the scalar ``fn(tensors)`` w.r.t. each tensor; ``None`` where it does not
     depend on it. JAX's gradient is a zero there: dependence is read off the

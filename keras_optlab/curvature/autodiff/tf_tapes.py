@@ -81,6 +81,11 @@ def compiled(fn, state=None):
     return tf.function(fn, reduce_retracing=True)
 
 
+def compiled_update(fn, state=None):
+    """``fn``, which assigns variables, as one ``tf.function`` (assignments are graph ops)."""
+    return tf.function(fn, reduce_retracing=True)
+
+
 def tensor_gradients(fn, tensors):
     """∇ of the scalar ``fn(tensors)`` w.r.t. each tensor; ``None`` where it does not
     depend on it."""

@@ -94,6 +94,11 @@ def compiled(fn, state=None):
     return fn
 
 
+def compiled_update(fn, state=None):
+    """Eager: torch runs ``fn`` (and its assignments) as it is."""
+    return fn
+
+
 def tensor_gradients(fn, tensors):
     """∇ of the scalar ``fn(tensors)`` w.r.t. each tensor; ``None`` where it does not
     depend on it."""
