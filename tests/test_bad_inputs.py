@@ -6,7 +6,7 @@ argument and echoes the value received (keras_optlab/_checks.py's contract).
 
 import pytest
 
-from tests.bad_inputs import calibration, cli, initializers, optimizers, second_order, tuning
+from tests.bad_inputs import calibration, cli, initializers, optimizers, quasi_newton, second_order, tuning
 
 AREAS = {
     "optimizers": optimizers,
@@ -14,6 +14,7 @@ AREAS = {
     "calibration": calibration,
     "tuning": tuning,
     "second_order": second_order,
+    "quasi_newton": quasi_newton,
     "cli": cli,
 }
 ROWS = [(f"{area}-{i}-{row.argument}", row) for area, module in AREAS.items() for i, row in enumerate(module.ROWS)]

@@ -24,7 +24,12 @@ def test_first_order_parts_load_without_tensorflow_and_keras_tuner():
         "import sys; sys.modules['tensorflow'] = None; sys.modules['keras_tuner'] = None\n"
         "import keras, numpy as np, keras_optlab as ko\n"
         "assert keras.backend.backend() == 'jax'\n"
-        "assert not hasattr(ko, 'Newton') and not hasattr(ko, 'search_init')\n"
+        "assert not hasattr(ko, 'search_init')\n"
+        # The closure optimizers differentiate through the backend's adapter (no TF).
+        "v = keras.Variable(np.array([3.0, -2.0]))\n"
+        "ko.LBFGS().minimize(lambda: keras.ops.sum((v - 1.0) ** 2), [v], steps=3)\n"
+        "assert np.allclose(keras.ops.convert_to_numpy(v), 1.0, atol=1e-5), v\n"
+        "assert hasattr(ko, 'Newton') and hasattr(ko, 'NonlinearCG') and hasattr(ko, 'SecondOrder')\n"
         "m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, kernel_initializer=ko.SparseK(k=2, seed=0))])\n"
         "m.compile(optimizer=ko.Adam(0.01, global_clipnorm=1.0, skip_nonfinite=True), loss='mse')\n"
         "h = m.fit(np.ones((8, 3)), np.zeros((8, 2)), epochs=3, verbose=0).history['loss']\n"
@@ -37,7 +42,7 @@ def test_first_order_parts_load_without_tensorflow_and_keras_tuner():
 def test_everything_is_exported_with_tensorflow():
     import keras_optlab as ko
 
-    for name in ("Newton", "SecondOrder", "CurvatureMonitor", "GradientStats", "search_init", "InitSearch",
+    for name in ("Newton", "LBFGS", "NonlinearCG", "SecondOrder", "CurvatureMonitor", "GradientStats", "search_init", "InitSearch",
                  "curvature", "callbacks", "tuning", "LinearDecay", "SparseK", "calibrate"):
         assert hasattr(ko, name), name
 

@@ -14,7 +14,7 @@ import math
 
 from keras_optlab import _checks
 from keras_optlab.curvature.hvp import check_batch, check_curvature, model_oracle
-from keras_optlab.curvature.spectrum import _FlatOperator, layer_blocks
+from keras_optlab.curvature.spectrum import FlatOperator, layer_blocks
 
 
 def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None, curvature="hessian", per_layer=False):
@@ -59,7 +59,7 @@ def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None, curv
     if curvature == "hessian" and not per_layer:  # one traced function: g and H g together
         loss, g_norm_sq, ghg = (float(t) for t in oracle.curvature(*batch))
         return _report(loss, g_norm_sq, ghg, learning_rate)
-    op = _FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.gradient_curvature", curvature)
+    op = FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.gradient_curvature", curvature)
     loss, grads = oracle.value_and_gradient(*batch)
     loss, g = float(op.flatten([loss])[0]), op.flatten(grads)
     if not per_layer:

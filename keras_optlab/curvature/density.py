@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from keras_optlab import _checks
-from keras_optlab.curvature.spectrum import _FlatOperator, lanczos
+from keras_optlab.curvature.spectrum import FlatOperator, lanczos
 
 PROBES = ("rademacher", "gaussian")
 DEFAULT_POINTS = 1000
@@ -168,7 +168,7 @@ def hessian_spectral_density(
     >>> result = hessian_spectral_density(model, x, y, num_probes=4, lanczos_steps=30)
     >>> result.summary["lambda_max"], result.summary["negative_mass"]
     """
-    op = _FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.hessian_spectral_density", curvature)
+    op = FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.hessian_spectral_density", curvature)
     num_probes = _checks.integer("num_probes", num_probes, low=1)
     lanczos_steps = _checks.integer("lanczos_steps", lanczos_steps, low=1)
     sigma = _checks.positive("sigma", sigma, allow_none=True)

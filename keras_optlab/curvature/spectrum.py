@@ -29,7 +29,7 @@ from keras_optlab import _checks
 from keras_optlab.curvature.hvp import check_batch, check_curvature, model_oracle
 
 
-class _FlatOperator:
+class FlatOperator:
     """v ↦ C v on flattened float64 vectors for one model, one batch and one curvature
     (C = H, G or F, :data:`~keras_optlab.curvature.hvp.CURVATURES`); :meth:`block`
     restricts it to a diagonal block (some of the variables)."""
@@ -321,7 +321,7 @@ def top_eigenvalues(
         ``(values, vectors)``. With ``per_layer``, a dict ``{layer name: that}``, the
         vectors shaped like the layer's variables.
     """
-    op = _FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.top_eigenvalues", curvature)
+    op = FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.top_eigenvalues", curvature)
     k = _checks.integer("k", k, low=1)
     if k > op.n:
         raise ValueError(f"`k` must be <= the number of trainable parameters ({op.n}). Received: k={k}")
@@ -386,7 +386,7 @@ def hessian_trace(model, x, y, num_samples=100, seed=0, sample_weight=None, curv
     """
     num_samples = _checks.integer("num_samples", num_samples, low=2)
     seed = _checks.integer("seed", seed, allow_none=True)
-    op = _FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.hessian_trace", curvature)
+    op = FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.hessian_trace", curvature)
     blocks = _blocks_of(op, model, per_layer)
     rng = np.random.default_rng(seed)
     results = {}
