@@ -305,13 +305,13 @@ def _step_function(surface, variable, optimizer):
     On TensorFlow the step is a ``tf.function`` (traced once per run): an eager Keras
     ``apply`` costs milliseconds per call, which dominates on 2-D problems.
     """
-    if isinstance(optimizer, book.Newton):
+    if isinstance(optimizer, book.ClosureOptimizer):  # Newton, LBFGS, NonlinearCG
 
         def loss_fn():
             return surface.function(variable.value)
 
         def newton_step():
-            return optimizer.newton_step(loss_fn, [variable])
+            return optimizer.closure_step(loss_fn, [variable])
 
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
@@ -428,7 +428,7 @@ def _run_digits(problem, data, template, optimizer, name, seed):
     x_train, y_train, x_val, y_val = data
     model = keras.models.clone_model(template)
     model.set_weights(template.get_weights())
-    if isinstance(optimizer, book.Newton):
+    if isinstance(optimizer, book.ClosureOptimizer):  # Newton, LBFGS, NonlinearCG
         from keras_optlab.second_order import SecondOrder
 
         model = SecondOrder(model)
