@@ -2,7 +2,9 @@
 
 Figures go to a temporary directory through ``OPTLAB_OUT``. Each script must finish
 within ``TIMEOUT`` seconds (the issue asks for < 60 s on 2 cores; the margin absorbs a
-loaded CI machine) and print what it shows.
+loaded CI machine) and print what it shows. A script with a ``--quick`` mode runs in
+it here — its claims are asserted by its own test (tests/examples/test_lab87_examples.py
+and the like) — so that the suite stays within CI's time on 2 cores.
 """
 
 import os
@@ -21,6 +23,7 @@ def test_there_is_one_example_per_topic():
     topics = {
         "local_minima", "plateaus_and_saddles", "cliffs_and_clipping", "long_term_dependencies",
         "sgd_linear_decay", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "newton", "export_saved_model",
+        "quasi_newton",
     }
     assert topics <= names, sorted(topics - names)
 
@@ -29,8 +32,9 @@ def test_there_is_one_example_per_topic():
 @pytest.mark.parametrize("script", EXAMPLES, ids=[path.stem for path in EXAMPLES])
 def test_example_runs(script, tmp_path):
     env = dict(os.environ, OPTLAB_OUT=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
+    quick = ["--quick"] if "--quick" in script.read_text() else []
     result = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT
+        [sys.executable, str(script), *quick], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(result.stdout.strip().splitlines()) >= 3, result.stdout
