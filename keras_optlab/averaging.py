@@ -108,7 +108,7 @@ class SwapAveragedWeights(keras.callbacks.Callback):
         averages = [optimizer.average_of(v) for v in variables]
         self._raw = [ops.convert_to_numpy(v.value) for v in variables]
         for variable, average in zip(variables, averages):
-            variable.assign(average)
+            variable.assign(ops.copy(average.value))  # not the slot's own buffer (JAX)
 
     def _swap_out(self):
         if not self.swapped:

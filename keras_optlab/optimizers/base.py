@@ -509,7 +509,9 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         if self.polyak is None or not self.built:
             return
         for variable in var_list:
-            variable.assign(self.average_of(variable))
+            # A copy: on JAX the weight would otherwise hold the slot's own buffer, and
+            # the next fit's compiled step (which donates its arguments) would refuse it.
+            variable.assign(ops.copy(self.average_of(variable).value))
 
     @property
     def clips(self):
@@ -811,11 +813,13 @@ class BookOptimizer(_keras_hooks.KerasHooks):
 
 
 class _CopyOf:
-    """An initializer returning the current value of ``variable`` (a slot that starts
-    as a copy of its weights)."""
+    """An initializer returning a copy of the current value of ``variable`` (a slot that
+    starts as a copy of its weights). A copy, not the value: torch would share the
+    weights' storage (and see their in-place updates), JAX the weights' buffer (which
+    fit's compiled step donates once per argument)."""
 
     def __init__(self, variable):
         self.variable = variable
 
     def __call__(self, shape, dtype=None):
-        return ops.cast(ops.convert_to_tensor(self.variable), dtype or self.variable.dtype)
+        return ops.copy(ops.cast(ops.convert_to_tensor(self.variable), dtype or self.variable.dtype))
