@@ -65,14 +65,15 @@ from keras_optlab.lab.plots import new_figure, output_dir, save  # noqa: E402
 DTYPE = "float64"
 DEFAULT = {"width": 10, "depth": 2, "samples": None, "epochs": 5, "steps": 40, "train_rate": 0.25,
            "low": 2.0**-4, "high": 2.0**7}
-QUICK = {"width": 6, "depth": 2, "samples": 300, "epochs": 2, "steps": 15, "train_rate": 0.25,
-         "low": 2.0**-3, "high": 2.0**6}
+QUICK = {"width": 4, "depth": 2, "samples": 200, "epochs": 2, "steps": 10, "train_rate": 0.25,
+         "low": 2.0**-2, "high": 2.0**5}
 # Input settings: x ↦ scale·x + shift of the standardized pixels x. "scaled" is what an
 # unstandardized input looks like to the first layer (large, all-positive features).
 SETTINGS = {"standardized": (1.0, 0.0), "scaled": (4.0, 6.0)}
 BATCH = 64
 TOP_K = (10, 100)
-LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+# dtype: a Keras loss computes in floatx (float32) unless told otherwise.
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=DTYPE)
 
 
 class TrainingBatchNorm(keras.layers.Layer):
