@@ -45,11 +45,6 @@ def averaging_optimizer(model):
             + f" Received: optimizer={_checks.shown(optimizer)} "
             f"(polyak={getattr(optimizer, 'polyak', None)!r})"
         )
-    if not optimizer.built:
-        raise ValueError(
-            f"SwapAveragedWeights: optimizer '{optimizer.name}' is not built yet, so it holds no "
-            "average. Train (fit) the model first."
-        )
     return optimizer
 
 
@@ -60,7 +55,8 @@ class SwapAveragedWeights(keras.callbacks.Callback):
     averages θ̂ (``optimizer.average_of(variable)``) and their raw values θ are kept in
     host memory (one copy of the trainable weights); ``on_test_end`` /
     ``on_predict_end``: θ is written back, so training continues from the raw iterate
-    and the optimizer's state (θ̂ included) is never touched. With ``swap_on_epoch=True``
+    and the optimizer's state (θ̂ included) is never touched. Before the optimizer's
+    first step (not built yet) the average is the weights, and nothing is swapped. With ``swap_on_epoch=True``
     the model also holds θ̂ from ``on_epoch_end`` to the next ``on_epoch_begin``:
     callbacks after this one in the list (``keras.callbacks.ModelCheckpoint``) save the
     averaged weights.
@@ -103,6 +99,8 @@ class SwapAveragedWeights(keras.callbacks.Callback):
         if self.swapped:
             return
         optimizer = averaging_optimizer(self.model)
+        if not optimizer.built:
+            return  # no step taken yet: the average is the weights themselves
         _sync(self.model)
         variables = list(self.model.trainable_variables)
         averages = [optimizer.average_of(v) for v in variables]
