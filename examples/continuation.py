@@ -148,11 +148,20 @@ def report(r):
     for sigma, surface, path in r["levels"]:
         print(f"  continuation level σ = {sigma:<4g}: end ({path[-1][0]: .6f}, {path[-1][1]: .6f}), "
               f"J_σ = {surface.value(path[-1]): .6f}, minimizer of J_σ ({surface.minimizer[0]: .6f}, "
-              f"{surface.minimizer[1]: .6f})")
+              f"{surface.minimizer[1]: .6f}), "
+              f"{len(surfaces.gaussian_wells_minima(blur=sigma))} minimum/minima reached from the well centres")
     for name, key in (("plain gradient descent", "plain"), ("continuation", "continuation")):
         end = r[f"{key}_end"]
         print(f"{name:22s}: end ({end[0]: .6f}, {end[1]: .6f}), J = {r[f'{key}_loss']: .6f}, "
               f"{names[r[f'{key}_basin']]}")
+    path = np.concatenate([r["levels"][0][2]] + [p[1:] for _, _, p in r["levels"][1:]])
+    along = values_along(target, path)
+    rises = np.flatnonzero(np.diff(along) > 0)
+    if rises.size:  # J first stops falling at step rises[0]; the highest J after that
+        dip = int(rises[0])
+        peak = dip + int(np.argmax(along[dip:]))
+        print(f"J (unblurred) along the continuation path: {along[0]:.6f} at the start, falls to {along[dip]:.6f} "
+              f"(step {dip}), rises to {along[peak]:.6f} (step {peak}), ends at {along[-1]:.6f}")
     print(f"time: plain {r['seconds'][0]:.2f} s, continuation {r['seconds'][1]:.2f} s")
 
 
