@@ -6,23 +6,28 @@ which makes the optimization problem better conditioned and allows larger learni
 rates. Here the same small MLP on scikit-learn's digits is measured with and without
 ``BatchNormalization``:
 
-(a) the exact Hessian H of the training loss, float64, formed in full
-    (``keras_optlab.curvature.autodiff.for_backend().hessian``; about 1 100 parameters)
-    and diagonalized by ``numpy.linalg.eigh``, at initialization and after a few epochs
-    of minibatch SGD. Reported: λ_max, λ_min, and the ratios λ_max/λ_k of the top
-    eigenvalue to the k-th largest (k = 10, 100) — the condition number of H restricted
-    to its top-k subspace. λ_max/λ_min itself is useless here: H has exact zero
-    eigenvalues in both models (the inputs that are constant on digits — blank corner
-    pixels — leave their weights without any effect), and with BN every unit's incoming
-    weights are scale-invariant (J(c·w) = J(w)), which adds one zero eigenvalue per
-    normalized unit.
+(a) the exact Hessian H of the training loss, float64, formed in full (870 and 890
+    parameters; ``keras_optlab.curvature.autodiff.for_backend().hessian``) and diagonalized by ``numpy.linalg.eigvalsh``, at initialization and after
+    a few epochs of minibatch SGD. Reported: λ_max, λ_min, and the ratios λ_max/λ_k of
+    the top eigenvalue to the k-th largest (k = 10, 100) — the condition number of H
+    restricted to its top-k subspace. λ_max/λ_min itself is useless here: H has exact
+    zero eigenvalues in both models (the inputs that are constant on digits — blank
+    corner pixels — leave their weights without any effect), and with BN every unit's
+    incoming weights are scale-invariant (J(c·w) = J(w)), which adds one zero eigenvalue
+    per normalized unit.
 (b) the critical learning rate: constant-step gradient descent θ ← θ − ε∇J(θ) (Alg. 8.1
-    with the whole training set as the batch) from the same initialization for ``STEPS``
-    steps, ε on a grid of factors of √2; a run *makes progress* when every loss is finite
-    and the last is below the first. The critical ε is the largest grid value after which
-    runs stop making progress (the scan stops after two failures in a row). The local
-    quadratic model says gradient descent is stable for ε < 2/λ_max(θ₀) (Sec. 4.3.1,
-    8.2.1); the script prints both.
+    with the whole training set as the batch) from the same initialization for
+    ``config["steps"]`` steps, ε on a grid of factors of √2; a run *makes progress* when
+    every loss is finite and the last is below the first. The scan runs upward and stops
+    after two failures in a row; the critical ε is the last ε that made progress. The
+    grid's best ε (lowest last loss) is reported too. The local quadratic model says
+    gradient descent is stable for ε < 2/λ_max(θ₀) (Sec. 4.3.1, 8.2.1); the script
+    prints both.
+
+Both for two inputs (``SETTINGS``): the standardized pixels x of ``load_digits``, and
+4x + 6 (large, all-positive features, what unstandardized inputs look like to the first
+layer). BN cancels any affine map of its input, so the BN model sees the same problem in
+both (up to its ε); the plain model does not.
 
 How the batch statistics are handled. With BN the loss of an example depends on the
 other examples of its batch. Everything measured here uses BN in *training mode*
@@ -30,9 +35,12 @@ other examples of its batch. Everything measured here uses BN in *training mode*
 the gradient-descent runs of (b) on the whole training set (1 437 digits, so the
 statistics are those of the full set and the function is deterministic); the SGD epochs
 of (a) on minibatches of ``BATCH`` (their own statistics, as ``fit`` would). The moving
-averages BN keeps for inference play no part.
+averages BN keeps for inference play no part. BN is :class:`TrainingBatchNorm`, the
+function of ``keras.layers.BatchNormalization(training=True)`` written so that its second
+derivatives are exact on TensorFlow too (see its docstring; the script prints how far the
+two are apart).
 
-    python examples/batch_norm_conditioning.py           # about 40 s on one core
+    python examples/batch_norm_conditioning.py           # 35-50 s on a shared 2-core CPU
     python examples/batch_norm_conditioning.py --quick   # smaller net and data, a smoke run
 
 Writes batch_norm_conditioning.png (the signed spectra, sorted, and the loss after
@@ -137,12 +145,21 @@ class Trainer:
         self.variables = list(model.trainable_variables)
         self.adapter = for_backend("examples/batch_norm_conditioning.py")
         self._gradient = self.adapter.compiled(self._loss_and_gradient, model.variables)
+        self._hessian = self.adapter.compiled(self._full_hessian, model.variables)  # traced once, used twice
 
     def loss_fn(self, x, y):
         return lambda: LOSS(y, self.model(x, training=True))
 
     def _loss_and_gradient(self, x, y):
         return self.adapter.loss_and_gradient(self.loss_fn(x, y), self.variables)
+
+    def _full_hessian(self, x, y):
+        return self.adapter.hessian(self.loss_fn(x, y), self.variables)[2]
+
+    def _split(self, flat):
+        """A flat float64 vector as tensors shaped like the variables."""
+        parts = np.split(np.asarray(flat, np.float64), np.cumsum([int(np.prod(v.shape)) for v in self.variables])[:-1])
+        return [ops.convert_to_tensor(p.reshape(tuple(v.shape)), dtype=DTYPE) for p, v in zip(parts, self.variables)]
 
     def weights(self):
         return [np.array(ops.convert_to_numpy(v)) for v in self.variables]
@@ -159,18 +176,21 @@ class Trainer:
         return float(ops.convert_to_numpy(loss))
 
     def spectrum(self, x, y):
-        """The eigenvalues of the exact Hessian of the loss on (x, y), ascending."""
-        _, _, h = self.adapter.hessian(self.loss_fn(x, y), self.variables)
-        h = np.asarray(ops.convert_to_numpy(h), dtype=np.float64)
+        """The eigenvalues of the exact Hessian of the loss on (x, y), ascending
+        (``for_backend().hessian``, compiled once per model: on TF its vectorized Jacobian
+        would otherwise be traced again at every call)."""
+        h = np.asarray(ops.convert_to_numpy(self._hessian(x, y)), dtype=np.float64)
         return np.linalg.eigvalsh(0.5 * (h + h.T))
 
     def curvature_along(self, x, y, vector):
         """(loss, flat gradient, vᵀHv) on (x, y) for the flat ``vector``, one HVP."""
-        parts = np.split(np.asarray(vector, np.float64), np.cumsum([int(np.prod(v.shape)) for v in self.variables])[:-1])
-        parts = [ops.convert_to_tensor(p.reshape(tuple(v.shape)), dtype=DTYPE) for p, v in zip(parts, self.variables)]
-        loss, grads, hv = self.adapter.hvp(self.loss_fn(x, y), self.variables, lambda _: parts)
-        flat = lambda ts: np.concatenate([np.asarray(ops.convert_to_numpy(t), np.float64).ravel() for t in ts])  # noqa: E731
-        return float(ops.convert_to_numpy(loss)), flat(grads), float(flat(hv) @ np.asarray(vector, np.float64))
+        loss, grads, hv = self.adapter.hvp(self.loss_fn(x, y), self.variables, lambda _: self._split(vector))
+        return float(ops.convert_to_numpy(loss)), _flat(grads), float(_flat(hv) @ np.asarray(vector, np.float64))
+
+
+def _flat(tensors):
+    """Tensors as one float64 NumPy vector."""
+    return np.concatenate([np.asarray(ops.convert_to_numpy(t), np.float64).ravel() for t in tensors])
 
 
 def check_batch_norm(trainer, x, y, config, seed=0):
