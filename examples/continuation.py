@@ -14,7 +14,7 @@ gradient are exact — the script checks one value against a Monte Carlo estimat
 expectation (fixed seed). Gradients are taken on the active Keras backend
 (``surfaces.value_and_gradient``).
 
-* plain gradient descent θ ← θ − ε∇J(θ) for ``LEVELS × STEPS`` steps from the start;
+* plain gradient descent θ ← θ − ε∇J(θ) for ``len(SIGMAS) × STEPS`` steps from the start;
 * continuation: ``STEPS`` steps of the same gradient descent on each J⁽ⁱ⁾, σᵢ in
   ``SIGMAS`` (the last 0: J itself), each level warm-started where the previous ended.
 

@@ -168,14 +168,19 @@ def _finite_difference_curvature(trainer, x, y, vector, h=1e-5):
     return float((grads[0] - grads[1]) @ vector / (2 * h))
 
 
-def test_training_batch_norm_hessian_is_the_hessian():
+def _bn_case(keras_batch_norm):
+    """A small BN MLP (ours or Keras' BN) on 64 random inputs 4z + 6 (z standard normal,
+    large pre-activation means), float64, and a random unit direction v."""
     bn = _script("batch_norm_conditioning")
     x, y = np.random.default_rng(0).standard_normal((64, 64)) * 4 + 6, np.arange(64) % 10
     xt, yt = ops.convert_to_tensor(x), ops.convert_to_tensor(y.astype("int32"))
-    trainer = bn.Trainer(bn.mlp(True, width=4, depth=2))
-    n = sum(w.size for w in trainer.weights())
-    v = np.random.default_rng(1).standard_normal(n)
-    v /= np.linalg.norm(v)
+    trainer = bn.Trainer(bn.mlp(True, width=4, depth=2, keras_batch_norm=keras_batch_norm))
+    v = np.random.default_rng(1).standard_normal(sum(w.size for w in trainer.weights()))
+    return trainer, xt, yt, v / np.linalg.norm(v)
+
+
+def test_training_batch_norm_hessian_is_the_hessian():
+    trainer, xt, yt, v = _bn_case(keras_batch_norm=False)
     exact = trainer.curvature_along(xt, yt, v)[2]
     # float64, h = 1e-5: the central difference is off by ~h²·|f'''| + 1e-16/h ≈ 1e-10.
     assert exact == pytest.approx(_finite_difference_curvature(trainer, xt, yt, v), rel=1e-7)
@@ -186,13 +191,7 @@ def test_keras_batch_norm_second_derivatives_are_off_on_tensorflow():
     # Why the example has TrainingBatchNorm: tf.nn.moments uses stop_gradient(mean) in the
     # variance, so H through keras.layers.BatchNormalization(training=True) misses terms. If
     # this starts failing, TF fixed it and Keras' BN can be used for the Hessian directly.
-    bn = _script("batch_norm_conditioning")
-    x, y = np.random.default_rng(0).standard_normal((64, 64)) * 4 + 6, np.arange(64) % 10
-    xt, yt = ops.convert_to_tensor(x), ops.convert_to_tensor(y.astype("int32"))
-    trainer = bn.Trainer(bn.mlp(True, width=4, depth=2, keras_batch_norm=True))
-    n = sum(w.size for w in trainer.weights())
-    v = np.random.default_rng(1).standard_normal(n)
-    v /= np.linalg.norm(v)
+    trainer, xt, yt, v = _bn_case(keras_batch_norm=True)
     through_keras = trainer.curvature_along(xt, yt, v)[2]
     truth = _finite_difference_curvature(trainer, xt, yt, v)
     assert abs(through_keras - truth) > 0.01 * abs(truth)
