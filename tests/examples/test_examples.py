@@ -23,7 +23,7 @@ def test_there_is_one_example_per_topic():
     topics = {
         "local_minima", "plateaus_and_saddles", "cliffs_and_clipping", "long_term_dependencies",
         "sgd_linear_decay", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "newton", "export_saved_model",
-        "quasi_newton",
+        "quasi_newton", "batch_norm_conditioning", "coordinate_descent", "continuation",
     }
     assert topics <= names, sorted(topics - names)
 
