@@ -27,12 +27,13 @@ _EXPORTS = {
         "keras_optlab.optimizers",
     ),
     "LinearDecay": "keras_optlab.schedules",
-    **dict.fromkeys(("CurvatureMonitor", "GradientStats"), "keras_optlab.callbacks"),
+    **dict.fromkeys(("CurvatureMonitor", "GradientStats", "SwapAveragedWeights"), "keras_optlab.callbacks"),
     "SecondOrder": "keras_optlab.second_order",
     **dict.fromkeys(("InitSearch", "init_hyperparameters", "search_init"), "keras_optlab.tuning"),
 }
 _SUBMODULES = (
     "accel",
+    "averaging",
     "calibration",
     "callbacks",
     "clipping",

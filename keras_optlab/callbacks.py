@@ -42,6 +42,7 @@ from keras_optlab.curvature.autodiff import for_backend
 from keras_optlab.curvature.hvp import check_batch, loss_closure, model_oracle
 from keras_optlab.curvature.spectrum import top_eigenvalues
 from keras_optlab import _keras_hooks
+from keras_optlab.averaging import SwapAveragedWeights
 from keras_optlab.optimizers.base import BookOptimizer
 
 CURVATURE_KEYS = ("g_norm_sq", "gHg", "critical_learning_rate", "lambda_max", "ill_conditioned")
@@ -331,4 +332,4 @@ def synced(model):
 
 _LOGGING_CALLBACKS = (CurvatureMonitor, GradientStats)
 
-__all__ = ["CurvatureMonitor", "GradientStats"]
+__all__ = ["CurvatureMonitor", "GradientStats", "SwapAveragedWeights"]

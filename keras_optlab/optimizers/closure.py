@@ -30,7 +30,7 @@ from keras_optlab.optimizers.base import BookOptimizer
 # Arguments of the first-order optimizers that have no meaning for a step computed
 # from the loss (they act on a gradient handed over by Keras).
 FIRST_ORDER_ONLY = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema", "loss_scale_factor",
-                    "gradient_accumulation_steps", "adaptive_clipnorm", "polyak")
+                    "gradient_accumulation_steps", "adaptive_clipnorm", "polyak", "polyak_start")
 LINE_SEARCHES = ("strong_wolfe", "armijo")
 
 

@@ -24,6 +24,7 @@ def test_there_is_one_example_per_topic():
         "local_minima", "plateaus_and_saddles", "cliffs_and_clipping", "long_term_dependencies",
         "sgd_linear_decay", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "newton", "export_saved_model",
         "quasi_newton", "batch_norm_conditioning", "coordinate_descent", "continuation",
+        "polyak_averaging",
     }
     assert topics <= names, sorted(topics - names)
 
