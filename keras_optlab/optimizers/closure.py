@@ -25,6 +25,7 @@ from keras_optlab.curvature.autodiff import for_backend
 from keras_optlab.curvature.autodiff.common import flat, size, unflat
 from keras_optlab.curvature.hvp import check_callable, check_variables
 from keras_optlab.optimizers import line_search as searches
+from keras_optlab.optimizers.line_search import smaller
 from keras_optlab.optimizers.base import BookOptimizer
 
 # Arguments of the first-order optimizers that have no meaning for a step computed
@@ -224,6 +225,13 @@ class LineSearchOptimizer(ClosureOptimizer):
 
     def _counters(self):
         return (self._line_search_evaluations, self._function_evaluations, self._line_search_failures)
+
+    @staticmethod
+    def unit_first_step(g):
+        """min(1, 1/‖g‖): the first trial step when nothing better is known (a first
+        step of length at most 1 along d = −g)."""
+        norm = ops.sqrt(dot(g, g))
+        return smaller(ops.ones_like(norm), 1.0 / ops.where(norm > 0, norm, ops.ones_like(norm)))
 
     def _closure_step(self, loss_fn, variables, outputs_fn, output_loss_fn, start):
         dtype = variables[0].dtype

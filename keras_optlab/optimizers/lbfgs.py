@@ -149,9 +149,8 @@ class LBFGS(LineSearchOptimizer):
         return -two_loop(g, s_history, y_history, count, gamma)
 
     def _initial_step(self, g, d, slope):
-        norm = ops.sqrt(dot(g, g))
-        first = smaller(ops.ones_like(norm), 1.0 / ops.where(norm > 0, norm, ops.ones_like(norm)))
-        return ops.where(ops.convert_to_tensor(self._pairs) > 0, ops.ones_like(norm), first)
+        first = self.unit_first_step(g)
+        return ops.where(ops.convert_to_tensor(self._pairs) > 0, ops.ones_like(first), first)
 
     def _remember(self, g, d, step, g_new, keep, reset):
         y = g_new - g
@@ -164,7 +163,8 @@ class LBFGS(LineSearchOptimizer):
             old = ops.convert_to_tensor(history)
             shifted = ops.concatenate([old[1:], ops.expand_dims(new, 0)], axis=0)
             history.assign(ops.where(add, shifted, old))
-        self._pairs.assign(ops.cast(ops.where(add, smaller(count + 1, ops.full_like(count, self.history)), count), "int32"))
+        grown = smaller(count + 1, ops.full_like(count, self.history))
+        self._pairs.assign(ops.cast(ops.where(add, grown, count), "int32"))
         # A step that moved but whose pair fails sᵀy > 0 (a step of length 0 has no pair).
         skipped = keep & ops.logical_not(curved) & (ss > 0.0)
         self._curvature_pair_skips.assign(

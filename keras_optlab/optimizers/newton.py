@@ -313,25 +313,22 @@ class Newton(ClosureOptimizer):
         self._damping_value.assign(self._damping_value * factor)
         return accepted
 
+    def _counters(self):
+        return (self._cg_iterations,)
+
     def load_own_variables(self, store):
-        """BookOptimizer's checked loading (every float finite, counters >= 0), plus
-        Newton's own state: ``damping_value`` >= 0 (> 0 with ``adaptive_damping``, which
-        can never leave 0) and ``cg_iterations`` >= 0. A bad value raises ``ValueError``
+        """BookOptimizer's checked loading (every float finite, counters >= 0, here
+        ``cg_iterations`` too), plus ``damping_value`` >= 0 (> 0 with
+        ``adaptive_damping``, which can never leave 0). A bad value raises ``ValueError``
         naming the variable, and nothing is assigned."""
         if self.built and len(store.keys()) == len(self.variables):
             index = {id(v): i for i, v in enumerate(self.variables)}
             damping = np.asarray(store[str(index[id(self._damping_value)])], dtype=np.float64)
-            iterations = np.asarray(store[str(index[id(self._cg_iterations)])])
             low_text = "> 0 (adaptive_damping)" if self.adaptive_damping else ">= 0"
             if np.isfinite(damping).all() and ((damping <= 0).any() if self.adaptive_damping else (damping < 0).any()):
                 raise ValueError(
                     f"Refusing to load optimizer '{self.name}': saved state of variable "
                     f"'{self._damping_value.path}' must be {low_text}. Received: damping_value={damping.tolist()}"
-                )
-            if (iterations < 0).any():
-                raise ValueError(
-                    f"Refusing to load optimizer '{self.name}': saved state of variable "
-                    f"'{self._cg_iterations.path}' must be >= 0. Received: cg_iterations={iterations.tolist()}"
                 )
         super().load_own_variables(store)
 

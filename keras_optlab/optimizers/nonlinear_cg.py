@@ -7,7 +7,7 @@ from keras import ops
 from keras_optlab import _checks
 from keras_optlab.optimizers.base import fill_docstring
 from keras_optlab.optimizers.closure import LineSearchOptimizer, dot
-from keras_optlab.optimizers.line_search import larger, smaller
+from keras_optlab.optimizers.line_search import larger
 
 BETAS = ("polak_ribiere", "fletcher_reeves")
 
@@ -140,8 +140,7 @@ class NonlinearCG(LineSearchOptimizer):
         return -g + ops.cast(beta, g.dtype) * ops.convert_to_tensor(self._previous_direction)
 
     def _initial_step(self, g, d, slope):
-        norm = ops.sqrt(dot(g, g))
-        first = smaller(ops.ones_like(norm), 1.0 / ops.where(norm > 0, norm, ops.ones_like(norm)))
+        first = self.unit_first_step(g)
         change = ops.convert_to_tensor(self._previous_change)
         guess = change / slope  # both negative: α₋ g₋ᵀρ₋ / gᵀρ (N&W Eq. 3.60)
         return ops.where((change < 0.0) & ops.isfinite(guess), guess, first)
