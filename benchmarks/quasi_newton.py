@@ -135,6 +135,7 @@ def limit_threads(threads):
 HISTORY = 10  # every L-BFGS here keeps 10 pairs (scipy maxcor, torch history_size, optax memory_size)
 AE_LAYERS = (32, 16, 4, 16, 32)  # benchmarks/hessian_free_autoencoder.py's LAYERS
 AE_TRAIN = 1400  # its split: 1,400 training digits, the rest (397) validation
+CURVE_POINTS = 120  # points of each loss-against-time curve kept in the JSON
 PEERS = {"scipy_lbfgsb": "scipy", "scipy_cg": "scipy", "torch_lbfgs": "torch", "optax_lbfgs": "optax"}
 
 
@@ -143,22 +144,28 @@ PEERS = {"scipy_lbfgsb": "scipy", "scipy_cg": "scipy", "torch_lbfgs": "torch", "
 
 def array_ops(framework):
     """The few array functions the losses use, for ``framework`` ("keras", "torch", "jax"):
-    ``k.m`` the module (sum, exp, tanh, reshape), ``k.mm`` a float64-exact matrix product
+    ``k.m`` the module (sum, exp, reshape), ``k.mm`` a float64-exact matrix product
     (keras: einsum, see the Keras 3.15 torch note in tests/optimizers/test_newton.py),
-    ``k.logsumexp`` over axis 1, ``k.const`` a NumPy array as a float64 tensor."""
+    ``k.tanh``, ``k.logsumexp`` over axis 1, ``k.const`` a NumPy array as a float64 tensor.
+
+    keras' tanh is 1 − 2/(e²ᵃ + 1): Keras 3.15's ``ops.tanh`` (and ``ops.sin``) on the JAX
+    backend return float32 for a float64 input (this script measured the loss 2e-10 off
+    torch's and jax's at θ₀ through it); ``ops.exp`` keeps float64."""
     if framework == "keras":
         return types.SimpleNamespace(m=ops, mm=lambda a, b: ops.einsum("ij,jk->ik", a, b),
+                                     tanh=lambda a: 1.0 - 2.0 / (ops.exp(2.0 * a) + 1.0),
                                      logsumexp=lambda a: ops.logsumexp(a, axis=1),
                                      const=lambda a: ops.convert_to_tensor(np.asarray(a, "float64")))
     if framework == "torch":
         import torch
 
-        return types.SimpleNamespace(m=torch, mm=torch.matmul, logsumexp=lambda a: torch.logsumexp(a, dim=1),
+        return types.SimpleNamespace(m=torch, mm=torch.matmul, tanh=torch.tanh,
+                                     logsumexp=lambda a: torch.logsumexp(a, dim=1),
                                      const=lambda a: torch.as_tensor(np.asarray(a, "float64")))
     import jax
     import jax.numpy as jnp
 
-    return types.SimpleNamespace(m=jnp, mm=jnp.matmul, logsumexp=lambda a: jax.nn.logsumexp(a, axis=1),
+    return types.SimpleNamespace(m=jnp, mm=jnp.matmul, tanh=jnp.tanh, logsumexp=lambda a: jax.nn.logsumexp(a, axis=1),
                                  const=lambda a: jnp.asarray(np.asarray(a, "float64")))
 
 
@@ -191,7 +198,7 @@ def autoencoder_loss(theta, d, k):
         b = theta[offset + m * n: offset + m * n + n]
         offset += m * n + n
         a = k.mm(h, w) + b
-        h = k.m.tanh(a) if i < len(shapes) - 1 else 1.0 / (1.0 + k.m.exp(-a))
+        h = k.tanh(a) if i < len(shapes) - 1 else 1.0 / (1.0 + k.m.exp(-a))
     return k.m.sum((h - d["x"]) ** 2) / (d["x"].shape[0] * d["x"].shape[1])
 
 
@@ -539,12 +546,22 @@ def race_at_equal_time(seconds, seed, autoencoder_n):
             curve.append((elapsed, *measure()))
         at = {f"{fraction:g}": loss_at(curve, fraction * seconds) for fraction in (0.25, 0.5, 1.0)}
         runs[name] = {"batch_size": batch_size, "epochs": epochs, "steps": epochs * -(-len(x_train) // batch_size),
-                      "first_epoch_with_tracing_s": trace_s, "epochs_per_chunk": chunk, "curve_s_train_val": curve,
+                      "first_epoch_with_tracing_s": trace_s, "epochs_per_chunk": chunk, "curve_points": len(curve),
+                      "curve_s_train_val": thinned(curve, CURVE_POINTS),
                       "at_fraction_of_budget": at, "final_train_mse": curve[-1][1], "final_val_mse": curve[-1][2]}
         print(f"  {name:25} {epochs:5d} epochs in {elapsed:6.1f} s (+{trace_s:4.1f} s untimed first epoch): train MSE "
               f"{at['1']['train_mse']:.5f}, validation {at['1']['val_mse']:.5f} at {seconds:g} s", flush=True)
     return {"seconds": seconds, "train_samples": len(x_train), "val_samples": len(x_val), "dtype": "float32",
             "contenders": runs}
+
+
+def thinned(curve, points):
+    """At most ``points`` of ``curve``, evenly spaced in index, first and last kept (the JSON
+    stays small; the figures above are read from the whole curve)."""
+    if len(curve) <= points:
+        return curve
+    keep = np.unique(np.linspace(0, len(curve) - 1, points).round().astype(int))
+    return [curve[i] for i in keep]
 
 
 def loss_at(curve, t):
