@@ -9,7 +9,7 @@ same start until ‖∇J‖∞ ≤ ``gtol`` (or an iteration cap):
     logistic     multinomial logistic regression on the digits training set    0
                  (keras_optlab.lab.data.load_digits, 64 → 10 with bias, mean
                  cross-entropy + ½λ‖θ‖², λ = --l2: strictly convex)
-    rosenbrock   Σᵢ 100(θᵢ₊₁ − θᵢ²)² + (1 − θᵢ)², n = --rosenbrock-n            (−1.2, 1, −1.2, 1, …)
+    rosenbrock   Σᵢ 100(θᵢ₊₁ − θᵢ²)² + (1 − θᵢ)², n = --rosenbrock-n            (−1.2, 1, −1.2, …)
     autoencoder  the 64-32-16-4-16-32-64 tanh/sigmoid autoencoder of            Glorot-uniform kernels
                  benchmarks/hessian_free_autoencoder.py, pixel MSE on its       drawn in NumPy (--seed;
                  1,400 training digits (pixels / 16), full batch; non-convex:   the same on every
@@ -415,7 +415,8 @@ def run_optax(problem, repeats, count_calls=True):
 
         jax.block_until_ready(optax_solver(counted, problem.gtol, problem.max_iterations)(x0))
         out["evaluations"] = calls[0]
-    out["evaluations_counted_by"] = "callback in J" if count_calls else "sum of the zoom line search's num_linesearch_steps"
+    out["evaluations_counted_by"] = ("callback in J" if count_calls
+                                     else "sum of the zoom line search's num_linesearch_steps")
     return out
 
 
@@ -579,21 +580,33 @@ def default_json(backend):
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--backend", choices=BACKENDS, default=None, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
-    p.add_argument("--gtol", type=float, default=1e-6, help="‖g‖∞ tolerance, logistic and Rosenbrock (default 1e-6)")
-    p.add_argument("--max-iterations", type=int, default=None, help="iteration cap, logistic and Rosenbrock (default 3000; --quick 300)")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    p.add_argument("--gtol", type=float, default=1e-6,
+                   help="‖g‖∞ tolerance, logistic and Rosenbrock (default 1e-6)")
+    p.add_argument("--max-iterations", type=int, default=None,
+                   help="iteration cap, logistic and Rosenbrock (default 3000; --quick 300)")
     p.add_argument("--l2", type=float, default=1e-3, help="logistic regression's λ (default 1e-3)")
-    p.add_argument("--logistic-n", type=int, default=None, help="training digits in the logistic problem (default all; --quick 300)")
-    p.add_argument("--rosenbrock-n", type=int, default=None, help="Rosenbrock dimension (default 100; --quick 10)")
-    p.add_argument("--autoencoder-gtol", type=float, default=1e-5, help="‖g‖∞ tolerance on the autoencoder (default 1e-5)")
-    p.add_argument("--autoencoder-iterations", type=int, default=None, help="iteration cap on the autoencoder (default 300; --quick 5)")
-    p.add_argument("--autoencoder-n", type=int, default=None, help="training digits of the autoencoder (default 1400; --quick 200)")
-    p.add_argument("--repeats", type=int, default=None, help="timed runs per contender (default 3; --quick 1)")
-    p.add_argument("--seconds", type=float, default=None, help="part 2's fit time per contender (default 30; --quick 0.5)")
+    p.add_argument("--logistic-n", type=int, default=None,
+                   help="training digits in the logistic problem (default all; --quick 300)")
+    p.add_argument("--rosenbrock-n", type=int, default=None,
+                   help="Rosenbrock dimension (default 100; --quick 10)")
+    p.add_argument("--autoencoder-gtol", type=float, default=1e-5,
+                   help="‖g‖∞ tolerance on the autoencoder (default 1e-5)")
+    p.add_argument("--autoencoder-iterations", type=int, default=None,
+                   help="iteration cap on the autoencoder (default 300; --quick 5)")
+    p.add_argument("--autoencoder-n", type=int, default=None,
+                   help="training digits of the autoencoder (default 1400; --quick 200)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed runs per contender (default 3; --quick 1)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="part 2's fit time per contender (default 30; --quick 0.5)")
     p.add_argument("--problems", default="logistic,rosenbrock,autoencoder",
                    help="part 1's problems, comma-separated (default all three)")
     p.add_argument("--skip-wall-time-race", action="store_true", help="part 1 only")
-    p.add_argument("--quick", action="store_true", help="smoke run: small problems, one repeat, 0.5 s budgets, optax's evaluations from its line search's count")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: small problems, one repeat, 0.5 s budgets, "
+                   "optax's evaluations from its line search's count")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads of every framework (TF intra/inter-op, torch, XLA; default 1)")
     p.add_argument("--seed", type=int, default=0)
