@@ -142,8 +142,9 @@ class ClosureOptimizer(BookOptimizer):
         variables = self._checked(loss_fn, variables, None, None)
         # One traced step reused (tf.function / jax.jit; eager on torch): a line search
         # is a while_loop, which an eager JAX call would trace anew every step.
-        step = self._autodiff.compiled_update(
-            lambda begin: self._closure_step(loss_fn, variables, None, None, begin), list(variables) + self.variables
+        step = self._autodiff.compiled(
+            lambda begin: self._closure_step(loss_fn, variables, None, None, begin), list(variables) + self.variables,
+            assigns=True,
         )
         losses, start = [], None
         for index in range(steps):

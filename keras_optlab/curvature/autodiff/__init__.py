@@ -36,11 +36,11 @@ Functions of every adapter (``loss`` a scalar, lists shaped like ``variables``):
   flattened variables
 * ``tensor_gradients(fn, tensors)`` → the gradient of the scalar ``fn(tensors)`` with
   respect to each tensor, ``None`` where ``fn`` does not depend on it
-* ``compiled(fn, state)`` → ``fn`` traced once for reuse (``tf.function``, ``jax.jit``
+* ``compiled(fn, state, assigns=False)`` → ``fn`` traced once for reuse (``tf.function``, ``jax.jit``
   over the values of the variables in ``state``; torch: ``fn`` itself, eager)
-* ``compiled_update(fn, state)`` → the same for an ``fn`` that also assigns the
-  variables in ``state`` (JAX: a pure function of their values whose new values are
-  assigned after each call)
+  — with ``assigns=True`` for an ``fn`` that also assigns variables of ``state`` (JAX:
+  the new values come out of the trace and are assigned after each call; TensorFlow
+  and torch assign as they run)
 """
 
 import importlib

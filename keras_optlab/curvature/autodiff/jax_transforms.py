@@ -69,38 +69,27 @@ def hessian(loss_fn, variables):
     return loss, grads, h
 
 
-def compiled(fn, state):
+def compiled(fn, state, assigns=False):
     """``fn`` under ``jax.jit``, with the values of the variables in ``state`` as
-    arguments (substituted back inside), so that a trace never bakes in weights."""
-    state = list(state)
+    arguments (substituted back inside), so that a trace never bakes in weights.
 
-    def pure(values, *args):
-        with _keras_hooks.substituted(state, values):
-            return fn(*args)
-
-    jitted = jax.jit(pure)
-
-    def call(*args):
-        return jitted(_values(state), *args)
-
-    return call
-
-
-def compiled_update(fn, state):
-    """``fn`` — which reads and assigns the variables in ``state`` — under ``jax.jit``
-    as a pure function of their values (a ``keras.StatelessScope`` records the
-    assignments); each call assigns the new values afterwards, outside the trace."""
+    ``assigns=True``: ``fn`` also assigns variables of ``state``; the trace records
+    the assignments (a ``keras.StatelessScope``) and returns the new values, which each
+    call assigns afterwards, outside the trace."""
     state = list(state)
 
     def pure(values, *args):
         with _keras_hooks.substituted(state, values) as scope:
             out = fn(*args)
-        return out, [scope.get_current_value(v) for v in state]
+        return (out, [scope.get_current_value(v) for v in state]) if assigns else out
 
     jitted = jax.jit(pure)
 
     def call(*args):
-        out, values = jitted(_values(state), *args)
+        out = jitted(_values(state), *args)
+        if not assigns:
+            return out
+        out, values = out
         for variable, value in zip(state, values):
             variable.assign(value)
         return out

@@ -76,13 +76,9 @@ def hessian(loss_fn, variables):
     return loss, grads, tf.concat([tf.reshape(b, [n, -1]) for b in blocks], axis=1)
 
 
-def compiled(fn, state=None):
-    """``fn`` as one ``tf.function`` (``reduce_retracing``: a new batch size retraces once)."""
-    return tf.function(fn, reduce_retracing=True)
-
-
-def compiled_update(fn, state=None):
-    """``fn``, which assigns variables, as one ``tf.function`` (assignments are graph ops)."""
+def compiled(fn, state=None, assigns=False):
+    """``fn`` as one ``tf.function`` (``reduce_retracing``: a new batch size retraces once);
+    its assignments are graph ops, whatever ``assigns`` says."""
     return tf.function(fn, reduce_retracing=True)
 
 

@@ -89,12 +89,7 @@ def hessian(loss_fn, variables):
     return loss.detach(), [t.detach() for t in grads], h.detach()
 
 
-def compiled(fn, state=None):
-    """Eager: torch runs ``fn`` as it is."""
-    return fn
-
-
-def compiled_update(fn, state=None):
+def compiled(fn, state=None, assigns=False):
     """Eager: torch runs ``fn`` (and its assignments) as it is."""
     return fn
 
