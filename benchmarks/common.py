@@ -58,6 +58,28 @@ def select_backend(is_main, argv=None):
     return os.environ["KERAS_BACKEND"]
 
 
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def backend_and_json(args, argv, name, tensorflow_file=None):
+    """The run's backend (``args.backend``, else the one keras runs) and the ``argv`` for
+    a re-run (:func:`rerun_with_backend`).
+
+    Without ``--json`` (``args.json`` None) the report goes to
+    ``results/{name}_{backend}_cpu.json`` — on TensorFlow ``results/{tensorflow_file}``
+    when given (the file named before other backends were measured) — and that path is
+    added to ``argv``, so that a re-run in a child process writes where this one reads.
+    Imports keras: call it after the backend is chosen."""
+    import keras
+
+    backend = args.backend or keras.backend.backend()
+    if args.json is None:
+        file = tensorflow_file if backend == "tensorflow" and tensorflow_file else f"{name}_{backend}_cpu.json"
+        args.json = os.path.join(RESULTS, file)
+        argv = [*argv, "--json", os.path.relpath(args.json)]
+    return backend, argv
+
+
 def rerun_with_backend(script, backend, argv, json_path):
     """Run ``script`` again in a child process whose ``KERAS_BACKEND`` is ``backend``
     (this process imported keras with another one), with ``argv``; return the JSON report

@@ -56,7 +56,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from common import BACKENDS, rerun_with_backend, select_backend, sync, write_json  # noqa: E402
+from common import BACKENDS, backend_and_json, rerun_with_backend, select_backend, sync, write_json  # noqa: E402
 
 select_backend(__name__ == "__main__")  # before keras is imported
 
@@ -69,7 +69,6 @@ from keras_optlab import curvature, optimizers  # noqa: E402
 from keras_optlab.callbacks import CurvatureMonitor  # noqa: E402
 from keras_optlab.lab.data import load_digits  # noqa: E402
 
-DEFAULT_JSON = os.path.join(HERE, "results", "curvature_cost_cpu.json")
 TARGETS = {"hvp_over_gradient": 2.5, "monitor_overhead": 0.05}
 
 
@@ -214,16 +213,14 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=20, help="gradient/HVP calls per round")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per timed fit")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 rounds, small sizes")
-    parser.add_argument("--json", default=DEFAULT_JSON)
+    parser.add_argument("--json", default=None, help="where to write results (default results/curvature_cost_cpu.json "
+                        "on TensorFlow, results/curvature_cost_<backend>_cpu.json otherwise); '' for none")
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
     parser.add_argument("--no-monitor", action="store_true", help="leave out the CurvatureMonitor fit overhead")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    backend = args.backend or keras.backend.backend()
-    if args.json == DEFAULT_JSON and backend != "tensorflow":
-        args.json = os.path.join(HERE, "results", f"curvature_cost_{backend}_cpu.json")
-        argv = [*argv, "--json", os.path.relpath(args.json)]
+    backend, argv = backend_and_json(args, argv, "curvature_cost", tensorflow_file="curvature_cost_cpu.json")
     if backend != keras.backend.backend():
         return rerun_with_backend(__file__, backend, argv, args.json)
     if args.quick:

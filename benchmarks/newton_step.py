@@ -43,7 +43,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from common import BACKENDS, rerun_with_backend, select_backend, write_json  # noqa: E402
+from common import BACKENDS, backend_and_json, rerun_with_backend, select_backend, write_json  # noqa: E402
 
 select_backend(__name__ == "__main__")  # before keras is imported
 
@@ -56,11 +56,6 @@ import keras_optlab  # noqa: E402
 from keras_optlab import optimizers  # noqa: E402
 from keras_optlab.lab.data import load_digits  # noqa: E402
 from keras_optlab.lab.models import digits_mlp  # noqa: E402
-
-
-def default_json(backend):
-    name = "newton_step_cpu.json" if backend == "tensorflow" else f"newton_step_{backend}_cpu.json"
-    return os.path.join(HERE, "results", name)
 
 
 def framework_versions(backend):
@@ -134,10 +129,7 @@ def build_parser():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    backend = args.backend or keras.backend.backend()
-    if args.json is None:
-        args.json = default_json(backend)
-        argv = [*argv, "--json", os.path.relpath(args.json)]
+    backend, argv = backend_and_json(args, argv, "newton_step", tensorflow_file="newton_step_cpu.json")
     if backend != keras.backend.backend():
         return rerun_with_backend(__file__, backend, argv, args.json)
     rounds = args.rounds or (2 if args.quick else 7)

@@ -92,7 +92,7 @@ sys.path.insert(0, HERE)
 # Keras reads KERAS_BACKEND once, when it is imported: a script run with --backend sets
 # it first (common.select_backend); main() re-runs itself in a child process when keras
 # was already imported with another backend (the script loaded as a module).
-from common import BACKENDS, rerun_with_backend, select_backend, write_json  # noqa: E402
+from common import BACKENDS, backend_and_json, rerun_with_backend, select_backend, write_json  # noqa: E402
 
 select_backend(__name__ == "__main__")
 
@@ -110,7 +110,6 @@ if keras.backend.backend() == "tensorflow":
 else:  # torch / JAX: no TF graph, no speed paths, no memory-traffic bound
     tf = accel = cpu = None
 
-DEFAULT_JSON = os.path.join(HERE, "results", "optimizer_step_cpu.json")
 
 # Targets of issue 7 (ratio ours/keras, median), for the optimizers it names; SGD and
 # NesterovRMSProp are measured but have no target.
@@ -906,7 +905,8 @@ def build_parser():
     p.add_argument("--no-torch", action="store_true", help="leave torch out even when it is importable")
     p.add_argument("--no-bound", action="store_true", help="leave out the memory-traffic bound (stream_bound.cc)")
     p.add_argument("--quick", action="store_true", help="1M params, 3 rounds of 3 steps: a smoke run")
-    p.add_argument("--json", default=DEFAULT_JSON, help="where to write results (default %(default)s); '' for none")
+    p.add_argument("--json", default=None, help="where to write results (default results/optimizer_step_cpu.json on "
+                   "TensorFlow, results/optimizer_step_<backend>_cpu.json otherwise); '' for none")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--backend", choices=BACKENDS, default=None,
@@ -1005,10 +1005,7 @@ def main(argv=None):
     unknown = [n for n in names if n not in PAIRS]
     if unknown:
         raise SystemExit(f"unknown optimizer(s) {unknown}; choose from {list(PAIRS)}")
-    backend = args.backend or keras.backend.backend()
-    if args.json == DEFAULT_JSON and backend != "tensorflow":
-        args.json = os.path.join(HERE, "results", f"optimizer_step_{backend}_cpu.json")
-        argv = [*argv, "--json", os.path.relpath(args.json)]
+    backend, argv = backend_and_json(args, argv, "optimizer_step", tensorflow_file="optimizer_step_cpu.json")
     if backend != keras.backend.backend():
         return rerun_with_backend(__file__, backend, argv, args.json)
     if backend != "tensorflow":

@@ -83,7 +83,7 @@ import types
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from common import BACKENDS, rerun_with_backend, select_backend, sync, write_json  # noqa: E402
+from common import BACKENDS, backend_and_json, rerun_with_backend, select_backend, sync, write_json  # noqa: E402
 
 select_backend(__name__ == "__main__")  # before keras is imported
 os.environ.setdefault("JAX_ENABLE_X64", "1")  # float64 in JAX (Keras' JAX backend and optax) before jax loads
@@ -574,10 +574,6 @@ def loss_at(curve, t):
 # --------------------------------------------------------------------------- main
 
 
-def default_json(backend):
-    return os.path.join(HERE, "results", f"quasi_newton_{backend}_cpu.json")
-
-
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backend", choices=BACKENDS, default=None,
@@ -617,10 +613,7 @@ def build_parser():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    backend = args.backend or keras.backend.backend()
-    if args.json is None:
-        args.json = default_json(backend)
-        argv = [*argv, "--json", os.path.relpath(args.json)]
+    backend, argv = backend_and_json(args, argv, "quasi_newton")
     if backend != keras.backend.backend():
         return rerun_with_backend(__file__, backend, argv, args.json)
     limit_threads(args.threads)
