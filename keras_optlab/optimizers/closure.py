@@ -184,11 +184,12 @@ class ClosureOptimizer(BookOptimizer):
 class LineSearchOptimizer(ClosureOptimizer):
     """Template of a line-search method (not for direct use): see the module docstring.
 
-    Subclasses implement ``_direction(g)`` → d (a flat tensor), ``_initial_step(g, d,
-    slope)`` → the first trial α (before ``learning_rate``), and ``_remember(g, d,
-    step, g_new, keep, reset)`` (their memory after a step: ``keep`` False on a
-    skipped step, ``reset`` True when the direction was not a descent direction or the
-    line search failed).
+    Subclasses implement ``_direction(g)`` → ``(d, memo)`` (d a flat tensor, ``memo``
+    whatever the subclass wants back after the step), ``_initial_step(g, d, slope)`` →
+    the first trial α (before ``learning_rate``), and ``_remember(g, d, step, g_new,
+    keep, reset, memo)`` (their memory after a step: ``keep`` False on a skipped step,
+    ``reset`` True when the direction was not a descent direction or the line search
+    failed).
     """
 
     def __init__(self, learning_rate, line_search, max_evaluations, c1, c2, name=None, **kwargs):
@@ -243,7 +244,7 @@ class LineSearchOptimizer(ClosureOptimizer):
         else:
             (loss, g), evaluations = start, 0
         x0 = flat([read(v) for v in variables], dtype)
-        d = self._direction(g)
+        d, memo = self._direction(g)
         slope = dot(g, d)
         # Not a descent direction (rounding; another batch's memory): steepest descent.
         descent = slope < 0.0
@@ -271,7 +272,7 @@ class LineSearchOptimizer(ClosureOptimizer):
             v.assign(value)  # also where a search moved the variables (TF, torch)
         g_new = ops.where(finite, g_new, g)
         moved = alpha > 0.0
-        self._remember(g, d, step, g_new, finite, ops.logical_not(descent) | ops.logical_not(moved))
+        self._remember(g, d, step, g_new, finite, ops.logical_not(descent) | ops.logical_not(moved), memo)
         self._line_search_evaluations.assign(ops.cast(used, "int32"))
         self._function_evaluations.assign(
             self._function_evaluations + ops.cast(used + evaluations, self._function_evaluations.dtype)

@@ -146,13 +146,13 @@ class LBFGS(LineSearchOptimizer):
         s, y = s_history[-1], y_history[-1]
         yy = dot(y, y)
         gamma = ops.where(count > 0, dot(s, y) / ops.where(count > 0, yy, ops.ones_like(yy)), ops.ones_like(yy))
-        return -two_loop(g, s_history, y_history, count, gamma)
+        return -two_loop(g, s_history, y_history, count, gamma), None
 
     def _initial_step(self, g, d, slope):
         first = self.unit_first_step(g)
         return ops.where(ops.convert_to_tensor(self._pairs) > 0, ops.ones_like(first), first)
 
-    def _remember(self, g, d, step, g_new, keep, reset):
+    def _remember(self, g, d, step, g_new, keep, reset, memo):
         y = g_new - g
         sy, ss = dot(step, y), dot(step, step)
         curved = sy > float(np.finfo(scalar_dtype(step.dtype)).eps) * ops.sqrt(ss * dot(y, y))

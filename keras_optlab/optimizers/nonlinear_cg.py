@@ -112,7 +112,6 @@ class NonlinearCG(LineSearchOptimizer):
         self._previous_change = self.add_variable((), dtype=dtype, name="previous_change")
         self._since_restart = self.add_variable((), dtype="int32", name="since_restart")
         self._restarts = self.add_variable((), dtype="int", name="restarts")
-        object.__setattr__(self, "_restarting", None)
 
     @property
     def restarts(self):
@@ -136,8 +135,7 @@ class NonlinearCG(LineSearchOptimizer):
         if self.restart_threshold is not None:
             restart = restart | (ops.abs(dot(g, g_prev)) >= self.restart_threshold * dot(g, g))
         beta = ops.where(restart, 0.0, conjugate_beta(g, g_prev, self.beta))
-        object.__setattr__(self, "_restarting", restart)  # read by _remember in the same step
-        return -g + ops.cast(beta, g.dtype) * ops.convert_to_tensor(self._previous_direction)
+        return -g + ops.cast(beta, g.dtype) * ops.convert_to_tensor(self._previous_direction), restart
 
     def _initial_step(self, g, d, slope):
         first = self.unit_first_step(g)
@@ -145,8 +143,8 @@ class NonlinearCG(LineSearchOptimizer):
         guess = change / slope  # both negative: α₋ g₋ᵀρ₋ / gᵀρ (N&W Eq. 3.60)
         return ops.where((change < 0.0) & ops.isfinite(guess), guess, first)
 
-    def _remember(self, g, d, step, g_new, keep, reset):
-        restart = self._restarting | reset
+    def _remember(self, g, d, step, g_new, keep, reset, restarted):
+        restart = restarted | reset
         since = ops.convert_to_tensor(self._since_restart)
         counted = keep & restart & (since > 0)
         self._restarts.assign(self._restarts + ops.cast(counted, self._restarts.dtype))
