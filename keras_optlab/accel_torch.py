@@ -35,9 +35,7 @@ keras.ops rule). A subclass that overrides ``update_step`` or ``rule_inputs`` ge
 own ``update_step``.
 """
 
-import contextlib
 import functools
-import threading
 
 import keras
 
@@ -53,31 +51,18 @@ else:  # pragma: no cover - exercised by the TF/JAX suites
 PATHS = ("inplace", "ops")
 DTYPES = ("float32", "float64")
 
-_setting = threading.local()
+_switch = base.PathSwitch(PATHS)
 
 
 def allowed_paths():
     """The paths the optimizers may choose from now on torch (``"ops"`` always)."""
-    return getattr(_setting, "allowed", PATHS)
+    return _switch.allowed()
 
 
-@contextlib.contextmanager
 def paths(*names):
     """Restrict the torch update paths to ``names`` (``"inplace"``, ``"ops"``) while the
-    block runs; ``"ops"`` is always allowed."""
-    if not names:
-        raise ValueError(f"`paths` needs at least one of {PATHS}. Received: paths()")
-    for name in names:
-        if not isinstance(name, str):
-            raise TypeError(f"Each path must be a string, one of {PATHS}. Received: {name!r}")
-        if name not in PATHS:
-            raise ValueError(f"Each path must be one of {PATHS}. Received: {name!r}")
-    previous = allowed_paths()
-    _setting.allowed = tuple(p for p in PATHS if p in names or p == "ops")
-    try:
-        yield
-    finally:
-        _setting.allowed = previous
+    block runs (a context manager); ``"ops"`` is always allowed."""
+    return _switch.restrict(*names)
 
 
 # --------------------------------------------------------------------------- helpers

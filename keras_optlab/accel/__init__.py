@@ -30,8 +30,6 @@ The path is chosen when the training step is *traced*: a step traced before the
 the environment switches the CPU kernels off for the whole process.
 """
 
-import contextlib
-import threading
 
 import keras
 
@@ -42,32 +40,19 @@ from keras_optlab.optimizers import base
 PATHS = ("kernel", "fused", "ops")
 KERNEL_DTYPES = ("float32", "float64")
 
-_setting = threading.local()
+_switch = base.PathSwitch(PATHS)
 
 
 def allowed_paths():
     """The paths the optimizers may choose from now (``"ops"`` is always among them)."""
-    return getattr(_setting, "allowed", PATHS)
+    return _switch.allowed()
 
 
-@contextlib.contextmanager
 def paths(*names):
     """Restrict the update paths to ``names`` (``"kernel"``, ``"fused"``, ``"ops"``)
-    while the block runs; ``"ops"`` is always allowed. Nested blocks restrict further
-    only as they say: the innermost one is in force."""
-    if not names:
-        raise ValueError(f"`paths` needs at least one of {PATHS}. Received: paths()")
-    for name in names:
-        if not isinstance(name, str):
-            raise TypeError(f"Each path must be a string, one of {PATHS}. Received: {name!r}")
-        if name not in PATHS:
-            raise ValueError(f"Each path must be one of {PATHS}. Received: {name!r}")
-    previous = allowed_paths()
-    _setting.allowed = tuple(p for p in PATHS if p in names or p == "ops")
-    try:
-        yield
-    finally:
-        _setting.allowed = previous
+    while the block runs (a context manager); ``"ops"`` is always allowed. Nested blocks
+    restrict further only as they say: the innermost one is in force."""
+    return _switch.restrict(*names)
 
 
 class _Accelerator:

@@ -25,8 +25,10 @@ itself here through :func:`register_accelerator` and is asked, per variable, whe
 has a faster update that computes exactly the rule.
 """
 
+import contextlib
 import importlib.metadata
 import re
+import threading
 
 import keras
 import ml_dtypes
@@ -242,6 +244,38 @@ def speed_path_rule(optimizer):
     if kind.update_step is not declared.update_step or kind.rule_inputs is not declared.rule_inputs:
         return None
     return declared.RULE
+
+
+class PathSwitch:
+    """A speed-path plugin's public switch over its ``paths`` (the last one ``"ops"``,
+    always allowed): :meth:`allowed` is what the optimizers may choose from now, in this
+    thread; :meth:`restrict` is the context manager that narrows it (nested blocks: the
+    innermost is in force). Both plugins (``keras_optlab.accel``,
+    ``keras_optlab.accel_torch``) expose them as ``allowed_paths`` and ``paths``."""
+
+    def __init__(self, paths):
+        self.paths = tuple(paths)
+        self._setting = threading.local()
+
+    def allowed(self):
+        return getattr(self._setting, "allowed", self.paths)
+
+    @contextlib.contextmanager
+    def restrict(self, *names):
+        paths = self.paths
+        if not names:
+            raise ValueError(f"`paths` needs at least one of {paths}. Received: paths()")
+        for name in names:
+            if not isinstance(name, str):
+                raise TypeError(f"Each path must be a string, one of {paths}. Received: {name!r}")
+            if name not in paths:
+                raise ValueError(f"Each path must be one of {paths}. Received: {name!r}")
+        previous = self.allowed()
+        self._setting.allowed = tuple(p for p in paths if p in names or p == "ops")
+        try:
+            yield
+        finally:
+            self._setting.allowed = previous
 
 
 def _choose(optimizer, variable):
