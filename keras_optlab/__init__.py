@@ -2,7 +2,13 @@
 
 Public surface only: every name here is a re-export, loaded on first use (PEP 562), so
 ``import keras_optlab`` imports neither Keras nor TensorFlow until a name is used —
-which is what keeps ``optlab --help`` fast. ``keras_optlab.Adam`` loads
+which is what keeps ``optlab --help`` fast.
+
+Importing it still registers every serializable class (optimizers, initializers, the
+schedule, ``SecondOrder``) with Keras, so ``keras.saving.load_model`` finds
+``keras_optlab>Adam`` in a new process: at once if Keras is already imported, otherwise
+the moment Keras is (a one-shot import hook, :class:`_RegisterAfterKeras`). Callbacks are
+not registered: Keras never serializes them. ``keras_optlab.Adam`` loads
 :mod:`keras_optlab.optimizers`; ``keras_optlab.curvature`` the curvature package.
 What needs TensorFlow (Newton, SecondOrder, curvature, callbacks) or Keras Tuner
 (tuning) is absent on a machine without it (``hasattr`` is False; using it raises an
@@ -11,6 +17,10 @@ PyTorch and Keras.
 """
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
+import warnings
 
 __version__ = "0.1.0"
 
@@ -66,3 +76,65 @@ def __getattr__(name):
 
 def __dir__():
     return sorted([*globals(), *_EXPORTS, *_SUBMODULES])
+
+
+# The modules whose import registers every `keras_optlab>Name` class with Keras.
+_SERIALIZABLE = (
+    "keras_optlab.optimizers",
+    "keras_optlab.initializers",
+    "keras_optlab.schedules",
+    "keras_optlab.second_order",
+)
+
+
+def _register_serializables():
+    for module in _SERIALIZABLE:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:  # a missing optional dependency: its classes stay unknown
+            warnings.warn(f"keras_optlab could not register the classes of {module}: {error}", stacklevel=2)
+
+
+class _RegisteringLoader(importlib.abc.Loader):
+    """Keras' own loader, followed by the registration once Keras' package has run.
+
+    Every other loader attribute (``get_resource_reader``, ``is_package``, ...) is the
+    wrapped loader's, so ``importlib.resources`` on Keras works as before."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        _register_serializables()
+
+
+class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
+    """A one-shot finder: the first ``import keras`` gets Keras' own spec with its loader
+    wrapped in :class:`_RegisteringLoader`; the finder then leaves ``sys.meta_path``."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "keras":
+            return None
+        _remove_hook()
+        spec = importlib.util.find_spec("keras")
+        if spec is not None and spec.loader is not None:
+            spec.loader = _RegisteringLoader(spec.loader)
+        return spec
+
+
+def _remove_hook():
+    sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _RegisterAfterKeras)]
+
+
+if "keras" in sys.modules:
+    _register_serializables()
+else:
+    _remove_hook()  # a reload of this module installs one hook, not two
+    sys.meta_path.insert(0, _RegisterAfterKeras())
