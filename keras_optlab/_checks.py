@@ -21,6 +21,7 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "KerasContractTypeError",
     "boolean",
     "integer",
     "learning_rate",
@@ -30,6 +31,13 @@ __all__ = [
     "shown",
     "unit_interval",
 ]
+
+
+class KerasContractTypeError(TypeError, ValueError):
+    """A wrong *type* for an argument whose Keras counterpart raises ``ValueError`` for it
+    (an initializer's ``seed``: Keras' ``RandomInitializer`` raises ``ValueError`` for
+    ``seed="abc"``). Both contracts hold: ``except TypeError`` (ours) and
+    ``except ValueError`` (Keras' own tests) catch it."""
 
 
 def shown(value, limit=80):

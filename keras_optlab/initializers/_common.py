@@ -31,8 +31,9 @@ def seed(value):
     `SeedGenerator` or its serialized dict (what `get_config` holds).
 
     A NumPy integer becomes a Python int (Keras refuses it); a bool, a float or a string
-    is a `TypeError` naming `seed` (Keras raises `ValueError` for those and takes `True`
-    as the int 1).
+    is a `_checks.KerasContractTypeError` naming `seed`: a `TypeError` by our rule and a
+    `ValueError`, which is what Keras raises for those (Keras takes `True` as the int 1;
+    a bool seed is refused here).
     """
     if value is None or isinstance(value, keras.random.SeedGenerator):
         return value
@@ -51,7 +52,7 @@ def seed(value):
     try:
         return _checks.integer("seed", value)
     except TypeError:
-        raise TypeError(
+        raise _checks.KerasContractTypeError(
             "`seed` must be None, an integer or a keras.random.SeedGenerator. "
             f"Received: seed={value!r}"
         ) from None

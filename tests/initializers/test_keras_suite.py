@@ -83,6 +83,17 @@ def test_seed_semantics_as_keras_random_normal(name):
     assert not np.allclose(draw(type(unseeded).from_config(unseeded.get_config()), shape), values)
 
 
+@pytest.mark.parametrize("name", list(SEEDED))
+@pytest.mark.parametrize("bad", ["abc", 1.5])
+def test_a_bad_seed_is_a_value_error_as_in_keras(name, bad):
+    # Keras' RandomInitializer raises ValueError for a seed that is neither an int nor a
+    # SeedGenerator; our contract says TypeError for a wrong type: both hold.
+    make, _ = SEEDED[name]
+    for error in (ValueError, TypeError):
+        with pytest.raises(error, match="seed"):
+            make(bad)
+
+
 def test_serialization_with_seed_generator():
     # random_initializers_test.test_serialization_with_seed_generator
     for make, shape in SEEDED.values():
