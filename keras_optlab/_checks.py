@@ -23,6 +23,8 @@ import numpy as np
 __all__ = [
     "KerasContractTypeError",
     "boolean",
+    "data_source",
+    "float64_available",
     "integer",
     "learning_rate",
     "number",
@@ -152,3 +154,85 @@ def learning_rate(value, name="learning_rate"):
     if callable(value):
         return value
     return number(name, value, low=0.0)
+
+
+def float64_available(name, dtype, backend):
+    """``dtype`` unless it is float64 on JAX outside JAX's 64-bit mode.
+
+    There JAX silently stores a float64 variable as float32 (one warning of JAX's), and
+    the book's float64 accuracy is lost: a ``ValueError`` naming ``name`` says how to
+    turn the mode on. ``dtype`` is a standardized dtype name, ``backend`` Keras' backend
+    name; JAX is imported only when the backend is JAX.
+    """
+    if dtype == "float64" and backend == "jax":
+        import jax  # noqa: PLC0415 - only on the JAX backend, which has it
+
+        if not jax.config.jax_enable_x64:
+            raise ValueError(
+                "float64 on the JAX backend needs JAX's 64-bit mode, which is off: JAX would hold the "
+                "values as float32. Set JAX_ENABLE_X64=1 before Python starts, or call "
+                "jax.config.update('jax_enable_x64', True) before any JAX array is made. "
+                f"Received: {name}={dtype!r}"
+            )
+    return dtype
+
+
+def _leaves(value):
+    """The leaves of nested dicts, lists and tuples (a model's inputs), in order."""
+    if isinstance(value, dict):
+        return [leaf for key in value for leaf in _leaves(value[key])]
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+def data_source(name, value, *, reiterable=False):
+    """What kind of model inputs ``value`` is: ``"arrays"`` or ``"batches"``.
+
+    * ``"arrays"``: an array with a leading sample axis (anything with a ``shape`` of
+      rank ≥ 1: a NumPy array, a backend tensor, a DataFrame), or a dict/list/tuple of
+      them with the same number of samples (a multi-input model's ``x``, as ``fit``
+      takes it). No samples is a ``ValueError``.
+    * ``"batches"``: any other iterable (a ``tf.data.Dataset``, a
+      ``keras.utils.PyDataset``, a torch ``DataLoader``, a generator). With
+      ``reiterable=True`` an iterator (``iter(value) is value``: a generator) is a
+      ``TypeError``: one pass would consume it.
+
+    Anything else (a scalar, a string, ``None``) is a ``TypeError``.
+    """
+    if isinstance(value, (dict, list, tuple)):
+        leaves = _leaves(value)
+        bad = [leaf for leaf in leaves if len(getattr(leaf, "shape", ()) or ()) == 0]
+        if not leaves or bad:
+            raise TypeError(
+                f"`{name}` must be an array, a dict/list/tuple of arrays with a leading sample axis, or an "
+                f"iterable of batches. Received: {name}={shown(value)}"
+            )
+        lengths = sorted({int(leaf.shape[0]) for leaf in leaves})
+        if len(lengths) > 1:
+            raise ValueError(
+                f"`{name}`'s arrays must have the same number of samples; their leading sizes are {lengths}. "
+                f"Received: {name}={shown(value)}"
+            )
+        if lengths[0] == 0:
+            raise ValueError(f"`{name}` holds no samples. Received: {name}={shown(value)}")
+        return "arrays"
+    if hasattr(value, "shape") and not isinstance(value, (str, bytes)):
+        if len(value.shape or ()) == 0:
+            raise TypeError(
+                f"`{name}` must have a leading sample axis; a scalar has none. Received: {name}={shown(value)}"
+            )
+        if int(value.shape[0]) == 0:
+            raise ValueError(f"`{name}` holds no samples. Received: {name}={shown(value)}")
+        return "arrays"
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(
+            f"`{name}` must be an array, a dict/list/tuple of arrays, or an iterable of batches (a "
+            f"tf.data.Dataset, a keras.utils.PyDataset, a DataLoader). Received: {name}={shown(value)}"
+        )
+    if reiterable and iter(value) is value:
+        raise TypeError(
+            f"`{name}` must be iterable more than once (an array, a tf.data.Dataset, a keras.utils.PyDataset, "
+            f"a DataLoader); an iterator such as a generator is consumed by one pass. Received: {name}={shown(value)}"
+        )
+    return "batches"

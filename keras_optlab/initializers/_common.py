@@ -93,7 +93,7 @@ def float_dtype(dtype):
             f"`dtype` must be a floating-point dtype (float16, bfloat16, float32, float64). "
             f"Received: dtype={dtype!r}"
         )
-    return standard
+    return _checks.float64_available("dtype", standard, keras.backend.backend())
 
 
 def shape(value):

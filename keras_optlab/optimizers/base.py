@@ -380,12 +380,13 @@ class BookOptimizer(_keras_hooks.KerasHooks):
             return
         for variable in var_list:
             dtype = keras.backend.standardize_dtype(variable.dtype)
+            label = f"variable '{getattr(variable, 'path', getattr(variable, 'name', variable))}'"
             if not keras.backend.is_float_dtype(dtype):
                 raise TypeError(
                     f"{type(self).__name__} updates floating-point variables only: the learning rate "
-                    f"cast to {dtype} would be 0 and the step would do nothing. Received: variable "
-                    f"'{getattr(variable, 'path', getattr(variable, 'name', variable))}' of dtype={dtype}"
+                    f"cast to {dtype} would be 0 and the step would do nothing. Received: {label} of dtype={dtype}"
                 )
+            _checks.float64_available(f"{label}.dtype", dtype, keras.backend.backend())
         super().build(var_list)
         # "only_first_replica": assignable from a tf.distribute replica context,
         # like Keras' own `iterations`.
