@@ -9,6 +9,9 @@ real data, as figures.
 * :mod:`~keras_optlab.lab.figures` — the notes' figures, regenerated;
 * :mod:`~keras_optlab.lab.data` and :mod:`~keras_optlab.lab.models` — the one digits
   loader (:func:`load_digits`) and the one digits MLP builder (:func:`digits_mlp`);
+* :mod:`~keras_optlab.lab.burgers` — the physics-informed Burgers problem of Raissi et
+  al. (2019): exact solution (Cole–Hopf), training data, the 2-[20×8]-1 network, the
+  PINN loss closure for ``minimize`` and its adapters for scipy, torch.optim and optax;
 * :mod:`~keras_optlab.lab.init_search` — the initialization search on digits
   (``optlab tune``; needs Keras Tuner, so it is not imported here).
 
@@ -47,12 +50,16 @@ _EXPORTS = {
         "keras_optlab.lab.racing",
     ),
     "Surface": "keras_optlab.lab.surfaces",
+    **dict.fromkeys(("BurgersData", "input_derivatives", "pinn_loss", "pinn_model"), "keras_optlab.lab.burgers"),
 }
+
+# Submodules reachable as attributes of the lab (loaded on first use).
+_MODULES = ("surfaces", "burgers")
 
 
 def __getattr__(name):
-    if name == "surfaces":
-        value = importlib.import_module("keras_optlab.lab.surfaces")
+    if name in _MODULES:
+        value = importlib.import_module(f"keras_optlab.lab.{name}")
     elif name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
     else:
@@ -62,10 +69,11 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted([*globals(), *_EXPORTS, "surfaces"])
+    return sorted({*globals(), *_EXPORTS, *_MODULES})
 
 
 __all__ = [
+    "BurgersData",
     "DIGITS_LEARNING_RATES",
     "Digits",
     "MissingExtraError",
@@ -73,6 +81,7 @@ __all__ = [
     "RaceResult",
     "Surface",
     "build_mlp",
+    "burgers",
     "compare",
     "default_digits_optimizers",
     "default_problems",
@@ -80,8 +89,11 @@ __all__ = [
     "digits_race",
     "format_surface_table",
     "format_table",
+    "input_derivatives",
     "load_digits",
     "make_optimizer",
+    "pinn_loss",
+    "pinn_model",
     "plot_curvature",
     "plot_loss_curves",
     "plot_surface_losses",
