@@ -414,11 +414,16 @@ def pinn_model(hidden=20, depth=8, seed=0, dtype="float64"):
 
     Returns:
         An uncompiled ``keras.Sequential`` named ``burgers_pinn``, input (None, 2).
+
+    Raises:
+        TypeError: an argument of the wrong type. ValueError: one out of range, or
+            ``dtype="float64"`` on JAX with its 64-bit mode off (``JAX_ENABLE_X64=1``).
     """
     hidden = _checks.integer("hidden", hidden, low=1)
     depth = _checks.integer("depth", depth, low=1)
     seed = _checks.integer("seed", seed, low=0)
     dtype = _checks.one_of("dtype", dtype, ("float32", "float64"))
+    dtype = _checks.float64_available("dtype", dtype, keras.backend.backend())
     layers = [keras.Input((2,), dtype=dtype), BoxScaling(LOWER, UPPER, dtype=dtype, name="scaling")]
     for i in range(depth):
         layers.append(keras.layers.EinsumDense("ab,bc->ac", output_shape=hidden, bias_axes="c", activation=tanh64,
