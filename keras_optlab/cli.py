@@ -8,8 +8,15 @@ defaults it shows; standard library only), so ``optlab --help`` and every subcom
 it needs when it runs; matplotlib and scikit-learn come through the lab's ``require``, so
 a missing ``lab`` extra is reported as a one-line message.
 
-The argparse types (:func:`positive_int`, :func:`positive_float`) live here; the lab's
-``add_digits_search_arguments`` takes them as arguments, so the lab never imports the CLI.
+The argparse types (:func:`positive_int`, :func:`positive_float`,
+:func:`output_directory`) live here; the lab's ``add_digits_search_arguments`` takes them
+as arguments, so the lab never imports the CLI.
+
+A user's mistake (a bad option, a missing or wrong file, a model the command cannot use)
+is one line on stderr and exit status 2, as argparse's own; a missing ``lab`` extra is
+one line and status 1. Keras' progress bars are drawn only on a terminal: into a pipe or
+a file every command prints plain lines (Keras' ``Progbar`` writes ANSI colour codes
+whenever ``os.name`` is ``posix``, whatever stdout is).
 """
 
 import argparse
@@ -23,7 +30,7 @@ from keras_optlab.lab.options import (
     BACKEND_NAMES,
     DIGITS_EPOCHS,
     FIGURE_NAMES,
-    OPTIMIZER_NAMES,
+    RACE_OPTIMIZER_NAMES,
     SURFACE_NAMES,
     add_digits_search_arguments,
 )
@@ -37,10 +44,11 @@ def _add_race(subparsers):
         "race",
         help="race every optimizer on the textbook surfaces and on digits; write tables and figures",
         description=(
-            "Run keras_optlab's optimizers (Goodfellow et al. 2016, Alg. 8.1-8.8) from the same start "
-            "on the textbook surfaces of ch. 8 (ill-conditioned quadratic, Rosenbrock, saddle, cliff, "
+            "Run keras_optlab's optimizers (Goodfellow et al. 2016, Alg. 8.1-8.9, Sec. 8.6.3) from the same "
+            "start on the textbook surfaces of ch. 8 (ill-conditioned quadratic, Rosenbrock, saddle, cliff, "
             "plateau, long-term dependency) and train the same MLP on scikit-learn's digits with each "
-            "first-order one. Prints markdown tables and writes DIR/race.md, DIR/trajectories_*.png, "
+            "first-order one (and NonlinearCG or LBFGS when named). Prints markdown tables (and a progress "
+            "bar on a terminal, else one line per run) and writes DIR/race.md, DIR/trajectories_*.png, "
             "DIR/surface_losses.png and DIR/loss_curves.png."
         ),
     )
@@ -53,9 +61,10 @@ def _add_race(subparsers):
                         help=f"a short run: {QUICK_EPOCHS} epochs, at most {QUICK_STEPS} steps per surface, no Newton")
     parser.add_argument("--problems", nargs="+", default=None, choices=[*SURFACE_NAMES, "digits"], metavar="PROBLEM",
                         help=f"problems to race (default all): {', '.join([*SURFACE_NAMES, 'digits'])}")
-    parser.add_argument("--optimizers", nargs="+", default=None, choices=OPTIMIZER_NAMES, metavar="NAME",
-                        help=f"optimizers (default all; Newton only on surfaces): {', '.join(OPTIMIZER_NAMES)}")
-    parser.add_argument("--out", default=os.path.join("runs", "race"), metavar="DIR",
+    parser.add_argument("--optimizers", nargs="+", default=None, choices=RACE_OPTIMIZER_NAMES, metavar="NAME",
+                        help=f"optimizers: {', '.join(RACE_OPTIMIZER_NAMES)} (default all but NonlinearCG and "
+                             "LBFGS; Newton only on the surfaces)")
+    parser.add_argument("--out", type=output_directory, default=os.path.join("runs", "race"), metavar="DIR",
                         help="output directory (default runs/race)")
     parser.add_argument("--seed", type=int, default=0, help="seed of digits' split, weights and shuffling (default 0)")
     parser.set_defaults(handler=_race)
@@ -66,6 +75,8 @@ def _race(args):
     from keras_optlab.lab.figures import write_race_report
     from keras_optlab.lab.racing import DIGITS_BATCH_SIZE, DIGITS_EPOCHS, DIGITS_HIDDEN_UNITS, OPTIMIZER_NAMES
 
+    if _make_out(args.out, "race"):
+        return 2
     _quiet_tensorflow()
     epochs = args.epochs or (QUICK_EPOCHS if args.quick else DIGITS_EPOCHS)
     names = args.problems or [*surfaces.SURFACES, "digits"]
@@ -83,10 +94,11 @@ def _race(args):
     if optimizers is not None and "digits" in names and "Newton" in optimizers:
         optimizers = [name for name in optimizers if name != "Newton"]
         print("optlab race: Newton races on the surfaces only (on digits use keras_optlab.SecondOrder)")
+    verbose = 1 if _on_terminal() else 2  # a progress bar, else one line per run
     if optimizers is None:
-        rows = race(problems=problems, steps=args.steps, seed=args.seed)
+        rows = race(problems=problems, steps=args.steps, seed=args.seed, verbose=verbose)
     else:
-        rows = race(optimizers, problems=problems, steps=args.steps, seed=args.seed)
+        rows = race(optimizers, problems=problems, steps=args.steps, seed=args.seed, verbose=verbose)
     surface_rows = [row for row in rows if row.problem != "digits"]
     digits_rows = [row for row in rows if row.problem == "digits"]
     for table in (format_surface_table(surface_rows) if surface_rows else "",
@@ -102,6 +114,29 @@ def _race(args):
     )
     report = write_race_report(rows, problems, args.out, intro)
     print(f"\nwrote {report} and its figures in {args.out}")
+    return 0
+
+
+def _on_terminal():
+    """Whether stdout is a terminal (Keras' progress bars are for one only)."""
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _refuse(command, error):
+    """``error`` as one line on stderr, ``optlab COMMAND: ...`` (a message that echoes an
+    array's repr spans lines)."""
+    print(f"optlab {command}: {' '.join(str(error).split())}", file=sys.stderr)
+
+
+def _make_out(path, command):
+    """Create the output directory ``path``; 0, or 2 after one line on stderr naming ``--out``."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        print(f"optlab {command}: `--out` must be a directory that can be created. Received: --out {path} "
+              f"({error.strerror or error})", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -126,11 +161,16 @@ def _add_tune(subparsers):
             "Same search as tuning/search_digits.py."
         ),
     )
-    add_digits_search_arguments(parser, os.path.join("runs", "tune"), count_type=positive_int, rate_type=positive_float)
+    add_digits_search_arguments(parser, os.path.join("runs", "tune"), count_type=positive_int,
+                                rate_type=positive_float, out_type=output_directory, verbose_default=None)
     parser.set_defaults(handler=_tune)
 
 
 def _tune(args):
+    if args.verbose is None:
+        args.verbose = 1 if _on_terminal() else 2  # progress bars, else one line per epoch
+    if _make_out(args.out, "tune"):
+        return 2
     from keras_optlab.lab.init_search import run_digits_search
 
     return run_digits_search(args)
@@ -147,7 +187,7 @@ def _add_figures(subparsers):
             "saddles, and long-term dependencies. Every run is deterministic."
         ),
     )
-    parser.add_argument("--out", default=os.path.join("runs", "figures"), metavar="DIR",
+    parser.add_argument("--out", type=output_directory, default=os.path.join("runs", "figures"), metavar="DIR",
                         help="output directory (default runs/figures; the README gallery uses docs/figures)")
     parser.add_argument("--only", nargs="+", choices=FIGURE_NAMES, metavar="NAME", default=None,
                         help=f"only these figures: {', '.join(FIGURE_NAMES)}")
@@ -155,6 +195,8 @@ def _add_figures(subparsers):
 
 
 def _figures(args):
+    if _make_out(args.out, "figures"):
+        return 2
     from keras_optlab.lab.figures import make_figures
 
     _quiet_tensorflow()
@@ -176,7 +218,8 @@ def _add_curvature(subparsers):
         ),
     )
     _add_model_and_data_arguments(parser)
-    parser.add_argument("--k", type=positive_int, default=3, help="number of top Hessian eigenvalues (default 3)")
+    parser.add_argument("--k", type=positive_int, default=3,
+                        help="number of top Hessian eigenvalues, at most the model's parameters (default 3)")
     parser.add_argument("--learning-rate", type=positive_float, default=None,
                         help="ε for the predicted change (default the model's optimizer's rate)")
     _add_out_and_backend_arguments(parser, "curvature")
@@ -194,7 +237,7 @@ def _add_model_and_data_arguments(parser):
 
 
 def _add_out_and_backend_arguments(parser, command):
-    parser.add_argument("--out", default=os.path.join("runs", command), metavar="DIR",
+    parser.add_argument("--out", type=output_directory, default=os.path.join("runs", command), metavar="DIR",
                         help=f"output directory (default runs/{command})")
     parser.add_argument("--backend", choices=BACKEND_NAMES, default=None,
                         help="Keras backend to load the model with (default $KERAS_BACKEND, else tensorflow)")
@@ -218,7 +261,9 @@ def _select_backend(backend, command):
 
 def _load_model_and_batch(args, command):
     """``(model, x, y)`` of ``args`` on ``args.backend``, or an exit status: 2 (and one
-    line on stderr naming the argument) for a wrong backend, file, key or batch."""
+    line on stderr naming the argument) for a wrong backend, file, key or batch, a model
+    without a compiled loss, or (``curvature``) more eigenvalues than parameters; then
+    the output directory is created (a bad input leaves none behind)."""
     status = _select_backend(args.backend, command)
     if status:
         return status
@@ -229,7 +274,7 @@ def _load_model_and_batch(args, command):
     import keras_optlab.initializers  # noqa: F401
     import keras_optlab.optimizers  # noqa: F401
     import keras_optlab.second_order  # noqa: F401
-    from keras_optlab.lab.curvature_report import check_inputs, load_batch
+    from keras_optlab.lab.curvature_report import check_compiled, check_inputs, load_batch, num_parameters
 
     _quiet_tensorflow()
     # The user's files are checked before any work: a missing or wrong file, a key the
@@ -244,9 +289,19 @@ def _load_model_and_batch(args, command):
         except Exception as error:  # Keras raises ValueError, OSError, zipfile errors, ...
             raise ValueError(f"`model` could not be loaded as a .keras model. Received: model={args.model!r} "
                              f"({type(error).__name__}: {error})") from error
+        check_compiled(model, args.model)
         check_inputs(model, x)  # load_batch checked the batch itself
-    except (OSError, ValueError) as error:
-        print(f"optlab {command}: {error}", file=sys.stderr)
+        n = num_parameters(model)
+        if n == 0:
+            raise ValueError(f"`model` must have trainable parameters. Received: model={args.model!r} (none)")
+        k = getattr(args, "k", None)
+        if k is not None and k > n:
+            raise ValueError(f"`--k` must be at most the number of trainable parameters of `model`, {n}. "
+                             f"Received: --k {k}")
+    except (OSError, TypeError, ValueError) as error:  # TypeError: arrays that are not numbers
+        _refuse(command, error)
+        return 2
+    if _make_out(args.out, command):
         return 2
     return model, x, y
 
@@ -258,7 +313,11 @@ def _curvature(args):
     model, x, y = loaded
     from keras_optlab.lab.curvature_report import curvature_report
 
-    report, markdown = curvature_report(model, x, y, args.out, k=args.k, learning_rate=args.learning_rate)
+    try:
+        report, markdown = curvature_report(model, x, y, args.out, k=args.k, learning_rate=args.learning_rate)
+    except ValueError as error:  # what the curvature functions refuse, as in `spectrum`
+        _refuse("curvature", error)
+        return 2
     print(markdown)
     print(f"\nwrote {os.path.join(args.out, 'curvature.md')} and {report['figure']}")
     return 0
@@ -307,7 +366,7 @@ def _spectrum(args):
                                            points=args.points, sigma=args.sigma,
                                            curvature=args.curvature, seed=args.seed, log_y=args.log_y)
     except ValueError as error:  # a loss the Fisher cannot split per example
-        print(f"optlab spectrum: {error}", file=sys.stderr)
+        _refuse("spectrum", error)
         return 2
     print(markdown)
     print(f"\nwrote {os.path.join(args.out, 'spectrum.md')}, spectrum.json and {report['figure']}")
@@ -320,6 +379,19 @@ def positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
+
+
+def output_directory(text):
+    """argparse type: a directory to write into, existing or not yet; not an existing file
+    (nor a path through one), not empty."""
+    if not text:
+        raise argparse.ArgumentTypeError("must be a directory path, got an empty string")
+    path = os.path.abspath(text)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"must be a directory, but {path} is a file, got {text}")
+    return text
 
 
 def _grid_points(text):

@@ -103,6 +103,26 @@ def test_the_parser_names_agree_with_the_lab():
     assert options.DIGITS_SEARCH_DEFAULTS == init_search.DIGITS_SEARCH_DEFAULTS
 
 
+def test_race_takes_every_optimizer_of_the_package():
+    """`optlab race --optimizers` and `race` by name take every optimizer class of
+    keras_optlab.optimizers (NonlinearCG and LBFGS were refused), from one list."""
+    import keras
+
+    from keras_optlab import optimizers
+    from keras_optlab.lab import options, racing, surfaces
+    from keras_optlab.cli import build_parser
+
+    classes = {name for name in optimizers.__all__ if isinstance(getattr(optimizers, name), type)
+               and issubclass(getattr(optimizers, name), keras.optimizers.Optimizer)
+               and name not in ("BookOptimizer", "ClosureOptimizer", "LineSearchOptimizer")}
+    assert set(options.RACE_OPTIMIZER_NAMES) == classes and len(options.RACE_OPTIMIZER_NAMES) == len(classes)
+    assert options.OPTIMIZER_NAMES == options.RACE_OPTIMIZER_NAMES[:len(options.OPTIMIZER_NAMES)]
+    for name in options.RACE_OPTIMIZER_NAMES:
+        assert type(racing.make_optimizer(name, surfaces.quadratic())) is getattr(optimizers, name)
+    args = build_parser().parse_args(["race", "--optimizers", *options.RACE_OPTIMIZER_NAMES])
+    assert args.optimizers == list(options.RACE_OPTIMIZER_NAMES)
+
+
 @pytest.fixture
 def saved_model_and_data(tmp_path):
     import keras
@@ -116,7 +136,9 @@ def saved_model_and_data(tmp_path):
     np.savez(tmp_path / "wide.npz", x=rng.normal(size=(16, 5)).astype("float32"), y=rng.integers(0, 3, 16))
     np.savez(tmp_path / "short.npz", x=rng.normal(size=(16, 4)).astype("float32"), y=rng.integers(0, 3, 8))
     np.savez(tmp_path / "nan.npz", x=np.full((16, 4), np.nan, "float32"), y=rng.integers(0, 3, 16))
+    np.savez(tmp_path / "words.npz", x=np.array([["a", "b", "c", "d"]] * 16), y=rng.integers(0, 3, 16))
     (tmp_path / "text.keras").write_text("not a model")
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)], name="bare").save(tmp_path / "bare.keras")
     return tmp_path
 
 
@@ -132,6 +154,11 @@ def saved_model_and_data(tmp_path):
         ("m.keras", "wide.npz", [], "`x`"),
         ("m.keras", "short.npz", [], "`y` must have as many samples as `x`"),
         ("m.keras", "nan.npz", [], "`x` must be finite"),
+        # Tracebacks before (issue 22, item 8): strings for x (a 3-line message too), a
+        # model saved uncompiled, more eigenvalues than the 15 parameters.
+        ("m.keras", "words.npz", [], "`x` must be an array or a tensor of numbers"),
+        ("bare.keras", "d.npz", [], "`model` must be compiled with a loss"),
+        ("m.keras", "d.npz", ["--k", "16"], "`--k` must be at most the number of trainable parameters of `model`, 15"),
     ],
 )
 def test_curvature_bad_files_are_one_line_not_a_traceback(saved_model_and_data, capsys, model, data, extra, named):
@@ -241,3 +268,44 @@ def test_spectrum_bad_files_are_one_line(saved_model_and_data, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("optlab spectrum: ") and "`x`" in err and len(err.splitlines()) == 1, err
     assert not (d / "o").exists()
+
+
+def test_curvature_reports_every_eigenvalue_asked_for(tmp_path, capsys):
+    """`--k 101` on 110 parameters: 101 eigenvalues (Lanczos' default 100 steps gave 100)."""
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    model = keras.Sequential([keras.Input((10,)), keras.layers.Dense(10)], name="wide")
+    model.compile("sgd", "mse")
+    model.save(tmp_path / "wide.keras")
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(64, 10)).astype("float32"),
+             y=rng.normal(size=(64, 10)).astype("float32"))
+    assert main(["curvature", str(tmp_path / "wide.keras"), str(tmp_path / "d.npz"), "--k", "101",
+                 "--out", str(tmp_path / "out")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| top Hessian eigenvalues"))
+    values = [float(v) for v in row.split("|")[2].split(",")]
+    assert len(values) == 101 and values == sorted(values, reverse=True)
+
+
+def test_inputs_of_a_model_without_declared_inputs_are_checked_by_a_call():
+    """A subclassed model has no `inputs` (an AttributeError before): x it cannot take is a
+    ValueError naming `x`; x it takes passes."""
+    import keras
+    import numpy as np
+
+    from keras_optlab.lab.curvature_report import check_inputs
+
+    class Affine(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, inputs, training=None):
+            return self.dense(inputs)
+
+    model = Affine()
+    model(np.zeros((1, 3), "float32"))
+    check_inputs(model, np.zeros((5, 3), "float32"))
+    with pytest.raises(ValueError, match=r"`x` must be inputs that `model` takes.*\(5, 4\)"):
+        check_inputs(model, np.zeros((5, 4), "float32"))

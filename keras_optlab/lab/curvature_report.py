@@ -5,7 +5,7 @@ says decides whether a gradient step helps: gᵀg, gᵀHg, the critical learning
 2gᵀg/gᵀHg, the top Hessian eigenvalues (and the step 2/λmax beyond which plain gradient
 descent is unstable along the sharpest direction), and the actual change of the loss
 J(θ − εg) − J(θ) against its second-order prediction ½ε²gᵀHg − εgᵀg (Eq. 8.10).
-TensorFlow backend (the curvature module's).
+TensorFlow, JAX and PyTorch backends (the curvature module's).
 """
 
 import numbers
@@ -52,8 +52,46 @@ def check_batch(x, y, model=None):
 
 
 def check_inputs(model, x):
-    """Refuse inputs ``x`` that ``model``'s inputs do not take (count, shape after the batch axis)."""
-    _batches.match_inputs("x", model, x)
+    """Refuse inputs ``x`` that ``model``'s inputs do not take (count, shape after the batch axis).
+
+    A :class:`keras_optlab.SecondOrder` declares no inputs of its own: it is checked
+    against the model it wraps (its public ``model``). Another model without declared
+    inputs (a subclassed one) is called on the first sample, and a failure of that call
+    is the ``ValueError``.
+    """
+    from keras_optlab.second_order import SecondOrder
+
+    inner = model
+    while isinstance(inner, SecondOrder):
+        inner = inner.model
+    if hasattr(inner, "inputs"):
+        _batches.match_inputs("x", inner, x)
+        return
+    import keras
+
+    try:
+        model(keras.tree.map_structure(lambda array: array[:1], x), training=False)
+    except Exception as error:  # whatever the model's own call raises on inputs it does not take
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(f"`x` must be inputs that `model` takes; calling it on the first sample failed "
+                         f"({type(error).__name__}: {first}). Received: x with shape "
+                         f"{keras.tree.map_structure(np.shape, x)}") from error
+
+
+def check_compiled(model, path=None):
+    """Refuse a model without a compiled loss: its curvature is that of the loss ``fit``
+    minimizes (``ValueError`` naming ``model``, and echoing ``path``, the file it was
+    loaded from, if given)."""
+    if not getattr(model, "compiled", False) or getattr(model, "loss", None) is None:
+        received = f"model={path!r} ({model.name!r}" if path is not None else f"model {model.name!r} ("
+        raise ValueError(f"`model` must be compiled with a loss (`model.compile(loss=...)` before `model.save`): "
+                         f"the curvature is that of the loss `fit` minimizes. Received: {received} has no compiled "
+                         "loss)")
+
+
+def num_parameters(model):
+    """The number of trainable parameters of ``model`` (the size of its Hessian's side)."""
+    return int(sum(int(np.prod(variable.shape)) for variable in model.trainable_variables))
 
 
 def measured_changes(model, x, y, learning_rates):
@@ -89,7 +127,8 @@ def curvature_report(model, x, y, out, k=3, learning_rate=None, points=16):
         value = model.optimizer.get_config().get("learning_rate")
         learning_rate = float(value) if isinstance(value, numbers.Real) else None
     report = gradient_curvature(model, x, y, learning_rate=learning_rate)
-    eigenvalues = top_eigenvalues(model, x, y, k=k)
+    # Lanczos finds at most as many Ritz values as it takes steps (capped at n inside).
+    eigenvalues = top_eigenvalues(model, x, y, k=k, max_iterations=max(100, 2 * k))
     report["top_eigenvalues"] = [float(v) for v in eigenvalues]
     report["stable_learning_rate"] = 2.0 / eigenvalues[0] if eigenvalues[0] > 0 else float("inf")
     critical = report["critical_learning_rate"]

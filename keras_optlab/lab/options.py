@@ -16,6 +16,7 @@ __all__ = [
     "DIGITS_SEARCH_DEFAULTS",
     "FIGURE_NAMES",
     "OPTIMIZER_NAMES",
+    "RACE_OPTIMIZER_NAMES",
     "SURFACE_NAMES",
     "TUNER_NAMES",
     "add_digits_search_arguments",
@@ -24,8 +25,14 @@ __all__ = [
 # The Keras backends keras_optlab's curvature tools run on (keras_optlab.curvature.autodiff).
 BACKEND_NAMES = ("tensorflow", "jax", "torch")
 
-# Every optimizer of keras_optlab, in the book's order; Newton only races on surfaces.
+# The default race (keras_optlab.lab.race without `optimizers`), in the book's order:
+# the seven first-order optimizers and Newton (which races on the surfaces only).
 OPTIMIZER_NAMES = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "NesterovRMSProp", "Adam", "Newton")
+
+# Every optimizer of keras_optlab.optimizers, the names `race` (and `optlab race
+# --optimizers`) take: the default race's, then nonlinear conjugate gradients (Alg. 8.9)
+# and L-BFGS (Sec. 8.6.3), which race only when named.
+RACE_OPTIMIZER_NAMES = (*OPTIMIZER_NAMES, "NonlinearCG", "LBFGS")
 
 # The textbook surfaces of Sec. 8.2 (keras_optlab.lab.surfaces.SURFACES), in order.
 SURFACE_NAMES = ("quadratic", "rosenbrock", "saddle", "cliff", "plateau", "long_term_dependency")
@@ -65,7 +72,7 @@ DIGITS_SEARCH_DEFAULTS = {
 }
 
 
-def add_digits_search_arguments(parser, default_out, *, count_type, rate_type):
+def add_digits_search_arguments(parser, default_out, *, count_type, rate_type, out_type=str, verbose_default=1):
     """The options of ``tuning/search_digits.py`` and ``optlab tune`` on an argparse parser.
 
     The argparse types belong to the command line, which passes its own
@@ -77,6 +84,9 @@ def add_digits_search_arguments(parser, default_out, *, count_type, rate_type):
         default_out: the default of ``--out``.
         count_type: argparse type of the counts (trials, epochs, depth, width, batch size).
         rate_type: argparse type of the learning rate.
+        out_type: argparse type of ``--out`` (the CLI's refuses a path that is a file).
+        verbose_default: the default of ``--verbose``; ``None`` (``optlab tune``) leaves
+            the choice to the caller, which picks 1 on a terminal and 2 otherwise.
     """
     d = DIGITS_SEARCH_DEFAULTS
     parser.add_argument("--trials", type=count_type, default=d["trials"],
@@ -95,8 +105,10 @@ def add_digits_search_arguments(parser, default_out, *, count_type, rate_type):
                         help="Keras Tuner search (default random)")
     parser.add_argument("--seed", type=int, default=d["seed"],
                         help="seed of the split, the tuner, the weights and the minibatches (default 0)")
-    parser.add_argument("--out", default=default_out, metavar="DIR",
+    parser.add_argument("--out", type=out_type, default=default_out, metavar="DIR",
                         help=f"results folder; its search/ subfolder is resumed on a rerun (default {default_out})")
     parser.add_argument("--overwrite", action="store_true", help="start the search afresh instead of resuming")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                        help="0 silent, 1 progress bars, 2 one line per epoch (default 1)")
+    shown = ("1 when stdout is a terminal, else 2: no progress bars in a pipe or a log file"
+             if verbose_default is None else verbose_default)
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=verbose_default,
+                        help=f"0 silent, 1 progress bars, 2 one line per epoch (default {shown})")

@@ -36,7 +36,13 @@ from keras_optlab import optimizers as book
 from keras_optlab.lab import surfaces as surfaces_module
 from keras_optlab.lab.data import load_digits
 from keras_optlab.lab.models import digits_mlp
-from keras_optlab.lab.options import DIGITS_BATCH_SIZE, DIGITS_EPOCHS, DIGITS_HIDDEN_UNITS, OPTIMIZER_NAMES
+from keras_optlab.lab.options import (
+    DIGITS_BATCH_SIZE,
+    DIGITS_EPOCHS,
+    DIGITS_HIDDEN_UNITS,
+    OPTIMIZER_NAMES,
+    RACE_OPTIMIZER_NAMES,
+)
 
 
 # Learning rates for digits with the MLP of `build_mlp`, batch size 32: for each
@@ -278,14 +284,15 @@ def _tuned(name, problem):
 def make_optimizer(spec, problem):
     """A fresh optimizer for one run on ``problem``.
 
-    ``spec`` is the name of a :mod:`keras_optlab.optimizers` class (built with the
-    hyperparameters tuned for ``problem``), an optimizer class (its defaults), an
+    ``spec`` is the name of a :mod:`keras_optlab.optimizers` class, one of
+    :data:`RACE_OPTIMIZER_NAMES` (built with the hyperparameters tuned for ``problem``,
+    or its class defaults where none are), an optimizer class (its defaults), an
     optimizer instance (copied through its config, so the instance itself is never
     built), or a callable ``problem -> optimizer``.
     """
     if isinstance(spec, str):
-        if spec not in OPTIMIZER_NAMES:
-            raise ValueError(f"Unknown optimizer name {spec!r}; expected one of {OPTIMIZER_NAMES}.")
+        if spec not in RACE_OPTIMIZER_NAMES:
+            raise ValueError(f"Unknown optimizer name {spec!r}; expected one of {RACE_OPTIMIZER_NAMES}.")
         return getattr(book, spec)(**_tuned(spec, problem))
     if isinstance(spec, type):
         return spec()
@@ -536,7 +543,8 @@ def race(optimizers=None, problems=None, steps=None, tolerance=TOLERANCE, seed=0
 
     Args:
         optimizers: A dict ``{label: spec}`` or a sequence of specs, where a spec is
-            an optimizer name (``"Adam"``: hyperparameters tuned per problem), a class,
+            an optimizer name (one of :data:`RACE_OPTIMIZER_NAMES`; ``"Adam"``:
+            hyperparameters tuned per problem), a class,
             an instance (copied for each run) or a callable ``problem -> optimizer``
             (see :func:`make_optimizer`). Defaults to every optimizer of
             :data:`OPTIMIZER_NAMES`; Newton is left out on digits unless named.

@@ -39,7 +39,15 @@ ROWS = [
     Bad(lambda: optlab("race", "--epochs", "ten"), Refused, "--epochs", "ten"),
     Bad(lambda: optlab("race", "--steps", "-1"), Refused, "--steps", "-1"),
     Bad(lambda: optlab("race", "--problems", "everest"), Refused, "--problems", "everest"),
-    Bad(lambda: optlab("race", "--optimizers", "LBFGS"), Refused, "--optimizers", "LBFGS"),
+    Bad(lambda: optlab("race", "--optimizers", "Adadelta"), Refused, "--optimizers", "Adadelta"),
+    # An output folder that is a file (this module): refused by the parser, not a
+    # FileExistsError after the run.
+    Bad(lambda: optlab("race", "--out", __file__), Refused, "--out", f"is a file, got {__file__}"),
+    Bad(lambda: optlab("figures", "--out", __file__), Refused, "--out", f"is a file, got {__file__}"),
+    Bad(lambda: optlab("tune", "--out", __file__), Refused, "--out", f"is a file, got {__file__}"),
+    Bad(lambda: optlab("curvature", "m.keras", "d.npz", "--out", __file__), Refused, "--out", __file__),
+    Bad(lambda: optlab("spectrum", "m.keras", "d.npz", "--out", __file__), Refused, "--out", __file__),
+    Bad(lambda: optlab("race", "--out", ""), Refused, "--out", "empty string"),
     Bad(lambda: optlab("race", "--seed", "1.5"), Refused, "--seed", "1.5"),
     Bad(lambda: optlab("tune", "--trials", "0"), Refused, "--trials", "got 0"),
     Bad(lambda: optlab("tune", "--epochs", "-2"), Refused, "--epochs", "-2"),
