@@ -62,6 +62,10 @@ the call stack of ``fit``        :func:`calling_callback_list`: the ``CallbackLi
                                  calling a callback's ``set_model`` (CurvatureMonitor
                                  and GradientStats move ahead of TensorBoard/CSVLogger
                                  there). Missing: a public callback ordering.
+``Layer._flatten_layers``        :func:`all_layers`: every layer inside a model, nested
+                                 ones included (``update_batch_norm`` finds the
+                                 BatchNormalization layers). ``Model.layers`` lists the
+                                 direct children only.
 =============================== ========================================================
 
 :func:`check_hooks` verifies at import that every hooked Keras method still exists
@@ -84,6 +88,7 @@ HOOKED_METHODS = (
     (keras.optimizers.Optimizer, "_distributed_tf_update_step", ("tensorflow",)),
     (keras.optimizers.Optimizer, "_all_reduce_sum_gradients", ("tensorflow",)),
     (keras.optimizers.Optimizer, "_backend_update_step", ("torch",)),
+    (keras.layers.Layer, "_flatten_layers", None),
 )
 
 
@@ -272,3 +277,9 @@ def tapped(layers, offsets):
                 layer.__dict__.pop("call", None)
             else:
                 layer.call = original
+
+
+def all_layers(model):
+    """Every layer inside ``model``, each once, nested models and layers held by layers
+    included (not ``model`` itself)."""
+    return list(model._flatten_layers(include_self=False, recursive=True))
