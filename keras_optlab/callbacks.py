@@ -31,6 +31,7 @@ Both run on TensorFlow, JAX and PyTorch; on another backend their constructors r
 """
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -39,11 +40,12 @@ from keras_optlab import _checks
 from keras_optlab.curvature.along_gradient import gradient_curvature
 from keras_optlab.curvature.density import hessian_spectral_density
 from keras_optlab.curvature.autodiff import for_backend
-from keras_optlab.curvature.hvp import check_batch, loss_closure, model_oracle
+from keras_optlab.curvature.hvp import NonFiniteError, check_batch, loss_closure, model_oracle
 from keras_optlab.curvature.spectrum import top_eigenvalues
 from keras_optlab import _keras_hooks
 from keras_optlab.averaging import SwapAveragedWeights
 from keras_optlab.optimizers.base import BookOptimizer
+from keras_optlab.optimizers.sgd import SGD
 
 CURVATURE_KEYS = ("g_norm_sq", "gHg", "critical_learning_rate", "lambda_max", "ill_conditioned")
 SPECTRUM_KEYS = ("spectrum_lambda_max", "spectrum_lambda_min", "spectrum_negative_mass")
@@ -57,6 +59,39 @@ def current_learning_rate(optimizer):
     optimizer's current ``iterations`` when it is a schedule.
     """
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def gradient_step_rule(optimizer):
+    """``None`` when ``optimizer``'s step is θ ← θ − εg, ε its learning rate (the step
+    Eq. 8.10 predicts, whose critical ε is 2gᵀg/gᵀHg); else why it is not.
+
+    Plain SGD only: :class:`keras_optlab.optimizers.SGD` (Alg. 8.1) and
+    ``keras.optimizers.SGD`` with ``momentum=0`` (its ``nesterov`` flag then does
+    nothing), without ``weight_decay`` (a decoupled decay adds −ελθ to the step); a
+    ``keras.optimizers.LossScaleOptimizer`` is looked through (the scale cancels).
+    Momentum and Nesterov (Alg. 8.2, 8.3) step by the velocity v ← αv − εg, not εg:
+    on a quadratic, heavy-ball momentum is stable up to ελ < 2(1 + α) (Polyak 1964),
+    a criterion on eigenvalues over many steps, not Eq. 8.10's on one step along g.
+    Adaptive methods (AdaGrad, RMSProp, Adam, Alg. 8.4–8.7) scale each coordinate of g
+    by its own factor, so ε is not the length of the step along g; the closure
+    optimizers (Newton, L-BFGS, nonlinear CG) choose their own steps. Gradient clipping
+    (``clipnorm``, ``adaptive_clipnorm``, …) is not a reason: it shortens the step only
+    on the steps where it triggers, and the flag compares the unclipped step.
+    """
+    inner = getattr(optimizer, "inner_optimizer", None)
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and inner is not None:
+        optimizer = inner
+    name = f"{type(optimizer).__module__}.{type(optimizer).__name__}"
+    decay = getattr(optimizer, "weight_decay", None)
+    if isinstance(optimizer, SGD) or (
+        isinstance(optimizer, keras.optimizers.SGD) and float(getattr(optimizer, "momentum", 0.0) or 0.0) == 0.0
+    ):
+        if decay:
+            return f"{name} with weight_decay={decay!r} steps by −ε(g + λθ), not −εg"
+        return None
+    if isinstance(optimizer, keras.optimizers.SGD):
+        return f"{name} with momentum={optimizer.momentum!r} steps by its velocity, not −εg"
+    return f"{name} does not step by −εg (only SGD without momentum does)"
 
 
 def _move_ahead(callback):
@@ -96,13 +131,21 @@ class CurvatureMonitor(keras.callbacks.Callback):
     * ``g_norm_sq`` — gᵀg of the compiled loss (see
       :func:`keras_optlab.curvature.gradient_curvature`);
     * ``gHg`` — gᵀHg;
-    * ``critical_learning_rate`` — 2gᵀg/gᵀHg (``inf`` when gᵀHg ≤ 0): a gradient step
-      larger than this increases the second-order model of the cost;
+    * ``critical_learning_rate`` — 2gᵀg/gᵀHg (``inf`` when gᵀHg ≤ 0, a finite loss with
+      non-positive curvature along g): a gradient step larger than this increases the
+      second-order model of the cost;
     * ``lambda_max`` — the largest Hessian eigenvalue (Lanczos on HVPs, warm-started
       from the previous measurement's eigenvector); absent when ``top_eigenvalue`` is
       ``False``;
-    * ``ill_conditioned`` — 1.0 when the optimizer's current learning rate (schedules
-      included: the rate of its next step) exceeds the critical one, else 0.0.
+    * ``ill_conditioned`` — 1.0 when the optimizer's current learning rate ε
+      (schedules included: the rate of its next step) exceeds the critical one, else
+      0.0. Eq. 8.10 is the change of the cost under the step −εg, so the comparison
+      has that meaning only for an optimizer whose step is −εg: SGD without momentum
+      (:class:`keras_optlab.optimizers.SGD`, ``keras.optimizers.SGD(momentum=0)``,
+      no ``weight_decay``; :func:`gradient_step_rule`). For any other — Momentum and
+      Nesterov (the step is the velocity), AdaGrad/RMSProp/Adam (per-coordinate
+      scaling), the closure optimizers — ``ill_conditioned`` is NaN, with one warning
+      naming the optimizer; the other keys are measured as usual.
 
     They are added to the batch logs of the measured batches, and every epoch's logs
     carry the last measurement (NaN for each key in epochs that end before the first
@@ -126,6 +169,14 @@ class CurvatureMonitor(keras.callbacks.Callback):
     They are in the batch logs of those measurements (and in their
     :attr:`measurements` entries); each epoch's logs carry the last ones (NaN before
     the first).
+
+    **A diverged model.** When the monitor batch's loss, its gradient or a
+    Hessian-vector product is NaN or ±inf (the curvature functions raise
+    :class:`~keras_optlab.curvature.hvp.NonFiniteError`), that measurement logs NaN for
+    every key it would log — never ``inf`` or 0.0, which would read as "safe" — and the
+    monitor warns once (``RuntimeWarning``, the first time only); ``fit`` goes on as
+    Keras' own does (add ``keras.callbacks.TerminateOnNaN`` to stop it). The warm start
+    of ``lambda_max`` is dropped.
 
     Cost per measurement: one Hessian-vector product along g (≈ 2 gradients of the
     monitor batch) plus ``eigen_iterations`` HVPs for ``lambda_max``, plus
@@ -180,6 +231,8 @@ class CurvatureMonitor(keras.callbacks.Callback):
         self._last_spectrum = None
         self._seen = 0
         self._eigenvector = None
+        self._warned_nonfinite = False  # one warning per monitor for each
+        self._warned_rule = False
 
     @property
     def keys(self):
@@ -210,9 +263,56 @@ class CurvatureMonitor(keras.callbacks.Callback):
         self._last_spectrum = None
 
     def measure(self):
-        """Measure now, at the model's current weights; returns the logged dict."""
+        """Measure now, at the model's current weights; returns the logged dict.
+
+        A non-finite loss, gradient or product on the monitor batch (a diverged model)
+        gives NaN for every key, with one warning per monitor; see the class docstring.
+        """
         synced(self.model)
-        learning_rate = current_learning_rate(self.model.optimizer)
+        optimizer = self.model.optimizer
+        learning_rate = current_learning_rate(optimizer)
+        try:
+            values, loss = self._measured()
+        except NonFiniteError as error:
+            self._eigenvector = None
+            values, loss = {key: math.nan for key in self._measured_keys()}, error.loss
+            if not self._warned_nonfinite:
+                self._warned_nonfinite = True
+                warnings.warn(
+                    f"CurvatureMonitor at training batch {self._seen}: {error} Logging NaN for "
+                    f"{', '.join(values)} while it lasts; fit goes on. (Warned once per monitor.)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            if "spectrum_lambda_max" in values:  # a spectrum was due: it is NaN too
+                self._last_spectrum = {key: math.nan for key in SPECTRUM_KEYS}
+        else:
+            reason = gradient_step_rule(optimizer)
+            if reason is None:
+                values["ill_conditioned"] = float(learning_rate > values["critical_learning_rate"])
+            else:
+                values["ill_conditioned"] = math.nan
+                if not self._warned_rule:
+                    self._warned_rule = True
+                    warnings.warn(
+                        f"CurvatureMonitor logs ill_conditioned=NaN: it compares the learning rate ε with the "
+                        f"critical rate 2gᵀg/gᵀHg of a step −εg (Eq. 8.10), and {reason}. The other keys are "
+                        "measured as usual. (Warned once per monitor.)",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+        self.measurements.append({"step": self._seen, "learning_rate": learning_rate, "loss": loss, **values})
+        return values
+
+    def _measured_keys(self):
+        keys = [key for key in CURVATURE_KEYS if self.top_eigenvalue or key != "lambda_max"]
+        if self.spectrum_every is not None and (len(self.measurements) + 1) % self.spectrum_every == 0:
+            keys += list(SPECTRUM_KEYS)
+        return keys
+
+    def _measured(self):
+        """(values, loss) of one measurement, ``ill_conditioned`` left to the caller;
+        NonFiniteError from any of the curvature functions."""
         report = gradient_curvature(self.model, self.x, self.y, sample_weight=self.sample_weight)
         values = {key: report[key] for key in ("g_norm_sq", "gHg", "critical_learning_rate")}
         if self.top_eigenvalue:
@@ -228,8 +328,8 @@ class CurvatureMonitor(keras.callbacks.Callback):
                 return_eigenvectors=True,
             )
             values["lambda_max"] = float(eigen[0])
-            self._eigenvector = vectors[0] if np.all(np.isfinite(eigen)) else None
-        values["ill_conditioned"] = float(learning_rate > values["critical_learning_rate"])
+            self._eigenvector = vectors[0]
+        values["ill_conditioned"] = math.nan  # set by measure()
         if self.spectrum_every is not None and (len(self.measurements) + 1) % self.spectrum_every == 0:
             summary = hessian_spectral_density(
                 self.model, self.x, self.y, num_probes=self.spectrum_probes, lanczos_steps=self.spectrum_steps,
@@ -237,8 +337,7 @@ class CurvatureMonitor(keras.callbacks.Callback):
             ).summary
             self._last_spectrum = {f"spectrum_{key}": summary[key] for key in ("lambda_max", "lambda_min", "negative_mass")}
             values.update(self._last_spectrum)
-        self.measurements.append({"step": self._seen, "learning_rate": learning_rate, "loss": report["loss"], **values})
-        return values
+        return values, report["loss"]
 
     def on_train_batch_end(self, batch, logs=None):
         self._seen += 1  # training batches of this fit so far: TensorBoard's step
@@ -332,4 +431,4 @@ def synced(model):
 
 _LOGGING_CALLBACKS = (CurvatureMonitor, GradientStats)
 
-__all__ = ["CurvatureMonitor", "GradientStats", "SwapAveragedWeights"]
+__all__ = ["CurvatureMonitor", "GradientStats", "SwapAveragedWeights", "gradient_step_rule"]

@@ -19,6 +19,9 @@ The model-level functions take ``curvature="hessian"`` (default), ``"gauss_newto
 take ``per_layer=True`` (each layer's diagonal block, a dict keyed by layer name;
 :func:`layer_blocks`).
 
+The model-level functions never return a figure computed from a non-finite loss,
+gradient or product: they raise :class:`NonFiniteError` (a ``ValueError``) instead.
+
 Every function checks its arguments at the call (``TypeError`` / ``ValueError`` naming
 the argument and echoing the value; the batch by :func:`check_batch`) and, on a backend
 without automatic differentiation (``numpy``, ``openvino``), raises ``RuntimeError``
@@ -31,6 +34,7 @@ such a callable), :func:`model_loss_and_gradient`.
 
 from keras_optlab.curvature.hvp import (
     CURVATURES,
+    NonFiniteError,
     check_batch,
     gauss_newton_product,
     gradient_hvp,
@@ -47,6 +51,7 @@ from keras_optlab.curvature.density import SpectralDensity, hessian_spectral_den
 
 __all__ = [
     "CURVATURES",
+    "NonFiniteError",
     "SpectralDensity",
     "TraceEstimate",
     "check_batch",

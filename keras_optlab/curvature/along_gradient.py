@@ -12,8 +12,10 @@ product (Pearlmutter 1994). TensorFlow, JAX and PyTorch backends.
 
 import math
 
+import numpy as np
+
 from keras_optlab import _checks
-from keras_optlab.curvature.hvp import check_batch, check_curvature, model_oracle
+from keras_optlab.curvature.hvp import check_batch, check_curvature, model_oracle, refuse_nonfinite
 from keras_optlab.curvature.spectrum import FlatOperator, layer_blocks
 
 
@@ -49,8 +51,15 @@ def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None, curv
         * ``critical_learning_rate`` — 2gᵀg / gᵀHg, ``inf`` when gᵀHg <= 0 (no step
           size along −g makes the quadratic model worse);
         * ``predicted_change`` (only given ``learning_rate``) — ½ε²gᵀHg − εgᵀg, Eq. 8.10.
+
+    Raises:
+        NonFiniteError: (a ``ValueError``) when the loss on (x, y) is NaN or ±inf, or
+            the loss is finite but g or the product is not — no figure is returned
+            from a diverged model or a batch holding NaN
+            (:class:`~keras_optlab.curvature.hvp.NonFiniteError`).
     """
-    oracle = model_oracle(model, "keras_optlab.curvature.gradient_curvature")
+    what = "keras_optlab.curvature.gradient_curvature"
+    oracle = model_oracle(model, what)
     if learning_rate is not None:
         learning_rate = _checks.number("learning_rate", learning_rate, low=0.0)
     curvature = check_curvature(curvature)
@@ -58,10 +67,14 @@ def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None, curv
     batch = check_batch(x, y, sample_weight)
     if curvature == "hessian" and not per_layer:  # one traced function: g and H g together
         loss, g_norm_sq, ghg = (float(t) for t in oracle.curvature(*batch))
+        # gᵀg and gᵀHg are float64 sums: non-finite exactly when g or H g has a
+        # non-finite entry (or they overflow float64).
+        refuse_nonfinite(what, model, loss, math.isfinite(g_norm_sq), math.isfinite(ghg), "Hessian-vector product H g (gᵀHg)")
         return _report(loss, g_norm_sq, ghg, learning_rate)
-    op = FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.gradient_curvature", curvature)
+    op = FlatOperator(model, x, y, sample_weight, what, curvature)
     loss, grads = oracle.value_and_gradient(*batch)
     loss, g = float(op.flatten([loss])[0]), op.flatten(grads)
+    refuse_nonfinite(what, model, loss, bool(np.all(np.isfinite(g))))
     if not per_layer:
         return _report(loss, float(g @ g), float(g @ op(g)), learning_rate)
     reports = {}
@@ -73,6 +86,8 @@ def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None, curv
 
 
 def _report(loss, g_norm_sq, ghg, learning_rate):
+    # Only finite inputs reach here (refuse_nonfinite, FlatOperator): gᵀHg ≤ 0 is a
+    # real non-positive curvature, for which no step size along −g is too large.
     report = {
         "loss": loss,
         "g_norm_sq": g_norm_sq,

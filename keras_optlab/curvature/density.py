@@ -163,6 +163,10 @@ def hessian_spectral_density(
     Returns:
         :class:`SpectralDensity`.
 
+    Raises:
+        NonFiniteError: (a ``ValueError``) the loss on (x, y) is NaN or ±inf, or a
+            product is not finite (:mod:`keras_optlab.curvature.hvp`).
+
     Example:
 
     >>> result = hessian_spectral_density(model, x, y, num_probes=4, lanczos_steps=30)

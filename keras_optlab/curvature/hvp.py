@@ -39,13 +39,31 @@ and variables of the low-level functions; and the loss itself, which must be a s
 (a vector "loss" would otherwise be summed silently by ``tf.GradientTape``).
 ``tf.Variable`` objects are accepted as variables on TensorFlow only.
 
+**No figure from a non-finite loss.** Every model-level function (:func:`hvp` and, in
+the sibling modules, ``gradient_curvature``, ``top_eigenvalues``, ``hessian_trace``,
+``hessian_spectral_density``, ``per_layer`` included) raises :class:`NonFiniteError`, a
+``ValueError``, when the loss on the batch is NaN or ±inf (a diverged model, NaN in the
+data), or the loss is finite but the gradient or a product is not; it never returns a
+number computed from them. The check is made on the device, in the traced function that
+computes the product (one small transfer per product). The low-level functions on a
+loss callable (and :func:`model_loss_and_gradient`) return what autodiff gives.
+
 **Which curvature** (``curvature=`` of every model-level function, :data:`CURVATURES`):
 
 * ``"hessian"`` — H = ∇²_θ J, the loss above;
 * ``"gauss_newton"`` — G = Jᵀ H_L J (Schraudolph 2002; Martens 2010, Sec. 4.2), the loss
   split at the model's outputs z = ``model(x, training=False)``: J the Jacobian ∂z/∂θ,
   H_L the Hessian of ``model.compute_loss(..., y_pred=z)`` in z. Terms of the loss that
-  do not go through z (``model.losses``: weight regularizers) add no curvature to G;
+  do not go through z (``model.losses``: weight regularizers) add no curvature to G.
+  One exception: a cross-entropy on probabilities (``from_logits=False``: categorical,
+  sparse categorical, binary, and their focal forms). Split at the probabilities p,
+  −log p_y has H_L = e_y e_yᵀ / p_y², so G would be (1/N) Σᵢ gᵢgᵢᵀ, the empirical Fisher
+  below, not the Gauss-Newton matrix of the logits (the matching-loss split, where G
+  is the Fisher of the model's distribution; Martens 2014). When the model's
+  last layer applies the activation the loss expects (``activation="softmax"`` or a
+  ``Softmax`` layer; ``"sigmoid"``), the split is made at the logits (:func:`output_link`);
+  otherwise such a loss is refused with a ``ValueError`` that names both ways out
+  (``from_logits=True``, or ``curvature="fisher"``);
 * ``"fisher"`` — the empirical Fisher F = (1/N) Σᵢ gᵢgᵢᵀ (Martens 2014, "New insights
   and perspectives on the natural gradient method", Sec. 11), gᵢ = ∇_θ(wᵢ ℓᵢ) the
   gradient of example i's weighted loss (:func:`per_example_losses`; ``model.losses``
@@ -221,6 +239,13 @@ def loss_closure(model, x, y, sample_weight=None):
     for_backend("keras_optlab.curvature.loss_closure")
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model. Received: model={_checks.shown(model)}")
+    return _compiled_loss(model, x, y, sample_weight)
+
+
+def _compiled_loss(model, x, y, sample_weight):
+    """:func:`loss_closure` without its checks and backend lookup: what the traced
+    functions call (a lookup imports a module, which has no place inside a trace —
+    AutoGraph cannot convert ``importlib``'s machinery and says so on stderr)."""
 
     def loss_fn():
         y_pred = model(x, training=False)
@@ -373,14 +398,219 @@ def per_example_losses(model, x, y, sample_weight=None):
     return per_example_loss_fn(model)(y, model(x, training=False), sample_weight)
 
 
+class NonFiniteError(ValueError):
+    """A curvature figure was asked of a non-finite loss, gradient or product.
+
+    A ``ValueError`` (the value of the weights or of the batch is what is wrong);
+    :class:`~keras_optlab.callbacks.CurvatureMonitor` catches it and logs NaN. The
+    message says which of the loss, the gradient or the product is non-finite, and
+    ``loss`` holds the loss (a float, possibly NaN or ±inf)."""
+
+    def __init__(self, message, loss):
+        super().__init__(message)
+        self.loss = loss
+
+
+PRODUCT_NAMES = {
+    "hessian": "Hessian-vector product H v",
+    "gauss_newton": "Gauss-Newton product G v",
+    "fisher": "Fisher product F v",
+}
+
+
+def refuse_nonfinite(what, model, loss, gradient_finite=True, product_finite=True, product="Hessian-vector product H v"):
+    """Raise :class:`NonFiniteError` unless the loss, the gradient and the product are
+    all finite (host values: ``loss`` a float, the others bools); names the first that
+    is not."""
+    loss = float(loss)
+    if not np.isfinite(loss):
+        raise NonFiniteError(
+            f"{what}: the compiled loss of model {model.name!r} on (x, y) is non-finite (loss={loss}); no "
+            "curvature figure is computed from a non-finite loss. The weights have diverged (a learning rate "
+            "too large for the curvature, Sec. 8.2.1) or x, y or sample_weight hold NaN or inf.",
+            loss,
+        )
+    if not gradient_finite:
+        raise NonFiniteError(
+            f"{what}: the compiled loss of model {model.name!r} is finite (loss={loss!r}) but its gradient "
+            "is not: non-finite entries (the loss is not differentiable at these weights, or the gradient "
+            "overflowed in the model's dtype); no curvature figure is computed.",
+            loss,
+        )
+    if not product_finite:
+        raise NonFiniteError(
+            f"{what}: the compiled loss of model {model.name!r} (loss={loss!r}) and its gradient are "
+            f"finite but the {product} is not: non-finite entries (it overflowed in the model's dtype, or "
+            "the loss is not twice differentiable at these weights); no curvature figure is computed.",
+            loss,
+        )
+
+
+def _all_finite(tensors):
+    return ops.all(ops.stack([ops.all(ops.isfinite(t)) for t in tensors]))
+
+
+def _signature(x, y, sample_weight):
+    """The structure, rank and dtype of every array of a (converted) batch."""
+    key = []
+    for name, value in (("x", x), ("y", y), ("sample_weight", sample_weight)):
+        if value is None:
+            key.append((name, None))
+            continue
+        key.extend(
+            (label, len(leaf.shape), keras.backend.standardize_dtype(leaf.dtype)) for label, leaf in _leaves(name, value)
+        )
+    return tuple(key)
+
+
+class _PerSignature:
+    """One compiled function per signature of the batch (:func:`_signature`).
+
+    ``tf.function(reduce_retracing=True)`` generalizes the shapes that differ between
+    calls; across ranks (``y`` of shape (N,) after (N, 1)) it generalizes to an unknown
+    rank, which Keras' losses cannot trace (``len(shape)`` in
+    ``squeeze_or_expand_to_same_rank``). Keyed by ranks and dtypes, every trace sees
+    known ranks; within one signature a new batch size still retraces at most once.
+    (``jax.jit`` specializes on shapes anyway; torch runs eagerly.)"""
+
+    def __init__(self, fn, state, autodiff):
+        self.fn, self.state, self.autodiff = fn, state, autodiff
+        self.functions = {}
+
+    def __call__(self, x, y, sample_weight, *rest):
+        key = _signature(x, y, sample_weight)
+        function = self.functions.get(key)
+        if function is None:
+            function = self.functions[key] = self.autodiff.compiled(self.fn, self.state)
+        return function(x, y, sample_weight, *rest)
+
+    def tracing_count(self):
+        """Traces so far, over every signature (TensorFlow's ``tf.function`` only)."""
+        return sum(f.experimental_get_tracing_count() for f in self.functions.values())
+
+
+# The compiled losses whose probabilities-in form (from_logits=False) has a logits form,
+# and the activation that maps logits to those probabilities.
+_PROBABILITY_LOSSES = {
+    "categorical_crossentropy": "softmax",
+    "sparse_categorical_crossentropy": "softmax",
+    "categorical_focal_crossentropy": "softmax",
+    "binary_crossentropy": "sigmoid",
+    "binary_focal_crossentropy": "sigmoid",
+}
+
+
+def _probability_loss_of(loss):
+    """``(name, link)`` when ``loss`` (one compiled loss) is a cross-entropy on
+    probabilities (``from_logits=False``), ``link`` the activation it expects
+    ("softmax" or "sigmoid"); ``None`` for any other loss."""
+    try:
+        resolved = keras.losses.get(loss) if isinstance(loss, str) else loss
+    except ValueError:
+        return None
+    if isinstance(resolved, keras.losses.Loss):
+        name = getattr(getattr(resolved, "fn", None), "__name__", None)  # keras.losses.LossFunctionWrapper
+        if name not in _PROBABILITY_LOSSES:
+            return None
+        config = resolved.get_config()
+        if config.get("from_logits", False):
+            return None
+        if config.get("axis", -1) != -1:
+            return name + f"(axis={config['axis']})", None  # no logits split over another axis
+        return name, _PROBABILITY_LOSSES[name]
+    for name, link in _PROBABILITY_LOSSES.items():
+        if resolved is getattr(keras.losses, name, None):  # the function: from_logits=False
+            return name, link
+    return None
+
+
+def _probability_loss(model):
+    """:func:`_probability_loss_of` the compiled loss of ``model``; for several losses
+    (several outputs), the first on probabilities with ``link`` ``None`` (not split)."""
+    loss = model.loss
+    if isinstance(loss, dict):
+        loss = list(loss.values())
+    if not isinstance(loss, (list, tuple)):
+        return _probability_loss_of(loss)
+    found = [f for f in map(_probability_loss_of, loss) if f is not None]
+    if len(loss) == 1 or not found:
+        return found[0] if found else None
+    return found[0][0] + " (one of several outputs' losses)", None
+
+
+def _output_activation(model):
+    """The activation ("softmax" over the last axis, "sigmoid") that produces the single
+    output of a Sequential or functional ``model``, or ``None`` when none of these can
+    be established from its public structure."""
+    outputs = getattr(model, "outputs", None)
+    if not isinstance(outputs, (list, tuple)) or len(outputs) != 1 or not model.layers:
+        return None
+    last = model.layers[-1]
+    try:
+        if last.output is not outputs[0]:
+            return None
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+    if isinstance(last, keras.layers.Softmax):
+        return "softmax" if last.axis in (-1, len(outputs[0].shape) - 1) else None
+    activation = getattr(last, "activation", None)
+    if activation is keras.activations.softmax:
+        return "softmax"
+    if activation is keras.activations.sigmoid:
+        return "sigmoid"
+    return None
+
+
+def output_link(model):
+    """Where ``curvature="gauss_newton"`` splits the loss of ``model``: ``None`` at the
+    model's outputs, or ``"softmax"`` / ``"sigmoid"`` at the logits of a probability
+    output under a cross-entropy on probabilities (``from_logits=False``).
+
+    Split at probabilities p, such a loss (−log p_y) has H_L = e_y e_yᵀ/p_y² and G =
+    JᵀH_LJ = Σᵢ gᵢgᵢᵀ/N: the empirical Fisher, not the Gauss-Newton matrix of the logits
+    (Martens 2014: the matching-loss split, where G is the Fisher). So when the model's
+    last layer applies that activation, the split is moved to the logits: z = log p
+    (softmax; the loss depends on z only through softmax(z), which does not change when
+    a constant is added to every logit, so z = log p gives the same G as the layer's own
+    logits) or z = log p − log(1 − p) (sigmoid, its inverse), and the loss of z is the
+    compiled loss of softmax(z) or sigmoid(z). Probabilities below the dtype's smallest
+    normal number are clamped to it in the logarithm (their terms of G are of that
+    size). A cross-entropy on probabilities whose activation cannot be read off the
+    model (a subclassed model, another last layer) is refused with a ``ValueError``.
+    """
+    found = _probability_loss(model)
+    if found is None:
+        return None
+    name, link = found
+    activation = _output_activation(model)
+    if link is not None and activation == link:
+        return link
+    link = link or "softmax/sigmoid"
+    raise ValueError(
+        f"curvature='gauss_newton' on model {model.name!r}: its compiled loss {name} (from_logits=False) takes "
+        f"probabilities, and split there G = JᵀH_LJ is the empirical Fisher, not the Gauss-Newton matrix of "
+        f"the logits. keras_optlab moves the split to the logits when the model's last layer applies {link} "
+        f"(a Sequential or functional model with one output, made by a last layer with activation='{link}'); this model's output "
+        f"activation is {activation or 'not one it can read'}. Compile with from_logits=True on a linear last "
+        "layer for G of the logits, or ask for curvature='fisher' for the empirical Fisher."
+    )
+
+
 class _ModelOracle:
     """The traced functions of one model: loss and gradient, H v, G v, F v, and (gᵀg, gᵀHg).
 
-    Each is compiled once by the backend's adapter (``tf.function`` with
+    Each is compiled by the backend's adapter (``tf.function`` with
     ``reduce_retracing=True``, so a new batch size retraces at most once; ``jax.jit``
-    with the model's variables as arguments; eager on torch). Held in a per-model cache
-    (:func:`model_oracle`) and rebuilt when the model is recompiled with another loss or
-    its trainable variables change.
+    with the model's variables as arguments; eager on torch), once per signature of the
+    batch (:class:`_PerSignature`: the ranks and dtypes of x, y and sample_weight).
+    Held in a per-model cache (:func:`model_oracle`) and rebuilt when the model is
+    recompiled with another loss or its trainable variables change.
+
+    The products (:meth:`operator`) return ``(product, finite, loss)``: ``finite`` a
+    bool tensor ``[loss finite, gradient finite, product finite]`` computed in the same
+    trace (the gradient entry is True where no gradient is computed: G v, F v, which
+    evaluate the loss once more for it), read by :func:`check_product` — one small
+    transfer per product, no second pass.
     """
 
     def __init__(self, model, autodiff):
@@ -390,13 +620,19 @@ class _ModelOracle:
 
         def closure(x, y, sample_weight):
             model = model_ref()
-            return loss_closure(model, x, y, sample_weight), model.trainable_variables
+            return _compiled_loss(model, x, y, sample_weight), model.trainable_variables
 
         def value_and_gradient(x, y, sample_weight):
             return autodiff.loss_and_gradient(*closure(x, y, sample_weight))
 
         def product(x, y, sample_weight, vectors):
-            return autodiff.hvp(*closure(x, y, sample_weight), lambda grads: vectors)[2]
+            loss, grads, hv = autodiff.hvp(*closure(x, y, sample_weight), lambda grads: vectors)
+            return hv, ops.stack([ops.all(ops.isfinite(loss)), _all_finite(grads), _all_finite(hv)]), loss
+
+        def with_loss_check(x, y, sample_weight, result):
+            loss = _compiled_loss(model_ref(), x, y, sample_weight)()
+            finite = ops.stack([ops.all(ops.isfinite(loss)), ops.convert_to_tensor(True), _all_finite(result)])
+            return result, finite, loss
 
         def curvature(x, y, sample_weight):
             # Dot products in float64 whatever the variables' dtype: gᵀg and gᵀHg are
@@ -409,17 +645,26 @@ class _ModelOracle:
 
         def split_at_outputs(x, y, sample_weight):
             model = model_ref()
+            link = self.link
 
             def outputs_fn():
-                return model(x, training=False)
+                outputs = model(x, training=False)
+                if link is None:
+                    return outputs
+                tiny = float(np.finfo(keras.backend.standardize_dtype(outputs.dtype)).tiny)
+                log_p = ops.log(ops.maximum(outputs, tiny))
+                return log_p if link == "softmax" else log_p - ops.log(ops.maximum(1.0 - outputs, tiny))
 
-            def output_loss_fn(y_pred):
-                return model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+            def output_loss_fn(z):
+                if link is not None:
+                    z = keras.activations.softmax(z) if link == "softmax" else keras.activations.sigmoid(z)
+                return model.compute_loss(x=x, y=y, y_pred=z, sample_weight=sample_weight, training=False)
 
             return outputs_fn, output_loss_fn
 
         def gauss_newton(x, y, sample_weight, vectors):
-            return autodiff.gauss_newton_product(*split_at_outputs(x, y, sample_weight), model_ref().trainable_variables, vectors)
+            gv = autodiff.gauss_newton_product(*split_at_outputs(x, y, sample_weight), model_ref().trainable_variables, vectors)
+            return with_loss_check(x, y, sample_weight, gv)
 
         def fisher(x, y, sample_weight, vectors):
             # F v = (1/N) Jᵀ(J v), J the N×n Jacobian of the per-example losses z(θ) = (wᵢℓᵢ):
@@ -436,15 +681,22 @@ class _ModelOracle:
             def half_mean_square(z):  # ½‖z‖²/N (N dynamic inside a relaxed TF trace)
                 return 0.5 * ops.sum(z * z) / ops.cast(ops.shape(z)[0], z.dtype)
 
-            return autodiff.gauss_newton_product(losses_fn, half_mean_square, model.trainable_variables, vectors)
+            fv = autodiff.gauss_newton_product(losses_fn, half_mean_square, model.trainable_variables, vectors)
+            return with_loss_check(x, y, sample_weight, fv)
 
         self.per_example = None  # per_example_loss_fn(model), built at the first F v
-        self.value_and_gradient = autodiff.compiled(value_and_gradient, state)
-        self.product = autodiff.compiled(product, state)
-        self.curvature = autodiff.compiled(curvature, state)
-        self.gauss_newton = autodiff.compiled(gauss_newton, state)
-        self._fisher = autodiff.compiled(fisher, state)
+        self.link = _UNSET  # output_link(model), found at the first G v
+        self.value_and_gradient = _PerSignature(value_and_gradient, state, autodiff)
+        self.product = _PerSignature(product, state, autodiff)
+        self.curvature = _PerSignature(curvature, state, autodiff)
+        self._gauss_newton = _PerSignature(gauss_newton, state, autodiff)
+        self._fisher = _PerSignature(fisher, state, autodiff)
         self.model_ref = model_ref
+
+    def gauss_newton(self, x, y, sample_weight, vectors):
+        if self.link is _UNSET:
+            self.link = output_link(self.model_ref())  # a ValueError leaves it unset
+        return self._gauss_newton(x, y, sample_weight, vectors)
 
     def fisher(self, x, y, sample_weight, vectors):
         if self.per_example is None:
@@ -452,9 +704,24 @@ class _ModelOracle:
         return self._fisher(x, y, sample_weight, vectors)
 
     def operator(self, curvature):
-        """The product v ↦ C v (a function of ``(x, y, sample_weight, vectors)``) of
-        ``curvature``: H, G or F (see the module's docstring)."""
+        """The product v ↦ C v of ``curvature`` (H, G or F, see the module's docstring):
+        a function of ``(x, y, sample_weight, vectors)`` returning ``(product, finite,
+        loss)`` (see the class docstring; :func:`check_product` reads them)."""
         return {"hessian": self.product, "gauss_newton": self.gauss_newton, "fisher": self.fisher}[curvature]
+
+
+_UNSET = object()
+
+
+def check_product(what, model, curvature, finite, loss):
+    """Raise :class:`NonFiniteError` unless the flags ``finite`` of a product of
+    :meth:`_ModelOracle.operator` are all true (one small transfer to the host)."""
+    flags = np.asarray(ops.convert_to_numpy(finite), dtype=bool)
+    if flags.all():
+        return
+    refuse_nonfinite(
+        what, model, float(ops.convert_to_numpy(loss)), bool(flags[1]), bool(flags[2]), PRODUCT_NAMES[curvature]
+    )
 
 
 def _oracle_key(model):
@@ -503,6 +770,12 @@ def hvp(model, x, y, vectors, sample_weight=None, curvature="hessian"):
     Returns:
         List of backend tensors shaped like ``model.trainable_variables``.
 
+    Raises:
+        NonFiniteError: (a ``ValueError``) the loss on (x, y) is NaN or ±inf, or the
+            loss is finite and the gradient or the product is not.
+        ValueError: ``curvature="gauss_newton"`` with a cross-entropy on probabilities
+            whose logits cannot be read off the model (see the module's docstring).
+
     Example:
 
     >>> v = [keras.ops.ones_like(w) for w in model.trainable_variables]
@@ -512,5 +785,7 @@ def hvp(model, x, y, vectors, sample_weight=None, curvature="hessian"):
     curvature = check_curvature(curvature)
     batch = check_batch(x, y, sample_weight)
     vectors = check_vectors(vectors, model.trainable_variables)
-    return oracle.operator(curvature)(*batch, vectors)
+    product, finite, loss = oracle.operator(curvature)(*batch, vectors)
+    check_product("keras_optlab.curvature.hvp", model, curvature, finite, loss)
+    return product
 

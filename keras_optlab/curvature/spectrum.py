@@ -26,7 +26,7 @@ import numpy as np
 from keras import ops
 
 from keras_optlab import _checks
-from keras_optlab.curvature.hvp import check_batch, check_curvature, model_oracle
+from keras_optlab.curvature.hvp import check_batch, check_curvature, check_product, model_oracle
 
 
 class FlatOperator:
@@ -36,6 +36,7 @@ class FlatOperator:
 
     def __init__(self, model, x, y, sample_weight, what, curvature="hessian"):
         self.oracle = model_oracle(model, what)
+        self.model, self.what = model, what
         self.curvature = check_curvature(curvature)
         self.product = self.oracle.operator(self.curvature)
         self.variables = list(model.trainable_variables)
@@ -72,7 +73,13 @@ class FlatOperator:
             flat = full
         parts = np.split(np.asarray(flat), self.full_offsets)
         vectors = [ops.convert_to_tensor(p.reshape(v.shape), dtype=v.dtype) for p, v in zip(parts, self.variables)]
-        out = self.flatten(self.product(*self.args, vectors))
+        product, finite, loss = self.product(*self.args, vectors)
+        # No figure from a non-finite loss, gradient or product: NonFiniteError (the
+        # flags come from the same trace as the product; Lanczos would otherwise feed
+        # NaN to eigh, or a NaN loss with a finite H v, as under a NaN label of a
+        # squared error, would pass unseen).
+        check_product(self.what, self.model, self.curvature, finite, loss)
+        out = self.flatten(product)
         return out if self.keep is None else out[self.keep]
 
 
@@ -320,6 +327,11 @@ def top_eigenvalues(
         NumPy float64 array of shape ``(k,)``; with ``return_eigenvectors``, the pair
         ``(values, vectors)``. With ``per_layer``, a dict ``{layer name: that}``, the
         vectors shaped like the layer's variables.
+   
+    Raises:
+        NonFiniteError: (a ``ValueError``) the loss on (x, y) is NaN or ±inf, or a
+            product is not finite (:mod:`keras_optlab.curvature.hvp`); no eigenvalue is
+            computed from it.
     """
     op = FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.top_eigenvalues", curvature)
     k = _checks.integer("k", k, low=1)
@@ -383,6 +395,10 @@ def hessian_trace(model, x, y, num_samples=100, seed=0, sample_weight=None, curv
     Returns:
         :class:`TraceEstimate` ``(trace, standard_error, num_samples)``; with
         ``per_layer``, a dict ``{layer name: TraceEstimate}``.
+   
+    Raises:
+        NonFiniteError: (a ``ValueError``) the loss on (x, y) is NaN or ±inf, or a
+            product is not finite.
     """
     num_samples = _checks.integer("num_samples", num_samples, low=2)
     seed = _checks.integer("seed", seed, allow_none=True)

@@ -90,6 +90,21 @@ def mlp(seed=0):
     return model, x, y
 
 
+def mlp_jacobians(model, x):
+    """(z, J): the outputs (N, K) of :func:`mlp`'s network (its weights in any model of
+    that shape) before any output activation, and the Jacobians ∂zᵢ/∂θ (N, K, 26), θ
+    flattened in the order of ``model.trainable_variables`` (W1, b1, W2, b2, each
+    row-major), by hand in NumPy. z = tanh(x W1 + b1) W2 + b2."""
+    w1, b1, w2, b2 = (np.asarray(w, dtype=np.float64) for w in model.get_weights())
+    n, k = len(x), w2.shape[1]
+    h = np.tanh(x @ w1 + b1)
+    dz_dpre = w2.T[None, :, :] * (1.0 - h**2)[:, None, :]  # (N, K, hidden)
+    j_w1 = np.einsum("nka,nc->nkca", dz_dpre, x).reshape(n, k, -1)
+    j_w2 = np.einsum("na,kl->nkal", h, np.eye(k)).reshape(n, k, -1)
+    j_b2 = np.broadcast_to(np.eye(k), (n, k, k))
+    return h @ w2 + b2, np.concatenate([j_w1, dz_dpre, j_w2, j_b2], axis=2)
+
+
 def mlp_loss(model, x, y, sample_weight=None):
     """MSE (Keras' sum-over-batch-size reduction) plus the L2 penalty, by hand."""
 

@@ -3,8 +3,8 @@ per_layer=True against the exact Hessian's diagonal blocks, and return_vectors.
 
 The references are written out here, not through keras_optlab: the Jacobian of the
 model outputs of tests/curvature/exact.py's MLP (3 → 4 tanh → 2, 26 parameters) by
-hand, G = Σᵢ JᵢᵀH_LJᵢ and F = (1/N) Σᵢ gᵢgᵢᵀ from it; the exact Hessian by each
-backend's own route (exact.gradient_and_hessian).
+hand (exact.mlp_jacobians), G = Σᵢ JᵢᵀH_LJᵢ and F = (1/N) Σᵢ gᵢgᵢᵀ from it; the exact
+Hessian by each backend's own route (exact.gradient_and_hessian).
 """
 
 import keras
@@ -23,24 +23,10 @@ RTOL = exact.rtol(1e-10)
 WEIGHTS = np.linspace(0.2, 1.7, 16)  # sample weights of exact.mlp()'s 16 samples
 
 
-def _jacobians(model, x):
-    """(z, J): the outputs (N, K) of exact.mlp()'s network and the Jacobians ∂zᵢ/∂θ
-    (N, K, 26), θ flattened in the order of ``model.trainable_variables`` (W1, b1, W2,
-    b2, each row-major). z = tanh(x W1 + b1) W2 + b2."""
-    w1, b1, w2, b2 = (np.asarray(w, dtype=np.float64) for w in model.get_weights())
-    n, k = len(x), w2.shape[1]
-    h = np.tanh(x @ w1 + b1)
-    dz_dpre = w2.T[None, :, :] * (1.0 - h**2)[:, None, :]  # (N, K, hidden)
-    j_w1 = np.einsum("nka,nc->nkca", dz_dpre, x).reshape(n, k, -1)
-    j_w2 = np.einsum("na,kl->nkal", h, np.eye(k)).reshape(n, k, -1)
-    j_b2 = np.broadcast_to(np.eye(k), (n, k, k))
-    return h @ w2 + b2, np.concatenate([j_w1, dz_dpre, j_w2, j_b2], axis=2)
-
-
 def _gauss_newton_and_fisher(model, x, y, w):
     """G and F of Σᵢ wᵢ ℓᵢ / N, ℓᵢ = (1/K) Σₖ (zᵢₖ − yᵢₖ)² (the L2 penalty is not
     a function of z: it adds nothing to either)."""
-    z, jac = _jacobians(model, x)
+    z, jac = exact.mlp_jacobians(model, x)
     n, k = z.shape
     gauss_newton = (2.0 / (n * k)) * np.einsum("i,ika,ikb->ab", w, jac, jac)
     per_example = w[:, None] * np.einsum("ika,ik->ia", jac, 2.0 * (z - y) / k)  # gᵢ = ∇(wᵢℓᵢ)

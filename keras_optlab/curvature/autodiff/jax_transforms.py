@@ -53,7 +53,11 @@ def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
     z, jv = jax.jvp(outputs_of, (values,), (vectors,))
 
     def loss_of_z(outputs):
-        return scalar_loss(output_loss_fn(outputs), "output_loss_fn")
+        # In a scope of its own, like _pure: what the loss assigns (Keras' per-output
+        # loss trackers of a model with several outputs) holds JVP tracers, which must
+        # not reach the enclosing scope — a later read there would leak them.
+        with _keras_hooks.substituted([], []):
+            return scalar_loss(output_loss_fn(outputs), "output_loss_fn")
 
     h_jv = jax.jvp(jax.grad(loss_of_z), (z,), (jv,))[1]
     _, pullback = jax.vjp(outputs_of, values)
