@@ -45,7 +45,7 @@ class _Seen(keras.callbacks.Callback):
     def _record(self, event):
         _sync(self.model)
         model = _values(self.model.trainable_variables)
-        averages = _values(self.model.optimizer.averaged_variables)
+        averages = _values(self.model.optimizer.averaged_variables or [])  # [] before the build (TF)
         self.events.append((event, model, averages))
 
     def on_train_batch_end(self, batch, logs=None):
@@ -59,6 +59,9 @@ class _Seen(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._record("epoch_end")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._record("epoch_begin")
 
 
 def _fit(callbacks, epochs=2, **kwargs):
@@ -83,8 +86,10 @@ def test_validation_sees_the_average_and_training_continues_from_the_raw_weights
     for (weights, averages), (raw, _) in zip(events["test_begin"], events["batch_end"][3::4]):
         assert _equal(weights, averages)  # the model holds θ̂ while it is evaluated
         assert not _equal(weights, raw)
-    for (weights, _), (raw, _) in zip(events["test_end"], events["batch_end"][3::4]):
-        assert _equal(weights, raw)  # and θ (the last batch's) after
+    for event in ("test_end", "epoch_end"):  # θ̂ stays for the callbacks' on_epoch_end
+        assert len(events[event]) == 2 and all(_equal(w, a) for w, a in events[event])
+    for (weights, _), (raw, _) in zip(events["epoch_begin"][1:], events["batch_end"][3::4]):
+        assert _equal(weights, raw)  # the next epoch begins from θ (the last batch's)
     # Training went on from θ: the run equals one without the callback, bit for bit.
     assert _equal(model.get_weights(), plain.get_weights())
     assert history.history["loss"] == plain_history.history["loss"]
@@ -95,12 +100,18 @@ def test_validation_sees_the_average_and_training_continues_from_the_raw_weights
 
 
 def test_swap_on_epoch_holds_the_average_between_epochs():
+    """Validation in the 2nd epoch only: its end holds θ̂ in any case, the others' only
+    with ``swap_on_epoch``."""
     seen = _Seen()
-    model, _ = _fit([SwapAveragedWeights(swap_on_epoch=True), seen], epochs=3)
+    model, _ = _fit([SwapAveragedWeights(swap_on_epoch=True), seen], epochs=3, validation_freq=2)
     plain, _ = _fit([], epochs=3)
     ends = [(w, a) for event, w, a in seen.events if event == "epoch_end"]
     assert len(ends) == 3 and all(_equal(w, a) for w, a in ends)  # a checkpoint here saves θ̂
     assert _equal(model.get_weights(), plain.get_weights())  # each epoch began from θ
+    seen = _Seen()
+    _fit([SwapAveragedWeights(), seen], epochs=3, validation_freq=2)
+    ends = [(w, a) for event, w, a in seen.events if event == "epoch_end"]
+    assert [_equal(w, a) for w, a in ends] == [False, True, False]
 
 
 def test_evaluate_and_predict_with_the_callback_swap_back():
