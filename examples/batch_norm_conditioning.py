@@ -36,9 +36,8 @@ the gradient-descent runs of (b) on the whole training set (1 437 digits, so the
 statistics are those of the full set and the function is deterministic); the SGD epochs
 of (a) on minibatches of ``BATCH`` (their own statistics, as ``fit`` would). The moving
 averages BN keeps for inference play no part. BN is :class:`TrainingBatchNorm`, the
-function of ``keras.layers.BatchNormalization(training=True)`` written so that its second
-derivatives are exact on TensorFlow too (see its docstring; the script prints how far the
-two are apart).
+function of ``keras.layers.BatchNormalization(training=True)`` written out in
+``keras.ops`` (see its docstring; the script prints how far the two are apart).
 
     python examples/batch_norm_conditioning.py           # 35-50 s on a shared 2-core CPU
     python examples/batch_norm_conditioning.py --quick   # smaller net and data, a smoke run
@@ -90,14 +89,14 @@ class TrainingBatchNorm(keras.layers.Layer):
 
     The same function as ``keras.layers.BatchNormalization()(x, training=True)`` (same
     ε = 1e-3, γ = 1 and β = 0 at the start; :func:`check_batch_norm` measures the
-    agreement), written here because its *second* derivatives differ on TensorFlow:
-    Keras' TF backend takes the moments from ``tf.nn.moments``, which computes the
-    variance as mean((x − stop_gradient(μ))²). That leaves the gradient exact (the
-    derivative of σ² with respect to μ is zero) but drops the −1/N coupling from the
-    derivative of the gradient, so a Hessian through Keras' BN on TF is not the Hessian
-    of the loss (the error grows with the mean of the pre-activations). Here both moments
-    are plain ``keras.ops`` reductions, differentiable twice on every backend. There are
-    no moving averages: nothing here runs in inference mode."""
+    agreement), written here because Keras' TF backend takes the moments from
+    ``tf.nn.moments``, which computes the variance as mean((x − stop_gradient(μ))²):
+    the gradient is exact (the derivative of σ² with respect to μ is zero) but the −1/N
+    coupling is missing from the derivative of the gradient. keras_optlab's TF adapter
+    (``for_backend()``, used here) differentiates twice with that variance made
+    differentiable, so Keras' BN now gives the true Hessian through it too; this layer,
+    whose moments are plain ``keras.ops`` reductions, is exact with any autodiff. There
+    are no moving averages: nothing here runs in inference mode."""
 
     def __init__(self, epsilon=1e-3, **kwargs):
         super().__init__(**kwargs)

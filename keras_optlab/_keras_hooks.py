@@ -58,6 +58,17 @@ a layer's ``call``               :func:`tapped`: the layers' ``call`` replaced o
                                  given tensor to the output (the gradient of the loss
                                  with respect to a layer's output, on every backend).
                                  Missing: a public "tap a layer's output" hook.
+``_compute_moments``             TensorFlow backend only (its ``nn`` module):
+                                 :func:`differentiable_moments`. Keras' TF ``moments``
+                                 (BatchNormalization, LayerNormalization,
+                                 GroupNormalization, ``ops.moments``) takes the variance
+                                 from ``tf.nn.moments``, i.e. mean((x − stop_gradient(μ))²):
+                                 exact first derivatives, wrong second ones (the −1/N
+                                 coupling through μ is dropped). While keras_optlab
+                                 differentiates twice on TF (curvature.autodiff.tf_tapes)
+                                 this helper computes the variance without the
+                                 stop_gradient. Missing: a public "differentiable
+                                 moments" switch (JAX and torch need none).
 the call stack of ``fit``        :func:`calling_callback_list`: the ``CallbackList``
                                  calling a callback's ``set_model`` (CurvatureMonitor
                                  and GradientStats move ahead of TensorBoard/CSVLogger
@@ -69,14 +80,18 @@ the call stack of ``fit``        :func:`calling_callback_list`: the ``CallbackLi
 =============================== ========================================================
 
 :func:`check_hooks` verifies at import that every hooked Keras method still exists
-and raises ``ImportError`` if one disappeared: a renamed hook must fail loudly, never
-let adaptive clipping or the telemetry stop silently. tests/optimizers/test_keras_hooks.py
+(and every hooked function, that it exists and is still looked up by name where it is
+called) and raises ``ImportError`` if one disappeared: a renamed hook must fail loudly,
+never let adaptive clipping, the telemetry or a Hessian through batch normalization go
+wrong silently. tests/optimizers/test_keras_hooks.py
 also checks that the hooks are *called* (telemetry moves when clipping is on).
 """
 
 import contextlib
 import functools
+import importlib
 import inspect
+import threading
 
 import keras
 
@@ -92,14 +107,42 @@ HOOKED_METHODS = (
 )
 
 
+# (module, function replaced there, the function of that module that must call it by
+# its global name, backends: None = all). Imported only on those backends.
+HOOKED_FUNCTIONS = (
+    ("keras.src.backend.tensorflow.nn", "_compute_moments", "moments", ("tensorflow",)),
+    ("keras.src.backend.tensorflow.nn", "_compute_moments", "_compute_moments_sync", ("tensorflow",)),
+)
+
+
+def _missing_function_hooks(backend):
+    missing = []
+    for module_name, name, caller, backends in HOOKED_FUNCTIONS:
+        if backends is not None and backend not in backends:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            missing.append(f"{module_name}.{name}")
+            continue
+        calling = getattr(module, caller, None)
+        names = getattr(getattr(calling, "__code__", None), "co_names", ())
+        if not callable(getattr(module, name, None)):
+            missing.append(f"{module_name}.{name}")
+        elif name not in names:
+            missing.append(f"{module_name}.{name} (no longer called by {caller})")
+    return missing
+
+
 def check_hooks():
-    """Raise ``ImportError`` naming every hooked Keras method this Keras lacks."""
+    """Raise ``ImportError`` naming every hooked Keras method or function this Keras lacks."""
     backend = keras.backend.backend()
     missing = [
         f"{owner.__name__}.{name}"
         for owner, name, backends in HOOKED_METHODS
         if (backends is None or backend in backends) and not callable(getattr(owner, name, None))
     ]
+    missing += _missing_function_hooks(backend)
     if missing:
         raise ImportError(
             f"keras_optlab hooks private Keras methods that Keras {keras.__version__} no longer has: "
@@ -283,3 +326,77 @@ def all_layers(model):
     """Every layer inside ``model``, each once, nested models and layers held by layers
     included (not ``model`` itself)."""
     return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+# ------------------------------------------------------------ differentiable moments
+# While any thread is inside differentiable_moments(), Keras' TF `_compute_moments` is
+# `_dispatching_moments`, which answers per thread: the differentiable variance for a
+# thread inside the context, Keras' own (tf.nn.moments) for every other. The original
+# is put back when the last context closes.
+_MOMENTS_LOCK = threading.Lock()
+_MOMENTS_STATE = {"open": 0, "original": None}
+_MOMENTS_LOCAL = threading.local()
+
+
+def _differentiable_variance_moments(x, axes, keepdims):
+    """``tf.nn.moments(x, axes, keepdims=keepdims)`` (same ops, same values) without its
+    ``stop_gradient(mean)``: the variance is mean((x − μ)²) with μ differentiable, so its
+    second derivatives are those of the variance. The first derivative differs from
+    tf.nn.moments' only by rounding (the dropped term is −2/N · Σ(x − μ) · ∂μ, zero up
+    to rounding)."""
+    import tensorflow as tf
+
+    with tf.name_scope("moments"):
+        y = tf.cast(x, tf.float32) if x.dtype == tf.float16 else x  # as tf.nn.moments
+        mean = tf.reduce_mean(y, axes, keepdims=True, name="mean")
+        variance = tf.reduce_mean(tf.math.squared_difference(y, mean), axes, keepdims=True, name="variance")
+        if not keepdims:
+            mean = tf.squeeze(mean, axes)
+            variance = tf.squeeze(variance, axes)
+        if x.dtype == tf.float16:
+            return tf.cast(mean, tf.float16), tf.cast(variance, tf.float16)
+        return mean, variance
+
+
+def _dispatching_moments(x, axes, keepdims):
+    if getattr(_MOMENTS_LOCAL, "depth", 0):
+        return _differentiable_variance_moments(x, axes, keepdims)
+    return _MOMENTS_STATE["original"](x, axes, keepdims)
+
+
+@contextlib.contextmanager
+def differentiable_moments():
+    """Inside (on this thread), Keras' TensorFlow ``moments`` — BatchNormalization in
+    training mode, LayerNormalization, GroupNormalization, ``keras.ops.moments`` —
+    computes the variance as mean((x − μ)²) with μ differentiable, instead of
+    ``tf.nn.moments``' mean((x − stop_gradient(μ))²): same values, same gradients up to
+    rounding, and correct second derivatives. Takes effect where the forward pass runs
+    (also while a ``tf.function`` is traced: the graph keeps the differentiable ops).
+
+    Keras' float16/bfloat16 upcast to float32 and its ``synchronized=True`` path (under
+    tf.distribute E[x²] − E[x]², differentiable as it is; outside a replica context the
+    same ``_compute_moments``) are untouched. Other threads keep Keras' own
+    ``moments``; Keras' function is restored when the last open context closes.
+    Nothing changes on JAX and PyTorch, whose moments are differentiable.
+    """
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    from keras.src.backend.tensorflow import nn as tf_nn
+
+    with _MOMENTS_LOCK:
+        if _MOMENTS_STATE["open"] == 0:
+            _MOMENTS_STATE["original"] = tf_nn._compute_moments
+            tf_nn._compute_moments = _dispatching_moments
+        _MOMENTS_STATE["open"] += 1
+    depth = getattr(_MOMENTS_LOCAL, "depth", 0)
+    _MOMENTS_LOCAL.depth = depth + 1
+    try:
+        yield
+    finally:
+        _MOMENTS_LOCAL.depth = depth
+        with _MOMENTS_LOCK:
+            _MOMENTS_STATE["open"] -= 1
+            if _MOMENTS_STATE["open"] == 0:
+                tf_nn._compute_moments = _MOMENTS_STATE["original"]
+                _MOMENTS_STATE["original"] = None

@@ -4,10 +4,19 @@ Forward-over-reverse (``tf.autodiff.ForwardAccumulator`` over a tape) is cheaper
 principle but breaks on non-unrolled RNNs inside ``tf.function``; double backprop works
 for every Keras layer. J v of the Gauss-Newton product is forward mode (the outputs
 alone, no loop through a loss gradient). See the package docstring for the interface.
+
+Every function that differentiates twice (``hvp``, ``gauss_newton_product``,
+``hessian``) runs the forward pass under :func:`keras_optlab._keras_hooks.differentiable_moments`:
+Keras' TF ``moments`` (BatchNormalization in training mode, LayerNormalization,
+GroupNormalization) takes the variance from ``tf.nn.moments``, whose
+``stop_gradient(mean)`` leaves the gradient exact but drops a term of the Hessian. Inside
+the context the variance is differentiable and the second derivatives are the true ones
+(as on JAX and PyTorch); first derivatives are the same up to rounding.
 """
 
 import tensorflow as tf
 
+from keras_optlab import _keras_hooks
 from keras_optlab.curvature.autodiff.common import flat, scalar_loss
 
 ZERO = tf.UnconnectedGradients.ZERO
@@ -36,7 +45,7 @@ def loss_and_gradient_at(loss_fn, variables, values):
 def hvp(loss_fn, variables, make_vectors):
     # H v = ∇_θ ((∇_θ J)ᵀ v), v held constant.
     sources = _tensors(variables)
-    with tf.GradientTape() as outer:
+    with _keras_hooks.differentiable_moments(), tf.GradientTape() as outer:
         with tf.GradientTape() as inner:
             loss = scalar_loss(loss_fn())
         grads = inner.gradient(loss, sources, unconnected_gradients=ZERO)
@@ -47,6 +56,14 @@ def hvp(loss_fn, variables, make_vectors):
 
 def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
     # J v forward, H_L (J v) by double backprop through the loss of z alone, Jᵀ(·) back.
+    # Differentiable moments here too: only first derivatives of outputs_fn are taken, but
+    # output_loss_fn (differentiated twice) may normalize (and both forward passes of
+    # outputs_fn must be the same function).
+    with _keras_hooks.differentiable_moments():
+        return _gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors)
+
+
+def _gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
     sources = _tensors(variables)
     with tf.autodiff.ForwardAccumulator(primals=sources, tangents=vectors) as accumulator:
         outputs = outputs_fn()
@@ -68,7 +85,7 @@ def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
 
 def hessian(loss_fn, variables):
     sources = _tensors(variables)
-    with tf.GradientTape() as outer:
+    with _keras_hooks.differentiable_moments(), tf.GradientTape() as outer:
         loss, grads = loss_and_gradient(loss_fn, variables)
         g = flat(grads, sources[0].dtype)
     blocks = outer.jacobian(g, sources, unconnected_gradients=ZERO)
