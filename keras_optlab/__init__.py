@@ -18,7 +18,7 @@ PyTorch and Keras.
 
 import importlib
 import importlib.abc
-import importlib.util
+import importlib.machinery
 import sys
 import warnings
 
@@ -85,9 +85,27 @@ _SERIALIZABLE = (
     "keras_optlab.schedules",
     "keras_optlab.second_order",
 )
+_registered = False
 
 
-def _register_serializables():
+def _initializing(but=None):
+    """Whether a keras_optlab submodule (other than ``but``) is half-imported:
+    registering then would import it again, half-made."""
+    return any(
+        getattr(getattr(module, "__spec__", None), "_initializing", False)
+        for name, module in list(sys.modules.items())
+        if name.startswith("keras_optlab.") and name != but
+    )
+
+
+def _register_serializables(just_imported=None):
+    """Import the modules that register our classes, once Keras is imported and no
+    module of ours is half-imported (else the end of the outermost one does it)."""
+    global _registered
+    if _registered or "keras" not in sys.modules or _initializing(but=just_imported):
+        return
+    _registered = True
+    _remove_hook()
     for module in _SERIALIZABLE:
         try:
             importlib.import_module(module)
@@ -96,10 +114,9 @@ def _register_serializables():
 
 
 class _RegisteringLoader(importlib.abc.Loader):
-    """Keras' own loader, followed by the registration once Keras' package has run.
-
-    Every other loader attribute (``get_resource_reader``, ``is_package``, ...) is the
-    wrapped loader's, so ``importlib.resources`` on Keras works as before."""
+    """A module's own loader, followed by :func:`_register_serializables` once the module
+    has run. Every other loader attribute (``get_resource_reader``, ``is_package``, ...)
+    is the wrapped loader's, so ``importlib.resources`` works as before."""
 
     def __init__(self, loader):
         self._loader = loader
@@ -112,18 +129,20 @@ class _RegisteringLoader(importlib.abc.Loader):
 
     def exec_module(self, module):
         self._loader.exec_module(module)
-        _register_serializables()
+        _register_serializables(just_imported=module.__name__)
 
 
 class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
-    """A one-shot finder: the first ``import keras`` gets Keras' own spec with its loader
-    wrapped in :class:`_RegisteringLoader`; the finder then leaves ``sys.meta_path``."""
+    """Until the classes are registered: ``keras`` and every keras_optlab submodule are
+    found as usual (``importlib.machinery.PathFinder``), with their loader wrapped in
+    :class:`_RegisteringLoader`. So the registration runs at the end of ``import
+    keras`` — or, when Keras was first imported from inside one of our modules, at the
+    end of the outermost of them (then nothing of ours is half-imported)."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "keras":
+        if fullname != "keras" and not fullname.startswith("keras_optlab."):
             return None
-        _remove_hook()
-        spec = importlib.util.find_spec("keras")
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is not None and spec.loader is not None:
             spec.loader = _RegisteringLoader(spec.loader)
         return spec

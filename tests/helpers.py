@@ -9,15 +9,25 @@
 * :data:`LOSS` — its loss: sparse categorical cross-entropy on logits;
 * :func:`with_null_optimizer` — a copy of a ``.keras`` file whose compile config says
   ``optimizer: null``;
-* :class:`Subclassed` — a subclassed model (no graph), one Dense(3).
+* :class:`Subclassed` — a subclassed model (no graph), one Dense(3);
+* :data:`KERAS_VERSION`, :func:`needs_keras` — the installed Keras as (major, minor) and
+  a skip marker for a feature a newer Keras brought (the suite also runs at the declared
+  minimum, ``make test-min``).
 """
 
 import keras
+import pytest
 
 from keras_optlab.lab.data import load_digits
 from keras_optlab.lab.models import digits_mlp
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+KERAS_VERSION = tuple(int(part) for part in keras.version().split(".")[:2])
+
+
+def needs_keras(major, minor, feature):
+    """Skip a test of ``feature`` below Keras ``major.minor``, where Keras lacks it."""
+    return pytest.mark.skipif(KERAS_VERSION < (major, minor), reason=f"{feature} arrived in Keras {major}.{minor}")
 
 
 def digits_subset(n=512):

@@ -122,6 +122,8 @@ def check_variables(variables, name="variables"):
                 f"`{name}` must hold floating-point variables. Received: variable "
                 f"{getattr(v, 'path', v.name)!r} of dtype {keras.backend.standardize_dtype(v.dtype)}"
             )
+        _checks.float64_available(f"{name}: variable {getattr(v, 'path', v.name)!r}.dtype",
+                                  keras.backend.standardize_dtype(v.dtype), keras.backend.backend())
     return variables
 
 
@@ -226,6 +228,7 @@ def _check_model(model, what="keras_optlab.curvature"):
         )
     if not model.trainable_variables:
         raise ValueError(f"Model {model.name!r} has no trainable variables.")
+    check_variables(model.trainable_variables, "model.trainable_variables")
 
 
 def loss_closure(model, x, y, sample_weight=None):

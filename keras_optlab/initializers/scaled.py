@@ -55,6 +55,9 @@ class _UniformScaling(keras.initializers.VarianceScaling):
             seed=_common.seed(seed),
         )
         self.scale = scale
+        # Keras' per-axis fans (`EinsumDense`) arrived with Keras 3.15; before it the
+        # attributes do not exist and no layer sets them.
+        self.input_axes = self.output_axes = None
 
     @property
     def variance_scale(self):
@@ -63,13 +66,11 @@ class _UniformScaling(keras.initializers.VarianceScaling):
 
     def __call__(self, shape, dtype=None):
         shape, dtype = _common.shape(shape), _common.float_dtype(dtype)
+        # The axes only when set: a Keras before 3.15 takes no such arguments.
+        axes = {} if self.input_axes is None and self.output_axes is None else {
+            "input_axes": self.input_axes, "output_axes": self.output_axes}
         keras_initializer = keras.initializers.VarianceScaling(
-            scale=self.variance_scale,
-            mode=self.mode,
-            distribution=self.distribution,
-            seed=self.seed,
-            input_axes=self.input_axes,
-            output_axes=self.output_axes,
+            scale=self.variance_scale, mode=self.mode, distribution=self.distribution, seed=self.seed, **axes
         )
         return keras_initializer(shape, dtype=dtype)
 

@@ -16,6 +16,7 @@ from keras_optlab.initializers import (
     Scaled,
     SparseK,
 )
+from keras_optlab._checks import KerasContractTypeError as SeedTypeError  # a TypeError and a ValueError, as Keras
 from tests.bad_inputs import Bad
 
 INF, NAN = float("inf"), float("nan")
@@ -40,9 +41,9 @@ ROWS = [
     Bad(lambda: FanInUniform(scale=INF), ValueError, "scale", "scale=inf"),
     Bad(lambda: NormalizedUniform(scale=NAN), ValueError, "scale", "scale=nan"),
     Bad(lambda: NormalizedUniform(scale=[1.0]), TypeError, "scale", "scale=[1.0]"),
-    Bad(lambda: FanInUniform(seed="x"), TypeError, "seed", "seed='x'"),
-    Bad(lambda: FanInUniform(seed=1.5), TypeError, "seed", "seed=1.5"),
-    Bad(lambda: NormalizedUniform(seed=True), TypeError, "seed", "seed=True"),
+    Bad(lambda: FanInUniform(seed="x"), SeedTypeError, "seed", "seed='x'"),
+    Bad(lambda: FanInUniform(seed=1.5), SeedTypeError, "seed", "seed=1.5"),
+    Bad(lambda: NormalizedUniform(seed=True), SeedTypeError, "seed", "seed=True"),
     # SparseK: k, scale, seed
     Bad(lambda: SparseK(k=0), ValueError, "k", "k=0"),
     Bad(lambda: SparseK(k=np.int64(-2)), ValueError, "k", "k=np.int64(-2)"),
@@ -51,7 +52,7 @@ ROWS = [
     Bad(lambda: SparseK(scale="a"), TypeError, "scale", "scale='a'"),
     Bad(lambda: SparseK(scale=INF), ValueError, "scale", "scale=inf"),
     Bad(lambda: SparseK(scale=-1e-9), ValueError, "scale", "scale=-1e-09"),
-    Bad(lambda: SparseK(seed=[1]), TypeError, "seed", "seed=[1]"),
+    Bad(lambda: SparseK(seed=[1]), SeedTypeError, "seed", "seed=[1]"),
     # Scaled: initializer, scale
     Bad(lambda: Scaled(keras.layers.Dense(3), 2.0), TypeError, "initializer", "initializer=<Dense"),
     Bad(lambda: Scaled(None, 2.0), TypeError, "initializer", "initializer=None"),

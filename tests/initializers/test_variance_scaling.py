@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 
 from keras_optlab.initializers import FanInUniform, NormalizedUniform, Scaled, SparseK
+from tests.helpers import needs_keras
+
+PER_AXIS_FANS = needs_keras(3, 15, "VarianceScaling's per-axis fans (input_axes, output_axes)")
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -145,6 +148,7 @@ def bound(cls, fans, scale=1.0):
     return scale * (math.sqrt(1 / m) if cls is FanInUniform else math.sqrt(6 / (m + n)))
 
 
+@PER_AXIS_FANS
 @pytest.mark.parametrize("cls", [FanInUniform, NormalizedUniform])
 def test_einsum_dense_gets_per_axis_fans(cls):
     w = einsum_kernel(cls(scale=0.8, seed=0))
@@ -160,6 +164,7 @@ def test_einsum_dense_gets_per_axis_fans(cls):
     np.testing.assert_allclose(w, theirs, rtol=1e-6)
 
 
+@PER_AXIS_FANS
 @pytest.mark.parametrize("cls", [FanInUniform, NormalizedUniform])
 def test_multi_head_attention_gets_per_axis_fans(cls):
     *qkv, output = attention_kernels(cls(seed=1))
@@ -172,6 +177,7 @@ def test_multi_head_attention_gets_per_axis_fans(cls):
     assert limit * (1 - 1e-3) < np.abs(output).max() <= limit * (1 + 2**-23)
 
 
+@PER_AXIS_FANS
 @pytest.mark.parametrize("cls", [FanInUniform, NormalizedUniform])
 def test_einsum_clone_config_round_trips_and_user_config_is_unchanged(cls):
     initializer = cls(scale=2.0, seed=4)

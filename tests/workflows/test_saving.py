@@ -85,3 +85,13 @@ def test_import_registers_without_importing_keras():
         "print('missing', missing)\n"
     )
     assert _run(code, None).strip().endswith("missing []")
+
+
+@pytest.mark.parametrize("first", [
+    "import keras_optlab.curvature", "from keras_optlab.optimizers import Adam", "import keras_optlab.callbacks",
+    # Keras first imported from inside a half-imported module of ours: registered at the next import.
+    "from keras_optlab import _keras_hooks; import keras_optlab.lab",
+])
+def test_any_first_import_registers_without_a_circular_import(first):
+    code = f"{first}\nimport keras\nprint(keras.saving.get_registered_object('keras_optlab>SecondOrder') is not None)\n"
+    assert _run(code, None).strip().endswith("True")
