@@ -3,33 +3,32 @@ Alg. 7.4 (two-loop recursion) and 7.5."""
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_optlab import _checks
 from keras_optlab.optimizers.base import fill_docstring, scalar_dtype
-from keras_optlab.optimizers.closure import LineSearchOptimizer, dot
-from keras_optlab.optimizers.line_search import smaller
+from keras_optlab.optimizers.closure import LineSearchOptimizer
 
 
-def two_loop(g, s_history, y_history, count, gamma):
+def two_loop(xp, g, s, y, rho, head, count, gamma):
     """H g by the two-loop recursion (N&W Alg. 7.4), H the L-BFGS inverse-Hessian
-    approximation from the ``count`` newest pairs (sᵢ, yᵢ) — rows of ``s_history`` and
-    ``y_history``, newest last, unused rows first — and H₀ = γI."""
-    m = s_history.shape[0]
-    valid = [ops.greater_equal(j, m - count) for j in range(m)]
-    rho = []
-    for j in range(m):
-        sy = dot(s_history[j], y_history[j])
-        rho.append(ops.where(valid[j], 1.0 / ops.where(valid[j], sy, ops.ones_like(sy)), ops.zeros_like(sy)))
-    q, alphas = g, [None] * m
-    for j in reversed(range(m)):  # newest first
-        alphas[j] = rho[j] * dot(s_history[j], q)
-        q = q - alphas[j] * y_history[j]
-    r = gamma * q
-    for j in range(m):  # oldest first
-        beta = rho[j] * dot(y_history[j], r)
-        r = r + (alphas[j] - beta) * s_history[j]
-    return r
+    approximation from the ``count`` newest pairs (sᵢ, yᵢ, ρᵢ = 1/sᵢᵀyᵢ) of the
+    circular buffers ``s``, ``y``, ``rho`` (m rows; the newest at row ``head − 1``
+    mod m) and H₀ = γI. A loop over the buffer: no row is copied."""
+    m = s.shape[0]
+
+    def newest_first(i, q, alphas):
+        j = (head - 1 - i + m) % m
+        alpha = xp.entry(rho, j) * xp.dot(xp.row(s, j), q)
+        return q - alpha * xp.row(y, j), xp.set_entry(alphas, j, alpha)
+
+    q, alphas = xp.fori_loop(0, count, newest_first, (g, xp.scalars(m, g)))
+
+    def oldest_first(i, r):
+        j = (head - count + i + m) % m
+        beta = xp.entry(rho, j) * xp.dot(xp.row(y, j), r)
+        return (r + (xp.entry(alphas, j) - beta) * xp.row(s, j),)
+
+    return xp.fori_loop(0, count, oldest_first, (gamma * q,))[0]
 
 
 @fill_docstring
@@ -96,6 +95,7 @@ class LBFGS(LineSearchOptimizer):
     """
 
     BASE_NAME = "lbfgs"
+    SCALAR_VECTORS = ("rho",)
 
     def __init__(self, learning_rate=1.0, history=10, line_search="strong_wolfe", max_evaluations=20, c1=1e-4,
                  c2=0.9, name=None, **kwargs):
@@ -112,6 +112,8 @@ class LBFGS(LineSearchOptimizer):
         shape = (self.history, self.num_parameters)
         self._s_history = self.add_variable(shape, dtype=dtype, name="s_history")
         self._y_history = self.add_variable(shape, dtype=dtype, name="y_history")
+        self._rho = self.add_variable((self.history,), dtype=dtype, name="rho")
+        self._head = self.add_variable((), dtype="int32", name="head")
         self._pairs = self.add_variable((), dtype="int32", name="pairs")
         self._curvature_pair_skips = self.add_variable((), dtype="int", name="curvature_pair_skips")
 
@@ -126,50 +128,54 @@ class LBFGS(LineSearchOptimizer):
         return self._curvature_pair_skips
 
     def _counters(self):
-        return super()._counters() + (self._pairs, self._curvature_pair_skips)
+        return super()._counters() + (self._head, self._pairs, self._curvature_pair_skips)
 
-    def load_own_variables(self, store):
-        """As every keras_optlab optimizer (state checked), and ``pairs`` ≤ ``history``."""
-        if self.built and len(store.keys()) == len(self.variables):
-            index = {id(v): i for i, v in enumerate(self.variables)}
-            pairs = int(store[str(index[id(self._pairs)])][()])
-            if pairs > self.history:
-                raise ValueError(
-                    f"Refusing to load optimizer '{self.name}': saved state of variable '{self._pairs.path}' "
-                    f"must be <= history={self.history}. Received: pairs={pairs}"
-                )
-        super().load_own_variables(store)
+    def check_loaded_state(self, store, index):
+        """As every keras_optlab optimizer (state checked), and ``pairs``, ``head`` ≤ ``history``."""
+        super().check_loaded_state(store, index)
+        for variable, high in ((self._pairs, self.history), (self._head, self.history - 1)):
+            value = int(np.asarray(store[str(index[id(variable)])]))
+            if value > high:
+                self.refuse_loaded(variable, f"must be <= {high} (history={self.history})", value)
 
-    def _direction(self, g):
-        s_history, y_history = ops.convert_to_tensor(self._s_history), ops.convert_to_tensor(self._y_history)
-        count = ops.convert_to_tensor(self._pairs)
-        s, y = s_history[-1], y_history[-1]
-        yy = dot(y, y)
-        gamma = ops.where(count > 0, dot(s, y) / ops.where(count > 0, yy, ops.ones_like(yy)), ops.ones_like(yy))
-        return -two_loop(g, s_history, y_history, count, gamma), None
+    def _memory_variables(self):
+        return {"s": self._s_history, "y": self._y_history, "rho": self._rho, "head": self._head,
+                "pairs": self._pairs, "skips": self._curvature_pair_skips}
 
-    def _initial_step(self, g, d, slope):
-        first = self.unit_first_step(g)
-        return ops.where(ops.convert_to_tensor(self._pairs) > 0, ops.ones_like(first), first)
+    def _direction(self, xp, state, g):
+        s, y, head, count = state["s"], state["y"], state["head"], state["pairs"]
+        newest = (head - 1 + self.history) % self.history
+        s_new, y_new = xp.row(s, newest), xp.row(y, newest)
+        yy = xp.dot(y_new, y_new)
+        one = xp.scalar(1.0, yy)
+        gamma = xp.where(count > 0, xp.dot(s_new, y_new) / xp.where(count > 0, yy, one), one)
+        return -two_loop(xp, g, s, y, state["rho"], head, count, gamma), None
 
-    def _remember(self, g, d, step, g_new, keep, reset, memo):
+    def _initial_step(self, xp, state, g, d, slope):
+        first = self.unit_first_step(xp, g)
+        return xp.where(state["pairs"] > 0, xp.scalar(1.0, first), first)
+
+    def _remember(self, xp, state, g, d, step, g_new, reset, memo):
         y = g_new - g
-        sy, ss = dot(step, y), dot(step, step)
-        curved = sy > float(np.finfo(scalar_dtype(step.dtype)).eps) * ops.sqrt(ss * dot(y, y))
-        count = ops.convert_to_tensor(self._pairs)
-        count = ops.where(keep & reset, ops.zeros_like(count), count)  # memory cleared
-        add = keep & curved
-        for history, new in ((self._s_history, step), (self._y_history, y)):
-            old = ops.convert_to_tensor(history)
-            shifted = ops.concatenate([old[1:], ops.expand_dims(new, 0)], axis=0)
-            history.assign(ops.where(add, shifted, old))
-        grown = smaller(count + 1, ops.full_like(count, self.history))
-        self._pairs.assign(ops.cast(ops.where(add, grown, count), "int32"))
+        sy, ss = xp.dot(step, y), xp.dot(step, step)
+        eps = float(np.finfo(scalar_dtype(g.dtype)).eps)
+        curved = sy > eps * xp.sqrt(ss * xp.dot(y, y))
+        head, m = state["head"], self.history
+        count = xp.where(reset, xp.integer(0), state["pairs"])  # memory cleared
+        # The pair goes into row `head` (the oldest once the buffer is full); a pair
+        # that is not kept leaves the row as it was.
+        s = xp.set_row(state["s"], head, xp.where(curved, step, xp.row(state["s"], head)))
+        y_rows = xp.set_row(state["y"], head, xp.where(curved, y, xp.row(state["y"], head)))
+        inverse = xp.scalar(1.0, sy) / xp.where(curved, sy, xp.scalar(1.0, sy))
+        rho = xp.set_entry(state["rho"], head, xp.where(curved, inverse, xp.entry(state["rho"], head)))
         # A step that moved but whose pair fails sᵀy > 0 (a step of length 0 has no pair).
-        skipped = keep & ops.logical_not(curved) & (ss > 0.0)
-        self._curvature_pair_skips.assign(
-            self._curvature_pair_skips + ops.cast(skipped, self._curvature_pair_skips.dtype)
-        )
+        skipped = xp.land(xp.lnot(curved), ss > 0.0)
+        return {
+            "s": s, "y": y_rows, "rho": rho,
+            "head": xp.where(curved, (head + 1) % m, head),
+            "pairs": xp.where(curved, xp.smaller(count + 1, xp.integer(m)), count),
+            "skips": xp.increment(state["skips"], skipped),
+        }
 
     def get_config(self):
         config = super().get_config()

@@ -191,7 +191,12 @@ class Newton(ClosureOptimizer):
         """
         return self.closure_step(loss_fn, variables, outputs_fn, output_loss_fn)
 
-    def _closure_step(self, loss_fn, variables, outputs_fn, output_loss_fn, start):
+    def _closure_step(self, loss_fn, variables, outputs_fn=None, output_loss_fn=None):
+        return self._iterate(loss_fn, variables, outputs_fn, output_loss_fn)[0]
+
+    def _iterate(self, loss_fn, variables, outputs_fn=None, output_loss_fn=None, gradient_tolerance=None):
+        """One step; returns (J, ‖∇J‖∞) at the point it starts from. With
+        ``gradient_tolerance``, a point where ‖∇J‖∞ is at most it is left as it is."""
         if self.curvature == "gauss_newton" and (outputs_fn is None or output_loss_fn is None):
             raise ValueError(
                 "curvature='gauss_newton' needs the model outputs: train with keras_optlab.SecondOrder, "
@@ -224,12 +229,15 @@ class Newton(ClosureOptimizer):
             curvature = lambda d: _dot(d, product(d))  # noqa: E731
 
         self._gradient_norm.assign(ops.cast(ops.sqrt(_dot(g, g)), "float32"))
+        g_inf = ops.max(ops.abs(g))
         finite = ops.all(ops.isfinite(direction)) & ops.isfinite(ops.cast(loss, dtype))
         if not self.skip_nonfinite:
             finite = ops.convert_to_tensor(True)
+        converged = ops.convert_to_tensor(False) if gradient_tolerance is None else g_inf <= gradient_tolerance
+        move = ops.logical_and(finite, ops.logical_not(converged))
         # Every update is a select on `finite`, never a branch: the same code is a
         # stateless function under jax.jit and never syncs with the host on torch.
-        step = ops.where(finite, -lr * direction, ops.zeros_like(direction))
+        step = ops.where(move, -lr * direction, ops.zeros_like(direction))
         kept = direction
         if self.adaptive_damping:
             # The quadratic model's curvature along the step, at θ (before it moves).
@@ -238,20 +246,20 @@ class Newton(ClosureOptimizer):
         for v, s_ in zip(variables, _unflat(step, variables)):
             v.assign(_read(v) + s_)
         if self.adaptive_damping:
-            accepted = self._adapt_damping(loss_fn, loss, g, step, step_curvature, finite)
+            accepted = self._adapt_damping(loss_fn, loss, g, step, step_curvature, move)
             # Levenberg–Marquardt: a step that raised the loss is undone (α has grown)
             # and CG's next warm start begins from zero.
             for v, before in zip(variables, old):
                 v.assign(ops.where(accepted, _read(v), before))
             kept = ops.where(accepted, direction, ops.zeros_like(direction))
         for d, s_ in zip(self._directions, _unflat(kept, variables)):
-            d.assign(ops.where(finite, ops.cast(s_, d.dtype), d.value))
+            d.assign(ops.where(move, ops.cast(s_, d.dtype), d.value))
         # Variables, not the iterations property: Newton refuses gradient accumulation.
-        self.iterations.assign(self.iterations + ops.cast(finite, self.iterations.dtype))
+        self.iterations.assign(self.iterations + ops.cast(move, self.iterations.dtype))
         self._skipped_steps.assign(
             self._skipped_steps + ops.cast(ops.logical_not(finite), self._skipped_steps.dtype)
         )
-        return loss, None, None
+        return loss, g_inf
 
     def _exact_direction(self, hessian, g, alpha):
         """(H + αI)⁻¹g — or (|H| + αI)⁻¹g when saddle-free — from H = QΛQᵀ.
@@ -271,30 +279,33 @@ class Newton(ClosureOptimizer):
         return ops.where(finite, direction, ops.full_like(direction, float("nan")))
 
     def _cg(self, matvec, b, x0):
-        """Truncated conjugate gradient for A x = b (Nocedal & Wright, Alg. 5.2 / 7.2)."""
-        threshold = self.cg_tolerance * ops.sqrt(_dot(b, b))
+        """Truncated conjugate gradient for A x = b (Nocedal & Wright, Alg. 5.2 / 7.2),
+        written against the closure wing's namespace ``xp``: one ``while_loop`` of
+        selects when traced, a Python loop over host scalars on PyTorch."""
+        xp = self._xp
+        threshold = self.cg_tolerance * xp.sqrt(xp.dot(b, b))
         r0 = b - matvec(x0)
-        rs0 = _dot(r0, r0)
+        rs0 = xp.dot(r0, r0)
 
         def cond(i, x, r, p, rs, done):
-            return (i < self.max_cg_iterations) & ops.logical_not(done) & (ops.sqrt(rs) > threshold)
+            return xp.land(xp.land(i < self.max_cg_iterations, xp.lnot(done)), xp.sqrt(rs) > threshold)
 
         def body(i, x, r, p, rs, done):
             ap = matvec(p)
-            pap = _dot(p, ap)
+            pap = xp.dot(p, ap)
             negative = pap <= 0.0  # Steihaug: stop at non-positive curvature, keep x …
-            a = ops.where(negative, ops.zeros_like(rs), rs / ops.where(negative, ops.ones_like(pap), pap))
+            a = xp.where(negative, xp.scalar(0.0, rs), rs / xp.where(negative, xp.scalar(1.0, pap), pap))
             # … unless it is the very first direction: then fall back to steepest
             # descent, d = g (Nocedal & Wright, Alg. 7.1).
-            x = ops.where(negative & ops.equal(i, 0), b, x + a * p)
+            x = xp.where(xp.land(negative, i == 0), b, x + a * p)
             r = r - a * ap
-            rs_new = _dot(r, r)
-            p = r + (rs_new / ops.where(rs > 0, rs, ops.ones_like(rs))) * p
+            rs_new = xp.dot(r, r)
+            p = r + (rs_new / xp.where(rs > 0.0, rs, xp.scalar(1.0, rs))) * p
             return i + 1, x, r, p, rs_new, negative
 
-        start = (ops.convert_to_tensor(0, "int32"), x0, r0, r0, rs0, ops.convert_to_tensor(False))
-        iterations, x, _, _, _, _ = ops.while_loop(cond, body, start)
-        self._cg_iterations.assign(ops.cast(iterations, "int32"))
+        start = (xp.integer(0), x0, r0, r0, rs0, xp.lnot(True))
+        iterations, x, _, _, _, _ = xp.while_loop(cond, body, start)
+        self._cg_iterations.assign(ops.cast(ops.convert_to_tensor(iterations), "int32"))
         return x
 
     def _adapt_damping(self, loss_fn, loss, g, step, step_curvature, finite):
@@ -316,21 +327,12 @@ class Newton(ClosureOptimizer):
     def _counters(self):
         return (self._cg_iterations,)
 
-    def load_own_variables(self, store):
-        """BookOptimizer's checked loading (every float finite, counters >= 0, here
-        ``cg_iterations`` too), plus ``damping_value`` >= 0 (> 0 with
-        ``adaptive_damping``, which can never leave 0). A bad value raises ``ValueError``
-        naming the variable, and nothing is assigned."""
-        if self.built and len(store.keys()) == len(self.variables):
-            index = {id(v): i for i, v in enumerate(self.variables)}
-            damping = np.asarray(store[str(index[id(self._damping_value)])], dtype=np.float64)
+    def check_loaded_state(self, store, index):
+        """``damping_value`` >= 0 (> 0 with ``adaptive_damping``, which can never leave 0)."""
+        damping = np.asarray(store[str(index[id(self._damping_value)])], dtype=np.float64)
+        if np.isfinite(damping).all() and ((damping <= 0).any() if self.adaptive_damping else (damping < 0).any()):
             low_text = "> 0 (adaptive_damping)" if self.adaptive_damping else ">= 0"
-            if np.isfinite(damping).all() and ((damping <= 0).any() if self.adaptive_damping else (damping < 0).any()):
-                raise ValueError(
-                    f"Refusing to load optimizer '{self.name}': saved state of variable "
-                    f"'{self._damping_value.path}' must be {low_text}. Received: damping_value={damping.tolist()}"
-                )
-        super().load_own_variables(store)
+            self.refuse_loaded(self._damping_value, f"must be {low_text}", damping.tolist())
 
     def get_config(self):
         config = super().get_config()

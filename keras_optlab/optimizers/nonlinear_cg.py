@@ -2,24 +2,23 @@
 Nocedal & Wright (2006), Alg. 5.4 and Sec. 5.2."""
 
 import keras
-from keras import ops
 
 from keras_optlab import _checks
 from keras_optlab.optimizers.base import fill_docstring
-from keras_optlab.optimizers.closure import LineSearchOptimizer, dot
-from keras_optlab.optimizers.line_search import larger
+from keras_optlab.optimizers.closure import LineSearchOptimizer
 
 BETAS = ("polak_ribiere", "fletcher_reeves")
 
 
-def conjugate_beta(g, g_prev, kind):
+def conjugate_beta(xp, g, g_prev, kind):
     """β of Alg. 8.9: Fletcher–Reeves gᵀg / g₋ᵀg₋, or Polak–Ribière (g − g₋)ᵀg / g₋ᵀg₋
     clipped at 0 (PR+, Nocedal & Wright Eq. 5.45); 0 when g₋ = 0."""
-    previous = dot(g_prev, g_prev)
-    numerator = dot(g, g) if kind == "fletcher_reeves" else dot(g - g_prev, g)
-    beta = numerator / ops.where(previous > 0, previous, ops.ones_like(previous))
-    beta = ops.where(previous > 0, beta, ops.zeros_like(beta))
-    return beta if kind == "fletcher_reeves" else larger(beta, ops.zeros_like(beta))
+    previous = xp.dot(g_prev, g_prev)
+    numerator = xp.dot(g, g) if kind == "fletcher_reeves" else xp.dot(g - g_prev, g)
+    zero = xp.scalar(0.0, previous)
+    beta = numerator / xp.where(previous > 0.0, previous, xp.scalar(1.0, previous))
+    beta = xp.where(previous > 0.0, beta, zero)
+    return beta if kind == "fletcher_reeves" else xp.larger(beta, zero)
 
 
 @fill_docstring
@@ -126,36 +125,37 @@ class NonlinearCG(LineSearchOptimizer):
     def _counters(self):
         return super()._counters() + (self._since_restart, self._restarts)
 
-    def _direction(self, g):
-        g_prev = ops.convert_to_tensor(self._previous_gradient)
-        since = ops.convert_to_tensor(self._since_restart)
-        restart = ops.equal(since, 0)
+    def _memory_variables(self):
+        return {"g_prev": self._previous_gradient, "d_prev": self._previous_direction,
+                "change": self._previous_change, "since": self._since_restart, "restarts": self._restarts}
+
+    def _direction(self, xp, state, g):
+        g_prev, since = state["g_prev"], state["since"]
+        restart = since == 0
         if self.restart is not None:
-            restart = restart | (since >= self.restart)
+            restart = xp.lor(restart, since >= self.restart)
         if self.restart_threshold is not None:
-            restart = restart | (ops.abs(dot(g, g_prev)) >= self.restart_threshold * dot(g, g))
-        beta = ops.where(restart, 0.0, conjugate_beta(g, g_prev, self.beta))
-        return -g + ops.cast(beta, g.dtype) * ops.convert_to_tensor(self._previous_direction), restart
+            restart = xp.lor(restart, xp.abs(xp.dot(g, g_prev)) >= self.restart_threshold * xp.dot(g, g))
+        beta = xp.where(restart, xp.scalar(0.0, g_prev), conjugate_beta(xp, g, g_prev, self.beta))
+        return -g + beta * state["d_prev"], restart
 
-    def _initial_step(self, g, d, slope):
-        first = self.unit_first_step(g)
-        change = ops.convert_to_tensor(self._previous_change)
+    def _initial_step(self, xp, state, g, d, slope):
+        first = self.unit_first_step(xp, g)
+        change = state["change"]
         guess = change / slope  # both negative: α₋ g₋ᵀρ₋ / gᵀρ (N&W Eq. 3.60)
-        return ops.where((change < 0.0) & ops.isfinite(guess), guess, first)
+        return xp.where(xp.land(change < 0.0, xp.isfinite(guess)), guess, first)
 
-    def _remember(self, g, d, step, g_new, keep, reset, restarted):
-        restart = restarted | reset
-        since = ops.convert_to_tensor(self._since_restart)
-        counted = keep & restart & (since > 0)
-        self._restarts.assign(self._restarts + ops.cast(counted, self._restarts.dtype))
+    def _remember(self, xp, state, g, d, step, g_new, reset, restarted):
+        restart = xp.lor(restarted, reset)
+        since = state["since"]
+        counted = xp.land(restart, since > 0)
         # After a failed search or a non-descent ρ the next step starts afresh.
-        after = ops.where(reset, 0, ops.where(restart, 1, since + 1))
-        self._since_restart.assign(ops.cast(ops.where(keep, after, since), "int32"))
-        for variable, value in ((self._previous_gradient, g), (self._previous_direction, d)):
-            variable.assign(ops.where(keep, value, ops.convert_to_tensor(variable)))
-        previous = ops.convert_to_tensor(self._previous_change)
-        change = ops.where(reset, ops.zeros_like(previous), dot(g, step))
-        self._previous_change.assign(ops.where(keep, change, previous))
+        after = xp.where(reset, xp.integer(0), xp.where(restart, xp.integer(1), since + 1))
+        return {
+            "g_prev": g, "d_prev": d, "since": after,
+            "restarts": xp.increment(state["restarts"], counted),
+            "change": xp.where(reset, xp.scalar(0.0, state["change"]), xp.dot(g, step)),
+        }
 
     def get_config(self):
         config = super().get_config()

@@ -133,7 +133,7 @@ def test_plain_newton_jumps_to_the_saddle_and_saddle_free_leaves_it():
     np.testing.assert_allclose(value(var), [0.0, 0.0], atol=1e-15)  # the saddle point
 
     var, f = saddle()
-    losses = ko.Newton(damping=0.0, solver="exact", saddle_free=True).minimize(f, [var], steps=3)
+    losses = ko.Newton(damping=0.0, solver="exact", saddle_free=True).minimize(f, [var], steps=3).losses
     # |H| = 2I: x goes to 0, y moves away by 0.5 per step (−(1/2)·(−2y)... doubles y's distance).
     assert abs(value(var)[0]) < 1e-15 and value(var)[1] > 0.5
     assert float(f()) < losses[0]
@@ -161,8 +161,8 @@ def test_adaptive_damping_follows_the_reduction_ratio():
     assert float(opt.damping_value) == pytest.approx(1.5e-3, rel=1e-5)
     assert value(var)[0] == 2.0
     # Repeated, α grows until the step is trusted, and the loss goes down.
-    losses = opt.minimize(lambda: ops.sum(ops.sqrt(1.0 + var**2)), [var], steps=30)
-    assert losses[-1] < losses[0] and abs(value(var)[0]) < 2.0
+    result = opt.minimize(lambda: ops.sum(ops.sqrt(1.0 + var**2)), [var], steps=30)
+    assert result.loss < result.losses[0] and abs(value(var)[0]) < 2.0
 
 
 def test_cg_falls_back_to_steepest_descent_on_negative_curvature():

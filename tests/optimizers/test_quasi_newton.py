@@ -14,7 +14,7 @@ import scipy.optimize
 from keras import ops
 
 import keras_optlab as ko
-from keras_optlab.optimizers import line_search
+from keras_optlab.optimizers import arrays, line_search
 from tests.helpers import digits_subset
 
 pytestmark = pytest.mark.backend_agnostic
@@ -108,11 +108,12 @@ def test_cg_beta_formulas():
     t, t_prev = ops.convert_to_tensor(g), ops.convert_to_tensor(g_prev)
     from keras_optlab.optimizers.nonlinear_cg import conjugate_beta
 
-    fr = float(conjugate_beta(t, t_prev, "fletcher_reeves"))
-    pr = float(conjugate_beta(t, t_prev, "polak_ribiere"))
+    xp = arrays.TRACED
+    fr = float(conjugate_beta(xp, t, t_prev, "fletcher_reeves"))
+    pr = float(conjugate_beta(xp, t, t_prev, "polak_ribiere"))
     assert fr == pytest.approx(g @ g / (g_prev @ g_prev), rel=1e-15)
     assert pr == pytest.approx(max(0.0, (g - g_prev) @ g / (g_prev @ g_prev)), rel=1e-15)
-    assert float(conjugate_beta(t, t * 0.0, "fletcher_reeves")) == 0.0  # no previous gradient
+    assert float(conjugate_beta(xp, t, t * 0.0, "fletcher_reeves")) == 0.0  # no previous gradient
 
 
 def test_cg_restarts_every_k_steps():
@@ -183,26 +184,56 @@ def test_armijo_steps_satisfy_sufficient_decrease():
     assert int(opt.line_search_failures) == 0
 
 
-def test_lbfgs_two_loop_equals_the_dense_bfgs_recursion():
-    """H g from the two-loop recursion equals the explicit product of the BFGS updates
-    Hₖ₊₁ = (I − ρsyᵀ) Hₖ (I − ρysᵀ) + ρssᵀ from H₀ = γI (N&W Eq. 7.19)."""
+def namespaces():
+    """The traced namespace, and the host one where torch is installed (it runs on
+    torch tensors whatever the Keras backend)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return [arrays.TRACED]
+    return [arrays.TRACED, arrays.HOST_TORCH]
+
+
+def as_namespace(xp, array, kind="vector"):
+    """A float64 vector or matrix as ``xp`` takes it (a tensor; a torch tensor on the
+    host path, whose scalar vectors are NumPy arrays)."""
+    if not xp.host:
+        return ops.convert_to_tensor(np.asarray(array, dtype="float64"))
+    import torch
+
+    return np.array(array, dtype="float64") if kind == "scalars" else torch.tensor(np.array(array, dtype="float64"))
+
+
+@pytest.mark.parametrize("xp", namespaces(), ids=lambda xp: "host" if xp.host else "traced")
+@pytest.mark.parametrize("count, head", [(3, 3), (4, 1), (2, 0)])
+def test_lbfgs_two_loop_equals_the_dense_bfgs_recursion(xp, count, head):
+    """H g from the two-loop recursion over the circular buffer equals the explicit
+    product of the BFGS updates Hₖ₊₁ = (I − ρsyᵀ) Hₖ (I − ρysᵀ) + ρssᵀ from H₀ = γI
+    (N&W Eq. 7.19): a partly filled buffer, a full one wrapped around, and one whose
+    newest pair is in the last row."""
     from keras_optlab.optimizers.lbfgs import two_loop
 
     rng = np.random.default_rng(0)
-    n, m, count = 6, 4, 3
+    n, m = 6, 4
     a = np.diag(np.geomspace(1, 10, n))
-    s = rng.normal(size=(m, n))
-    y = s @ a  # sᵀy > 0
+    pairs_s = rng.normal(size=(count, n))  # oldest first
+    pairs_y = pairs_s @ a  # sᵀy > 0
     g = rng.normal(size=n)
-    gamma = s[-1] @ y[-1] / (y[-1] @ y[-1])
+    s, y, rho = rng.normal(size=(m, n)), rng.normal(size=(m, n)), rng.normal(size=m)  # unused rows: junk
+    for age in range(count):  # the newest pair sits at row head − 1 (mod m)
+        row = (head - count + age) % m
+        s[row], y[row], rho[row] = pairs_s[age], pairs_y[age], 1.0 / (pairs_s[age] @ pairs_y[age])
+    gamma = pairs_s[-1] @ pairs_y[-1] / (pairs_y[-1] @ pairs_y[-1])
     h = gamma * np.eye(n)
-    for j in range(m - count, m):  # oldest first; rows before m − count are unused
-        rho = 1.0 / (s[j] @ y[j])
-        left = np.eye(n) - rho * np.outer(s[j], y[j])
-        h = left @ h @ left.T + rho * np.outer(s[j], s[j])
-    got = two_loop(*(ops.convert_to_tensor(t) for t in (g, s, y)), ops.convert_to_tensor(count, "int32"),
-                   ops.convert_to_tensor(gamma, "float64"))
-    np.testing.assert_allclose(ops.convert_to_numpy(got), h @ g, rtol=1e-12)
+    for j in range(count):
+        r = 1.0 / (pairs_s[j] @ pairs_y[j])
+        left = np.eye(n) - r * np.outer(pairs_s[j], pairs_y[j])
+        h = left @ h @ left.T + r * np.outer(pairs_s[j], pairs_s[j])
+    integer = (lambda v: v) if xp.host else (lambda v: ops.convert_to_tensor(v, "int32"))
+    got = two_loop(xp, as_namespace(xp, g), as_namespace(xp, s), as_namespace(xp, y),
+                   as_namespace(xp, rho, "scalars"), integer(head), integer(count), xp.scalar(gamma, as_namespace(xp, g)))
+    np.testing.assert_allclose(np.asarray(ops.convert_to_numpy(got) if not xp.host else got.numpy()), h @ g,
+                               rtol=1e-12)
 
 
 # ------------------------------------------------------------------ line search alone
@@ -223,13 +254,14 @@ def _f64(x):
 
 
 def test_strong_wolfe_treats_non_finite_points_as_too_far():
+    xp = arrays.TRACED
     """φ(α) = (α − 1)² − 1, NaN beyond α = 1.5: from a first trial of 4 the search comes
     back inside and ends at a Wolfe point."""
     nan = float("nan")
     f = lambda a: ops.where(a <= 1.5, (a - 1.0) ** 2 - 1.0, nan * a)  # noqa: E731
     df = lambda a: ops.where(a <= 1.5, 2.0 * (a - 1.0), nan * a)  # noqa: E731
     alpha, f_out, _, used, ok = line_search.strong_wolfe(
-        _phi_evaluator(f, df), _f64(0.0), _f64(-2.0), _f64([-2.0]), _f64(4.0), c1=1e-4, c2=0.1, max_evaluations=10
+        xp, _phi_evaluator(f, df), _f64(0.0), _f64(-2.0), _f64([-2.0]), _f64(4.0), c1=1e-4, c2=0.1, max_evaluations=10
     )
     a = float(alpha)
     assert bool(ok) and 0.0 < a <= 1.5 and abs(2.0 * (a - 1.0)) <= 0.1 * 2.0
@@ -241,7 +273,7 @@ def test_a_search_without_decrease_returns_no_step():
     f, df = (lambda a: a), (lambda a: ops.ones_like(a))
     for search in (line_search.strong_wolfe, line_search.armijo):
         alpha, f_out, _, used, ok = search(
-            _phi_evaluator(f, df), _f64(0.0), _f64(-1.0), _f64([-1.0]), _f64(1.0), max_evaluations=5
+            arrays.TRACED, _phi_evaluator(f, df), _f64(0.0), _f64(-1.0), _f64([-1.0]), _f64(1.0), max_evaluations=5
         )
         assert float(alpha) == 0.0 and float(f_out) == 0.0 and not bool(ok) and int(used) == 5
 
@@ -264,7 +296,7 @@ def test_skip_nonfinite_leaves_weights_and_memory_unchanged(make_optimizer):
     np.testing.assert_array_equal(value(var), weights)
     for v, before in zip(opt.variables, state):
         if v.path.endswith(("skipped_steps", "function_evaluations", "line_search_evaluations",
-                            "line_search_failures", "gradient_norm")):
+                            "line_search_failures", "gradient_norm", "last_valid")):
             continue
         np.testing.assert_array_equal(value(v), before, err_msg=v.path)
 

@@ -122,3 +122,14 @@ def tensor_gradients(fn, tensors):
                 reached.update(id(v) for v in eqn.outvars)
         reaching.append(bool(reached & outputs))
     return [g if reach else None for g, reach in zip(grads, reaching)]
+
+
+def value_and_grad(loss_fn, variables):
+    """``values ↦ (loss, grads)``, pure (see :func:`loss_and_gradient_at`)."""
+    return jax.value_and_grad(_pure(loss_fn, variables))
+
+
+def jit(fn, donate_first=False):
+    """``fn`` under ``jax.jit``; ``donate_first``: its first argument's buffers are
+    donated (a loop state updated in place, never copied)."""
+    return jax.jit(fn, donate_argnums=(0,) if donate_first else ())

@@ -9,6 +9,8 @@ turned gradients off. See the package docstring for the interface.
 
 import torch
 
+from keras_optlab import _keras_hooks
+
 from keras_optlab.curvature.autodiff.common import flat, scalar_loss, zeros_for_none
 
 
@@ -101,3 +103,24 @@ def tensor_gradients(fn, tensors):
     with torch.enable_grad():
         loss = scalar_loss(fn(tensors))
         return list(_grad(loss, tensors))
+
+
+def value_and_grad(loss_fn, variables):
+    """``values ↦ (loss, grads)`` at the point where ``variables`` hold ``values``,
+    without assigning them: the values are substituted (a ``keras.StatelessScope``)
+    as leaves that require grad."""
+
+    def evaluate(values):
+        with torch.enable_grad():
+            leaves = [torch.as_tensor(v).detach().requires_grad_(True) for v in values]
+            with _keras_hooks.substituted(variables, leaves):
+                loss = scalar_loss(loss_fn())
+            grads = zeros_for_none(_grad(loss, leaves), leaves)
+        return loss.detach(), list(grads)
+
+    return evaluate
+
+
+def jit(fn, donate_first=False):
+    """Eager: torch runs ``fn`` as it is."""
+    return fn
