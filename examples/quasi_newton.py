@@ -32,7 +32,7 @@ def rosenbrock(var):
 
 def ours(optimizer, x0):
     var = keras.Variable(x0.copy(), dtype="float64")
-    steps = len(optimizer.minimize(rosenbrock(var), [var], steps=5000, gradient_tolerance=GTOL))
+    steps = optimizer.minimize(rosenbrock(var), [var], steps=5000, gradient_tolerance=GTOL).iterations
     error = np.abs(np.asarray(ops.convert_to_numpy(var)) - 1.0).max()
     return steps, int(optimizer.function_evaluations), error
 

@@ -327,6 +327,9 @@ class Newton(ClosureOptimizer):
     def _counters(self):
         return (self._cg_iterations,)
 
+    def _initial_values(self):
+        return super()._initial_values() + ((self._damping_value, self.damping),)
+
     def check_loaded_state(self, store, index):
         """``damping_value`` >= 0 (> 0 with ``adaptive_damping``, which can never leave 0)."""
         damping = np.asarray(store[str(index[id(self._damping_value)])], dtype=np.float64)

@@ -297,9 +297,10 @@ def test_loss_trains_under_minimize():
     model = burgers.pinn_model(hidden=4, depth=2, seed=1)
     loss_fn = burgers.pinn_loss(model, burgers.training_data(n_u=20, n_f=64, seed=1))
     before = burgers.flat_weights(model)
-    losses = LBFGS().minimize(loss_fn, model.trainable_variables, steps=2)
-    after = float(ops.convert_to_numpy(loss_fn()))
+    result = LBFGS().minimize(loss_fn, model.trainable_variables, steps=2)
+    losses, after = result.losses, float(ops.convert_to_numpy(loss_fn()))
     assert np.isfinite(losses).all() and losses[1] < losses[0] and after < losses[1]
+    assert after == pytest.approx(result.loss, rel=1e-12)
     assert not np.array_equal(burgers.flat_weights(model), before)
 
 
