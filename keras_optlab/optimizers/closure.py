@@ -264,7 +264,8 @@ class ClosureOptimizer(OptlabOptimizer):
         if not self.built:
             return
         for variable in self.variables:
-            variable.assign(ops.zeros_like(variable))
+            if variable is not self._learning_rate:  # the learning rate stays what it was set to
+                variable.assign(ops.zeros_like(variable))
         for variable, value in self._initial_values():
             variable.assign(ops.full_like(variable, value))
 
