@@ -12,14 +12,13 @@ product (Pearlmutter 1994). TensorFlow, JAX and PyTorch backends.
 
 import math
 
-import numpy as np
-
 from keras_optlab import _checks
-from keras_optlab.curvature.hvp import check_batch, check_curvature, model_oracle, refuse_nonfinite
-from keras_optlab.curvature.spectrum import FlatOperator, layer_blocks
+from keras_optlab.curvature.oracle import refuse_nonfinite
+from keras_optlab.curvature.operators import CurvatureOperator
 
 
-def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None, curvature="hessian", per_layer=False):
+def gradient_curvature(model, x, y=None, learning_rate=None, sample_weight=None, curvature="hessian", per_layer=False,
+                       batch_size=None):
     """Gradient norm and curvature along the gradient of the compiled loss on (x, y).
 
     Symbols of Sec. 8.2.1: g = ∇_θ J at the current weights, H = ∇²_θ J, ε =
@@ -33,13 +32,19 @@ def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None, curv
     parameters (:func:`~keras_optlab.curvature.spectrum.layer_blocks`): g_lᵀ H_ll g_l,
     the curvature of a step −εg_l that moves that layer alone (one product per layer).
 
+    On a data set (arrays cut by ``batch_size``, or ``x`` a data set) J, g and H are
+    those of the mean loss over all samples (:mod:`keras_optlab.curvature.operators`):
+    one pass for g, one for H g.
+
     Args:
         model: Built, compiled ``keras.Model``.
-        x, y: The batch the loss is evaluated on.
+        x, y: The data: one batch, arrays cut by ``batch_size``, or ``x`` a data set
+            (``y`` ``None``).
         learning_rate: Optional float ε >= 0; adds ``predicted_change``.
         sample_weight: Optional sample weights.
         curvature: ``"hessian"`` (default), ``"gauss_newton"`` or ``"fisher"``.
         per_layer: Return the report of each layer's block instead.
+        batch_size: With arrays, the samples per pass (``None``: all at once).
 
     Returns:
         Dict of Python floats (with ``per_layer``, a dict ``{layer name: such a
@@ -59,34 +64,29 @@ def gradient_curvature(model, x, y, learning_rate=None, sample_weight=None, curv
             (:class:`~keras_optlab.curvature.hvp.NonFiniteError`).
     """
     what = "keras_optlab.curvature.gradient_curvature"
-    oracle = model_oracle(model, what)
+    op = CurvatureOperator(model, x, y, curvature, batch_size, sample_weight, what=what)
     if learning_rate is not None:
         learning_rate = _checks.number("learning_rate", learning_rate, low=0.0)
-    curvature = check_curvature(curvature)
     per_layer = _checks.boolean("per_layer", per_layer)
-    batch = check_batch(x, y, sample_weight)
-    if curvature == "hessian" and not per_layer:  # one traced function: g and H g together
-        loss, g_norm_sq, ghg = (float(t) for t in oracle.curvature(*batch))
+    if op.curvature == "hessian" and not per_layer and op.single_batch:
+        # One batch on one device: one traced function computes g and H g together.
+        loss, g_norm_sq, ghg = (float(t) for t in op.oracle.curvature(*op.data.batch))
         # gᵀg and gᵀHg are float64 sums: non-finite exactly when g or H g has a
         # non-finite entry (or they overflow float64).
         refuse_nonfinite(what, model, loss, math.isfinite(g_norm_sq), math.isfinite(ghg), "Hessian-vector product H g (gᵀHg)")
         return _report(loss, g_norm_sq, ghg, learning_rate)
-    op = FlatOperator(model, x, y, sample_weight, what, curvature)
-    loss, grads = oracle.value_and_gradient(*batch)
-    loss, g = float(op.flatten([loss])[0]), op.flatten(grads)
-    refuse_nonfinite(what, model, loss, bool(np.all(np.isfinite(g))))
+    loss, g = op.loss_and_gradient()
     if not per_layer:
-        return _report(loss, float(g @ g), float(g @ op(g)), learning_rate)
+        return _report(loss, float(g @ g), float(g @ op.matvec(g)), learning_rate)
     reports = {}
-    for name, indices in layer_blocks(model):
-        block = op.block(indices)
+    for name, block in op.per_layer().items():
         g_block = g[block.keep]
-        reports[name] = _report(loss, float(g_block @ g_block), float(g_block @ block(g_block)), learning_rate)
+        reports[name] = _report(loss, float(g_block @ g_block), float(g_block @ block.matvec(g_block)), learning_rate)
     return reports
 
 
 def _report(loss, g_norm_sq, ghg, learning_rate):
-    # Only finite inputs reach here (refuse_nonfinite, FlatOperator): gᵀHg ≤ 0 is a
+    # Only finite inputs reach here (refuse_nonfinite, the operator's checks): gᵀHg ≤ 0 is a
     # real non-positive curvature, for which no step size along −g is too large.
     report = {
         "loss": loss,

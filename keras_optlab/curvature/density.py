@@ -31,7 +31,8 @@ import math
 import numpy as np
 
 from keras_optlab import _checks
-from keras_optlab.curvature.spectrum import FlatOperator, lanczos
+from keras_optlab.curvature.operators import CurvatureOperator
+from keras_optlab.curvature.spectrum import lanczos
 
 PROBES = ("rademacher", "gaussian")
 DEFAULT_POINTS = 1000
@@ -127,7 +128,7 @@ def gaussian_density(grid, nodes, weights, sigma):
 def hessian_spectral_density(
     model,
     x,
-    y,
+    y=None,
     num_probes=10,
     lanczos_steps=40,
     grid=None,
@@ -136,6 +137,7 @@ def hessian_spectral_density(
     seed=0,
     sample_weight=None,
     probe="rademacher",
+    batch_size=None,
 ):
     """The eigenvalue density of the Hessian of the compiled loss, by stochastic Lanczos
     quadrature (Ghorbani, Krishnan & Xiao 2019; Ubaru, Chen & Saad 2017).
@@ -145,7 +147,9 @@ def hessian_spectral_density(
 
     Args:
         model: Built, compiled ``keras.Model``.
-        x, y: The batch the loss is evaluated on.
+        x, y: The data the loss is the mean over: one batch, arrays cut by
+            ``batch_size``, or ``x`` a data set (``y`` ``None``;
+            :mod:`keras_optlab.curvature.data`).
         num_probes: P, the number of random start vectors, >= 1 (>= 2 for a standard
             error).
         lanczos_steps: m, Lanczos steps per probe, >= 1 (capped at n; m = n makes every
@@ -159,6 +163,7 @@ def hessian_spectral_density(
         sample_weight: Optional sample weights.
         probe: ``"rademacher"`` (default; ±1/√n entries) or ``"gaussian"``
             (normalized).
+        batch_size: With arrays, the samples per product pass (``None``: all at once).
 
     Returns:
         :class:`SpectralDensity`.
@@ -172,7 +177,8 @@ def hessian_spectral_density(
     >>> result = hessian_spectral_density(model, x, y, num_probes=4, lanczos_steps=30)
     >>> result.summary["lambda_max"], result.summary["negative_mass"]
     """
-    op = FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.hessian_spectral_density", curvature)
+    op = CurvatureOperator(model, x, y, curvature, batch_size, sample_weight,
+                           what="keras_optlab.curvature.hessian_spectral_density")
     num_probes = _checks.integer("num_probes", num_probes, low=1)
     lanczos_steps = _checks.integer("lanczos_steps", lanczos_steps, low=1)
     sigma = _checks.positive("sigma", sigma, allow_none=True)

@@ -71,88 +71,29 @@ loss callable (and :func:`model_loss_and_gradient`) return what autodiff gives.
   (1/N) Σᵢ wᵢℓᵢ) the mean of the gᵢ is the gradient of the data term.
 """
 
-import weakref
-
-import keras
-import numpy as np
-from keras import ops
-
-from keras_optlab import _checks
 from keras_optlab.curvature.autodiff import for_backend
-
-
-def check_callable(name, value):
-    """``value`` if it is a callable that is not a class, else a ``TypeError``."""
-    if not callable(value) or isinstance(value, type):
-        raise TypeError(f"`{name}` must be a zero-argument callable (a function). Received: {name}={_checks.shown(value)}")
-    return value
-
-
-def _variable_types():
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return (keras.Variable, tf.Variable), "keras.Variable or tf.Variable"
-    return (keras.Variable,), "keras.Variable"
-
-
-def is_float_dtype(dtype):
-    return keras.backend.standardize_dtype(dtype) in ("float16", "bfloat16", "float32", "float64")
-
-
-def check_variables(variables, name="variables"):
-    """``variables`` as a list of float ``keras.Variable``s (or ``tf.Variable``s on
-    TensorFlow), non-empty."""
-    types, text = _variable_types()
-    if isinstance(variables, types):
-        variables = [variables]
-    if isinstance(variables, (str, bytes)) or not hasattr(variables, "__iter__"):
-        raise TypeError(f"`{name}` must be a list of variables. Received: {name}={_checks.shown(variables)}")
-    variables = list(variables)
-    if not variables:
-        raise ValueError(f"`{name}` must hold at least one variable. Received: {name}=[]")
-    for v in variables:
-        if not isinstance(v, types):
-            raise TypeError(
-                f"`{name}` must hold {text} objects (a tensor cannot be "
-                f"differentiated or updated in place). Received: an entry {_checks.shown(v)}"
-            )
-        if not is_float_dtype(v.dtype):
-            raise ValueError(
-                f"`{name}` must hold floating-point variables. Received: variable "
-                f"{getattr(v, 'path', v.name)!r} of dtype {keras.backend.standardize_dtype(v.dtype)}"
-            )
-        _checks.float64_available(f"{name}: variable {getattr(v, 'path', v.name)!r}.dtype",
-                                  keras.backend.standardize_dtype(v.dtype), keras.backend.backend())
-    return variables
-
-
-def check_vectors(vectors, variables, name="vectors"):
-    """``vectors`` as tensors, one per variable, each shaped (and cast) like it."""
-    if isinstance(vectors, (str, bytes)) or not isinstance(vectors, (list, tuple)):
-        raise TypeError(
-            f"`{name}` must be a list shaped like the variables ({len(variables)} tensors). "
-            f"Received: {name}={_checks.shown(vectors)}"
-        )
-    if len(vectors) != len(variables):
-        raise ValueError(
-            f"`{name}` must be a list shaped like the variables ({len(variables)} tensors). "
-            f"Received: a list of {len(vectors)}"
-        )
-    out = []
-    for v, w in zip(vectors, variables):
-        try:
-            v = ops.cast(ops.convert_to_tensor(v), w.dtype)
-        except (TypeError, ValueError, RuntimeError) as error:
-            raise TypeError(f"`{name}` entries must be numeric arrays. Received: {_checks.shown(v)}") from error
-        if tuple(v.shape) != tuple(w.shape):
-            where = getattr(w, "path", None) or w.name
-            raise ValueError(
-                f"`{name}` entry for variable {where!r} must have shape {tuple(w.shape)}. "
-                f"Received: shape={tuple(v.shape)}"
-            )
-        out.append(v)
-    return out
+from keras_optlab.curvature.operators import CurvatureOperator
+from keras_optlab.curvature.oracle import (  # noqa: F401 - public names of this module since issue 15
+    CURVATURES,
+    PRODUCT_NAMES,
+    NonFiniteError,
+    check_batch,
+    check_callable,
+    check_curvature,
+    check_product,
+    check_variables,
+    check_vectors,
+    closure_product,
+    is_float_dtype,
+    loss_closure,
+    model_loss_and_gradient,
+    model_oracle,
+    output_link,
+    per_example_loss_fn,
+    per_example_losses,
+    refuse_nonfinite,
+    to_tensors,
+)
 
 
 def loss_and_gradient(loss_fn, variables):
@@ -209,572 +150,35 @@ def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
     return autodiff.gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors)
 
 
-# --------------------------------------------------------------------------- models
-
-
-def _check_model(model, what="keras_optlab.curvature"):
-    for_backend(what)
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a keras.Model. Received: model={_checks.shown(model)}")
-    if not model.built:
-        raise ValueError(
-            f"Model {model.name!r} is not built: call it on data (or build it) first, so that "
-            "its trainable variables exist."
-        )
-    if not getattr(model, "compiled", False) or model.loss is None:
-        raise ValueError(
-            f"Model {model.name!r} has no compiled loss: call `model.compile(loss=...)` first. "
-            "Curvature is measured on the loss `fit` minimizes."
-        )
-    if not model.trainable_variables:
-        raise ValueError(f"Model {model.name!r} has no trainable variables.")
-    check_variables(model.trainable_variables, "model.trainable_variables")
-
-
-def loss_closure(model, x, y, sample_weight=None):
-    """Zero-argument callable J() = the compiled loss of ``model`` on ``(x, y)``.
-
-    ``model.compute_loss(x=x, y=y, y_pred=model(x, training=False),
-    sample_weight=sample_weight, training=False)``: the compiled loss plus
-    ``model.losses`` (regularizers), forward pass in inference mode. Every model-level
-    curvature function of keras_optlab differentiates this closure.
-    """
-    for_backend("keras_optlab.curvature.loss_closure")
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a keras.Model. Received: model={_checks.shown(model)}")
-    return _compiled_loss(model, x, y, sample_weight)
-
-
-def _compiled_loss(model, x, y, sample_weight):
-    """:func:`loss_closure` without its checks and backend lookup: what the traced
-    functions call (a lookup imports a module, which has no place inside a trace —
-    AutoGraph cannot convert ``importlib``'s machinery and says so on stderr)."""
-
-    def loss_fn():
-        y_pred = model(x, training=False)
-        return model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
-
-    return loss_fn
-
-
-def to_tensors(structure):
-    """Convert a (nested) batch to tensors once, before it enters a traced function."""
-    if structure is None:
-        return None
-    return keras.tree.map_structure(ops.convert_to_tensor, structure)
-
-
-def _leaves(name, structure):
-    """[(label, tensor)] of a converted (nested) batch, labels like ``x['image']``."""
-    return [
-        (name + "".join(f"[{p!r}]" for p in path), leaf) for path, leaf in keras.tree.flatten_with_path(structure)
-    ]
-
-
-def check_batch(x, y, sample_weight=None):
-    """``(x, y, sample_weight)`` as tensors, checked before anything is traced.
-
-    Each converts to tensors (a nested structure of arrays is fine: a model with
-    several inputs or outputs), every array has a batch (first) axis, and all of them
-    hold the same, non-zero number of samples. ``y`` and ``sample_weight`` may be
-    ``None``.
-    """
-    given = {"x": x, "y": y, "sample_weight": sample_weight}
-    converted = {}
-    for name, value in given.items():
-        if value is None:
-            if name == "x":
-                raise TypeError("`x` must be an array, a tensor or a nested structure of them. Received: x=None")
-            converted[name] = None
-            continue
-        if isinstance(value, (str, bytes)):
-            raise TypeError(f"`{name}` must be an array, a tensor or a nested structure of them. Received: {name}={_checks.shown(value)}")
-        try:
-            converted[name] = to_tensors(value)
-        except (TypeError, ValueError) as error:
-            raise TypeError(
-                f"`{name}` must be an array, a tensor or a nested structure of them. "
-                f"Received: {name}={_checks.shown(value)}"
-            ) from error
-    samples = None
-    for name in ("x", "y", "sample_weight"):
-        if converted[name] is None:
-            continue
-        leaves = _leaves(name, converted[name])
-        if not leaves:
-            raise ValueError(f"`{name}` holds no arrays. Received: {name}={_checks.shown(given[name])}")
-        for label, leaf in leaves:
-            if len(leaf.shape) == 0:
-                raise ValueError(
-                    f"`{name}` must have a batch (first) axis. Received: {label} of shape () "
-                    f"(value {_checks.shown(ops.convert_to_numpy(leaf))})"
-                )
-            count = leaf.shape[0]
-            if count == 0:
-                raise ValueError(f"`{name}` must hold at least one sample. Received: {label}.shape={tuple(leaf.shape)}")
-            if samples is None:
-                samples = (label, leaf, count)
-            elif count != samples[2]:
-                first_label, first, _ = samples
-                raise ValueError(
-                    f"`x`, `y` and `sample_weight` must hold the same number of samples (first axis). "
-                    f"Received: {first_label}.shape={tuple(first.shape)} but {label}.shape={tuple(leaf.shape)}"
-                )
-    return converted["x"], converted["y"], converted["sample_weight"]
-
-
-CURVATURES = ("hessian", "gauss_newton", "fisher")
-
-
-def check_curvature(curvature):
-    """``curvature`` if it is one of :data:`CURVATURES`."""
-    return _checks.one_of("curvature", curvature, CURVATURES)
-
-
-class _Unreduced(keras.losses.Loss):
-    """A loss function as a ``keras.losses.Loss`` without reduction (per-sample values)."""
-
-    def __init__(self, fn, dtype=None):
-        super().__init__(reduction=None, name=getattr(fn, "__name__", "loss"), dtype=dtype)
-        self.fn = fn
-
-    def call(self, y_true, y_pred):
-        return self.fn(y_true, y_pred)
-
-
-def per_example_loss_fn(model):
-    """The compiled loss of ``model`` as ``f(y_true, y_pred, sample_weight)`` → one
-    weighted loss per sample (shape ``(N,)``), not reduced over the batch.
-
-    What ``model.compile(loss=...)`` received, resolved as Keras resolves it
-    (``keras.losses.get`` for a name), with reduction ``None``: the per-sample values of
-    a ``keras.losses.Loss`` (its ``call``, in its dtype) or of a function go through
-    ``keras.losses.Loss.__call__`` with ``reduction=None``, which applies the sample
-    weights and a Keras mask and keeps every value. Axes after the batch axis (a sequence's time steps) are averaged, as the default
-    ``"sum_over_batch_size"`` reduction averages them. Only one output with one loss is
-    supported: a list/dict of losses for several outputs or a loss that
-    ``keras.losses.get`` cannot resolve raise ``ValueError``. Not seen: a subclass' own
-    ``compute_loss`` and ``compile(loss_weights=...)`` (the per-example loss is the
-    compiled loss function's, unscaled).
-    """
-    loss = model.loss
-    if isinstance(loss, dict) and len(loss) == 1:
-        loss = next(iter(loss.values()))
-    if isinstance(loss, (list, tuple)) and len(loss) == 1:
-        loss = loss[0]
-    outputs = getattr(model, "outputs", None)
-    if isinstance(loss, (list, tuple, dict)) or (outputs is not None and len(outputs) != 1):
-        raise ValueError(
-            "curvature='fisher' needs per-example losses, which keras_optlab builds for a model with one "
-            f"output and one compiled loss. Received: model {model.name!r} with loss={_checks.shown(model.loss)}"
-        )
-    resolved = keras.losses.get(loss) if isinstance(loss, str) else loss
-    if isinstance(resolved, keras.losses.Loss):
-        # Its own `call` (the per-sample values) under Loss.__call__ with reduction None;
-        # a copy of the object would go through Keras serialization (custom classes).
-        unreduced = _Unreduced(resolved.call, dtype=resolved.dtype)
-    elif callable(resolved):
-        unreduced = _Unreduced(resolved)
-    else:
-        raise ValueError(
-            f"curvature='fisher' cannot resolve the compiled loss of model {model.name!r} into a "
-            f"per-example loss. Received: loss={_checks.shown(model.loss)}"
-        )
-
-    def per_example(y_true, y_pred, sample_weight=None):
-        values = unreduced(y_true, y_pred, sample_weight=sample_weight)
-        if len(values.shape) == 1:
-            return values
-        k = int(np.prod(values.shape[1:]))
-        # The mean over the other axes as a sum times 1/k: Keras 3.15's ops.mean on JAX
-        # computes a float64 input in float32.
-        return ops.sum(ops.reshape(values, (-1, k)), axis=1) * (1.0 / k)
-
-    return per_example
-
-
-def per_example_losses(model, x, y, sample_weight=None):
-    """The weighted loss of each example, wᵢℓᵢ (shape ``(N,)``), at the current weights,
-    forward pass in inference mode (see :func:`per_example_loss_fn`)."""
-    _check_model(model, "keras_optlab.curvature.per_example_losses")
-    x, y, sample_weight = check_batch(x, y, sample_weight)
-    return per_example_loss_fn(model)(y, model(x, training=False), sample_weight)
-
-
-class NonFiniteError(ValueError):
-    """A curvature figure was asked of a non-finite loss, gradient or product.
-
-    A ``ValueError`` (the value of the weights or of the batch is what is wrong);
-    :class:`~keras_optlab.callbacks.CurvatureMonitor` catches it and logs NaN. The
-    message says which of the loss, the gradient or the product is non-finite, and
-    ``loss`` holds the loss (a float, possibly NaN or ±inf)."""
-
-    def __init__(self, message, loss):
-        super().__init__(message)
-        self.loss = loss
-
-
-PRODUCT_NAMES = {
-    "hessian": "Hessian-vector product H v",
-    "gauss_newton": "Gauss-Newton product G v",
-    "fisher": "Fisher product F v",
-}
-
-
-def refuse_nonfinite(what, model, loss, gradient_finite=True, product_finite=True, product="Hessian-vector product H v"):
-    """Raise :class:`NonFiniteError` unless the loss, the gradient and the product are
-    all finite (host values: ``loss`` a float, the others bools); names the first that
-    is not."""
-    loss = float(loss)
-    if not np.isfinite(loss):
-        raise NonFiniteError(
-            f"{what}: the compiled loss of model {model.name!r} on (x, y) is non-finite (loss={loss}); no "
-            "curvature figure is computed from a non-finite loss. The weights have diverged (a learning rate "
-            "too large for the curvature, Sec. 8.2.1) or x, y or sample_weight hold NaN or inf.",
-            loss,
-        )
-    if not gradient_finite:
-        raise NonFiniteError(
-            f"{what}: the compiled loss of model {model.name!r} is finite (loss={loss!r}) but its gradient "
-            "is not: non-finite entries (the loss is not differentiable at these weights, or the gradient "
-            "overflowed in the model's dtype); no curvature figure is computed.",
-            loss,
-        )
-    if not product_finite:
-        raise NonFiniteError(
-            f"{what}: the compiled loss of model {model.name!r} (loss={loss!r}) and its gradient are "
-            f"finite but the {product} is not: non-finite entries (it overflowed in the model's dtype, or "
-            "the loss is not twice differentiable at these weights); no curvature figure is computed.",
-            loss,
-        )
-
-
-def _all_finite(tensors):
-    return ops.all(ops.stack([ops.all(ops.isfinite(t)) for t in tensors]))
-
-
-def _signature(x, y, sample_weight):
-    """The structure, rank and dtype of every array of a (converted) batch."""
-    key = []
-    for name, value in (("x", x), ("y", y), ("sample_weight", sample_weight)):
-        if value is None:
-            key.append((name, None))
-            continue
-        key.extend(
-            (label, len(leaf.shape), keras.backend.standardize_dtype(leaf.dtype)) for label, leaf in _leaves(name, value)
-        )
-    return tuple(key)
-
-
-class _PerSignature:
-    """One compiled function per signature of the batch (:func:`_signature`).
-
-    ``tf.function(reduce_retracing=True)`` generalizes the shapes that differ between
-    calls; across ranks (``y`` of shape (N,) after (N, 1)) it generalizes to an unknown
-    rank, which Keras' losses cannot trace (``len(shape)`` in
-    ``squeeze_or_expand_to_same_rank``). Keyed by ranks and dtypes, every trace sees
-    known ranks; within one signature a new batch size still retraces at most once.
-    (``jax.jit`` specializes on shapes anyway; torch runs eagerly.)"""
-
-    def __init__(self, fn, state, autodiff):
-        self.fn, self.state, self.autodiff = fn, state, autodiff
-        self.functions = {}
-
-    def __call__(self, x, y, sample_weight, *rest):
-        key = _signature(x, y, sample_weight)
-        function = self.functions.get(key)
-        if function is None:
-            function = self.functions[key] = self.autodiff.compiled(self.fn, self.state)
-        return function(x, y, sample_weight, *rest)
-
-    def tracing_count(self):
-        """Traces so far, over every signature (TensorFlow's ``tf.function`` only)."""
-        return sum(f.experimental_get_tracing_count() for f in self.functions.values())
-
-
-# The compiled losses whose probabilities-in form (from_logits=False) has a logits form,
-# and the activation that maps logits to those probabilities.
-_PROBABILITY_LOSSES = {
-    "categorical_crossentropy": "softmax",
-    "sparse_categorical_crossentropy": "softmax",
-    "categorical_focal_crossentropy": "softmax",
-    "binary_crossentropy": "sigmoid",
-    "binary_focal_crossentropy": "sigmoid",
-}
-
-
-def _probability_loss_of(loss):
-    """``(name, link)`` when ``loss`` (one compiled loss) is a cross-entropy on
-    probabilities (``from_logits=False``), ``link`` the activation it expects
-    ("softmax" or "sigmoid"); ``None`` for any other loss."""
-    try:
-        resolved = keras.losses.get(loss) if isinstance(loss, str) else loss
-    except ValueError:
-        return None
-    if isinstance(resolved, keras.losses.Loss):
-        name = getattr(getattr(resolved, "fn", None), "__name__", None)  # keras.losses.LossFunctionWrapper
-        if name not in _PROBABILITY_LOSSES:
-            return None
-        config = resolved.get_config()
-        if config.get("from_logits", False):
-            return None
-        if config.get("axis", -1) != -1:
-            return name + f"(axis={config['axis']})", None  # no logits split over another axis
-        return name, _PROBABILITY_LOSSES[name]
-    for name, link in _PROBABILITY_LOSSES.items():
-        if resolved is getattr(keras.losses, name, None):  # the function: from_logits=False
-            return name, link
-    return None
-
-
-def _probability_loss(model):
-    """:func:`_probability_loss_of` the compiled loss of ``model``; for several losses
-    (several outputs), the first on probabilities with ``link`` ``None`` (not split)."""
-    loss = model.loss
-    if isinstance(loss, dict):
-        loss = list(loss.values())
-    if not isinstance(loss, (list, tuple)):
-        return _probability_loss_of(loss)
-    found = [f for f in map(_probability_loss_of, loss) if f is not None]
-    if len(loss) == 1 or not found:
-        return found[0] if found else None
-    return found[0][0] + " (one of several outputs' losses)", None
-
-
-def _output_activation(model):
-    """The activation ("softmax" over the last axis, "sigmoid") that produces the single
-    output of a Sequential or functional ``model``, or ``None`` when none of these can
-    be established from its public structure."""
-    outputs = getattr(model, "outputs", None)
-    if not isinstance(outputs, (list, tuple)) or len(outputs) != 1 or not model.layers:
-        return None
-    last = model.layers[-1]
-    try:
-        if last.output is not outputs[0]:
-            return None
-    except (AttributeError, ValueError, RuntimeError):
-        return None
-    if isinstance(last, keras.layers.Softmax):
-        return "softmax" if last.axis in (-1, len(outputs[0].shape) - 1) else None
-    activation = getattr(last, "activation", None)
-    if activation is keras.activations.softmax:
-        return "softmax"
-    if activation is keras.activations.sigmoid:
-        return "sigmoid"
-    return None
-
-
-def output_link(model):
-    """Where ``curvature="gauss_newton"`` splits the loss of ``model``: ``None`` at the
-    model's outputs, or ``"softmax"`` / ``"sigmoid"`` at the logits of a probability
-    output under a cross-entropy on probabilities (``from_logits=False``).
-
-    Split at probabilities p, such a loss (−log p_y) has H_L = e_y e_yᵀ/p_y² and G =
-    JᵀH_LJ = Σᵢ gᵢgᵢᵀ/N: the empirical Fisher, not the Gauss-Newton matrix of the logits
-    (Martens 2014: the matching-loss split, where G is the Fisher). So when the model's
-    last layer applies that activation, the split is moved to the logits: z = log p
-    (softmax; the loss depends on z only through softmax(z), which does not change when
-    a constant is added to every logit, so z = log p gives the same G as the layer's own
-    logits) or z = log p − log(1 − p) (sigmoid, its inverse), and the loss of z is the
-    compiled loss of softmax(z) or sigmoid(z). Probabilities below the dtype's smallest
-    normal number are clamped to it in the logarithm (their terms of G are of that
-    size). A cross-entropy on probabilities whose activation cannot be read off the
-    model (a subclassed model, another last layer) is refused with a ``ValueError``.
-    """
-    found = _probability_loss(model)
-    if found is None:
-        return None
-    name, link = found
-    activation = _output_activation(model)
-    if link is not None and activation == link:
-        return link
-    link = link or "softmax/sigmoid"
-    raise ValueError(
-        f"curvature='gauss_newton' on model {model.name!r}: its compiled loss {name} (from_logits=False) takes "
-        f"probabilities, and split there G = JᵀH_LJ is the empirical Fisher, not the Gauss-Newton matrix of "
-        f"the logits. keras_optlab moves the split to the logits when the model's last layer applies {link} "
-        f"(a Sequential or functional model with one output, made by a last layer with activation='{link}'); this model's output "
-        f"activation is {activation or 'not one it can read'}. Compile with from_logits=True on a linear last "
-        "layer for G of the logits, or ask for curvature='fisher' for the empirical Fisher."
-    )
-
-
-class _ModelOracle:
-    """The traced functions of one model: loss and gradient, H v, G v, F v, and (gᵀg, gᵀHg).
-
-    Each is compiled by the backend's adapter (``tf.function`` with
-    ``reduce_retracing=True``, so a new batch size retraces at most once; ``jax.jit``
-    with the model's variables as arguments; eager on torch), once per signature of the
-    batch (:class:`_PerSignature`: the ranks and dtypes of x, y and sample_weight).
-    Held in a per-model cache (:func:`model_oracle`) and rebuilt when the model is
-    recompiled with another loss or its trainable variables change.
-
-    The products (:meth:`operator`) return ``(product, finite, loss)``: ``finite`` a
-    bool tensor ``[loss finite, gradient finite, product finite]`` computed in the same
-    trace (the gradient entry is True where no gradient is computed: G v, F v, which
-    evaluate the loss once more for it), read by :func:`check_product` — one small
-    transfer per product, no second pass.
-    """
-
-    def __init__(self, model, autodiff):
-        self.key = _oracle_key(model)
-        model_ref = weakref.ref(model)  # the cache must not keep the model alive
-        state = list(model.variables) + list(model.metrics_variables)
-
-        def closure(x, y, sample_weight):
-            model = model_ref()
-            return _compiled_loss(model, x, y, sample_weight), model.trainable_variables
-
-        def value_and_gradient(x, y, sample_weight):
-            return autodiff.loss_and_gradient(*closure(x, y, sample_weight))
-
-        def product(x, y, sample_weight, vectors):
-            loss, grads, hv = autodiff.hvp(*closure(x, y, sample_weight), lambda grads: vectors)
-            return hv, ops.stack([ops.all(ops.isfinite(loss)), _all_finite(grads), _all_finite(hv)]), loss
-
-        def with_loss_check(x, y, sample_weight, result):
-            loss = _compiled_loss(model_ref(), x, y, sample_weight)()
-            finite = ops.stack([ops.all(ops.isfinite(loss)), ops.convert_to_tensor(True), _all_finite(result)])
-            return result, finite, loss
-
-        def curvature(x, y, sample_weight):
-            # Dot products in float64 whatever the variables' dtype: gᵀg and gᵀHg are
-            # sums of up to millions of terms.
-            loss, grads, hg = autodiff.hvp(*closure(x, y, sample_weight), lambda grads: grads)
-            g64 = [ops.cast(g, "float64") for g in grads]
-            g_norm_sq = sum(ops.sum(g * g) for g in g64)
-            ghg = sum(ops.sum(g * ops.cast(h, "float64")) for g, h in zip(g64, hg))
-            return ops.cast(loss, "float64"), g_norm_sq, ghg
-
-        def split_at_outputs(x, y, sample_weight):
-            model = model_ref()
-            link = self.link
-
-            def outputs_fn():
-                outputs = model(x, training=False)
-                if link is None:
-                    return outputs
-                tiny = float(np.finfo(keras.backend.standardize_dtype(outputs.dtype)).tiny)
-                log_p = ops.log(ops.maximum(outputs, tiny))
-                return log_p if link == "softmax" else log_p - ops.log(ops.maximum(1.0 - outputs, tiny))
-
-            def output_loss_fn(z):
-                if link is not None:
-                    z = keras.activations.softmax(z) if link == "softmax" else keras.activations.sigmoid(z)
-                return model.compute_loss(x=x, y=y, y_pred=z, sample_weight=sample_weight, training=False)
-
-            return outputs_fn, output_loss_fn
-
-        def gauss_newton(x, y, sample_weight, vectors):
-            gv = autodiff.gauss_newton_product(*split_at_outputs(x, y, sample_weight), model_ref().trainable_variables, vectors)
-            return with_loss_check(x, y, sample_weight, gv)
-
-        def fisher(x, y, sample_weight, vectors):
-            # F v = (1/N) Jᵀ(J v), J the N×n Jacobian of the per-example losses z(θ) = (wᵢℓᵢ):
-            # the Gauss-Newton product of z under the loss ½‖z‖²/N (whose Hessian in z is
-            # I/N), i.e. one forward-mode J v and one backward Jᵀu whatever N, instead of N
-            # per-example gradients (a loop of N backward passes, or per-example vmaps that
-            # only JAX and torch have). The adapters' gauss_newton_product does both.
-            model = model_ref()
-            per_example = self.per_example
-
-            def losses_fn():
-                return per_example(y, model(x, training=False), sample_weight)
-
-            def half_mean_square(z):  # ½‖z‖²/N (N dynamic inside a relaxed TF trace)
-                return 0.5 * ops.sum(z * z) / ops.cast(ops.shape(z)[0], z.dtype)
-
-            fv = autodiff.gauss_newton_product(losses_fn, half_mean_square, model.trainable_variables, vectors)
-            return with_loss_check(x, y, sample_weight, fv)
-
-        self.per_example = None  # per_example_loss_fn(model), built at the first F v
-        self.link = _UNSET  # output_link(model), found at the first G v
-        self.value_and_gradient = _PerSignature(value_and_gradient, state, autodiff)
-        self.product = _PerSignature(product, state, autodiff)
-        self.curvature = _PerSignature(curvature, state, autodiff)
-        self._gauss_newton = _PerSignature(gauss_newton, state, autodiff)
-        self._fisher = _PerSignature(fisher, state, autodiff)
-        self.model_ref = model_ref
-
-    def gauss_newton(self, x, y, sample_weight, vectors):
-        if self.link is _UNSET:
-            self.link = output_link(self.model_ref())  # a ValueError leaves it unset
-        return self._gauss_newton(x, y, sample_weight, vectors)
-
-    def fisher(self, x, y, sample_weight, vectors):
-        if self.per_example is None:
-            self.per_example = per_example_loss_fn(self.model_ref())
-        return self._fisher(x, y, sample_weight, vectors)
-
-    def operator(self, curvature):
-        """The product v ↦ C v of ``curvature`` (H, G or F, see the module's docstring):
-        a function of ``(x, y, sample_weight, vectors)`` returning ``(product, finite,
-        loss)`` (see the class docstring; :func:`check_product` reads them)."""
-        return {"hessian": self.product, "gauss_newton": self.gauss_newton, "fisher": self.fisher}[curvature]
-
-
-_UNSET = object()
-
-
-def check_product(what, model, curvature, finite, loss):
-    """Raise :class:`NonFiniteError` unless the flags ``finite`` of a product of
-    :meth:`_ModelOracle.operator` are all true (one small transfer to the host)."""
-    flags = np.asarray(ops.convert_to_numpy(finite), dtype=bool)
-    if flags.all():
-        return
-    refuse_nonfinite(
-        what, model, float(ops.convert_to_numpy(loss)), bool(flags[1]), bool(flags[2]), PRODUCT_NAMES[curvature]
-    )
-
-
-def _oracle_key(model):
-    return (id(model.loss), tuple(id(v) for v in model.trainable_variables))
-
-
-_ORACLES = weakref.WeakKeyDictionary()
-
-
-def model_oracle(model, what="keras_optlab.curvature"):
-    """The cached :class:`_ModelOracle` of ``model`` (built, compiled)."""
-    _check_model(model, what)
-    oracle = _ORACLES.get(model)
-    if oracle is None or oracle.key != _oracle_key(model):
-        oracle = _ORACLES[model] = _ModelOracle(model, for_backend(what))
-    return oracle
-
-
-def model_loss_and_gradient(model, x, y, sample_weight=None):
-    """(J, ∇J) of the compiled loss of ``model`` on ``(x, y)``; the gradient is a list
-    shaped like ``model.trainable_variables``."""
-    oracle = model_oracle(model, "keras_optlab.curvature.model_loss_and_gradient")
-    return oracle.value_and_gradient(*check_batch(x, y, sample_weight))
-
-
-def hvp(model, x, y, vectors, sample_weight=None, curvature="hessian"):
+def hvp(model, x, y, vectors, sample_weight=None, curvature="hessian", batch_size=None):
     """Hessian-vector product H v of the compiled loss of ``model`` on ``(x, y)``
-    (or G v, F v: ``curvature``).
+    (or G v, F v: ``curvature``), over one batch or a whole data set.
 
     H is the Hessian of J(θ) = ``model.compute_loss(x, y, model(x, training=False),
     sample_weight)`` (regularization losses included, as in ``fit``) with respect to
-    ``model.trainable_variables``, at their current values. Computed by double
-    backpropagation or forward-over-reverse (Pearlmutter 1994; Goodfellow et al. 2016,
-    Sec. 8.2.1 and 8.6.1), a few gradients' cost, H never formed. Traced once per model
-    and reused. TensorFlow, JAX and PyTorch backends.
+    ``model.trainable_variables``, at their current values — on a data set, of the mean
+    of that loss over all samples (:mod:`keras_optlab.curvature.operators`). Computed by
+    double backpropagation or forward-over-reverse (Pearlmutter 1994; Goodfellow et al.
+    2016, Sec. 8.2.1 and 8.6.1), a few gradients' cost per batch, H never formed. Traced
+    once per model and reused. TensorFlow, JAX and PyTorch backends; under
+    ``tf.distribute`` or ``keras.distribution`` the batch is split over the devices.
 
     Args:
         model: A built, compiled ``keras.Model``.
-        x, y: One batch of inputs and targets (the whole batch is one loss evaluation).
+        x, y: Inputs and targets (arrays), or ``x`` a data set and ``y`` ``None``
+            (:mod:`keras_optlab.curvature.data`).
         vectors: List of tensors shaped like ``model.trainable_variables``.
-        sample_weight: Optional sample weights, as in ``fit``.
+        sample_weight: Optional sample weights, as in ``fit`` (with arrays).
         curvature: ``"hessian"`` (H v, default), ``"gauss_newton"`` (G v = Jᵀ H_L J v)
             or ``"fisher"`` (F v = (1/N) Σᵢ gᵢ (gᵢᵀv), the empirical Fisher); see the
             module's docstring for what each includes.
+        batch_size: With arrays, the samples per pass (``None``: all at once).
 
     Returns:
         List of backend tensors shaped like ``model.trainable_variables``.
 
     Raises:
-        NonFiniteError: (a ``ValueError``) the loss on (x, y) is NaN or ±inf, or the
+        NonFiniteError: (a ``ValueError``) the loss on a batch is NaN or ±inf, or the
             loss is finite and the gradient or the product is not.
         ValueError: ``curvature="gauss_newton"`` with a cross-entropy on probabilities
             whose logits cannot be read off the model (see the module's docstring).
@@ -783,12 +187,8 @@ def hvp(model, x, y, vectors, sample_weight=None, curvature="hessian"):
 
     >>> v = [keras.ops.ones_like(w) for w in model.trainable_variables]
     >>> hv = hvp(model, x, y, v)
+    >>> hv_all = hvp(model, x_train, y_train, v, batch_size=256)   # the training set
     """
-    oracle = model_oracle(model, "keras_optlab.curvature.hvp")
-    curvature = check_curvature(curvature)
-    batch = check_batch(x, y, sample_weight)
+    op = CurvatureOperator(model, x, y, curvature, batch_size, sample_weight, what="keras_optlab.curvature.hvp")
     vectors = check_vectors(vectors, model.trainable_variables)
-    product, finite, loss = oracle.operator(curvature)(*batch, vectors)
-    check_product("keras_optlab.curvature.hvp", model, curvature, finite, loss)
-    return product
-
+    return op.apply(vectors)

@@ -1,15 +1,17 @@
 """Hessian spectrum from Hessian-vector products: top eigenvalues and the trace.
 
-Neither function forms H: both only apply it to vectors (:func:`~keras_optlab.curvature.hvp.hvp`,
-double backprop, Pearlmutter 1994). The vector algebra runs in float64 NumPy on the
-flattened parameter vector (n = number of trainable parameters); H v runs in the model's
-own dtype. TensorFlow, JAX and PyTorch backends.
+Neither function forms H: both only apply it to vectors, through the model's
+:class:`~keras_optlab.curvature.operators.CurvatureOperator` (double backprop,
+Pearlmutter 1994; one batch or a whole data set). The vector algebra runs in float64
+NumPy on the flattened parameter vector (n = number of trainable parameters); H v runs
+in the model's own dtype. TensorFlow, JAX and PyTorch backends.
 
 * :func:`top_eigenvalues` — Lanczos (1950) with full reorthogonalization, or power
   iteration with deflation. The largest eigenvalue λ_max bounds the stable learning rate
   of gradient descent on the local quadratic model, ε < 2/λ_max (Goodfellow et al. 2016,
   Sec. 8.2.1 and 4.3.1).
-* :func:`hessian_trace` — Hutchinson's (1989) estimator tr H = E[vᵀHv] over Rademacher v.
+* :func:`hessian_trace` — Hutchinson's (1989) and Hutch++ (Meyer et al. 2021) estimators
+  of tr H (:mod:`keras_optlab.curvature.estimators`, re-exported here).
 * :func:`lanczos` — the one Lanczos tridiagonalization of keras_optlab, shared by
   :func:`top_eigenvalues` and the spectral density
   (:mod:`keras_optlab.curvature.density`).
@@ -20,97 +22,11 @@ Both take ``curvature="gauss_newton"`` or ``"fisher"`` (G or F in place of H, se
 """
 
 import collections
-import copy
 
 import numpy as np
-from keras import ops
 
 from keras_optlab import _checks
-from keras_optlab.curvature.hvp import check_batch, check_curvature, check_product, model_oracle
-
-
-class FlatOperator:
-    """v ↦ C v on flattened float64 vectors for one model, one batch and one curvature
-    (C = H, G or F, :data:`~keras_optlab.curvature.hvp.CURVATURES`); :meth:`block`
-    restricts it to a diagonal block (some of the variables)."""
-
-    def __init__(self, model, x, y, sample_weight, what, curvature="hessian"):
-        self.oracle = model_oracle(model, what)
-        self.model, self.what = model, what
-        self.curvature = check_curvature(curvature)
-        self.product = self.oracle.operator(self.curvature)
-        self.variables = list(model.trainable_variables)
-        self.shapes = [tuple(v.shape) for v in self.variables]
-        self.sizes = [int(np.prod(s)) for s in self.shapes]
-        self.n = int(sum(self.sizes))
-        self.full_n = self.n
-        self.full_offsets = np.cumsum(self.sizes)[:-1]
-        self.keep = None  # flat indices of the block; None: every parameter
-        self.args = check_batch(x, y, sample_weight)
-
-    def block(self, variable_indices):
-        """The diagonal block of C on the variables ``variable_indices``: u ↦ (C ū)_b,
-        ū = u on the block's parameters and zero elsewhere."""
-        offsets = np.concatenate([[0], np.cumsum(self.sizes)])
-        view = copy.copy(self)
-        view.keep = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in variable_indices])
-        view.shapes = [self.shapes[i] for i in variable_indices]
-        view.sizes = [self.sizes[i] for i in variable_indices]
-        view.n = int(view.keep.size)
-        return view
-
-    def split(self, flat):
-        parts = np.split(np.asarray(flat), np.cumsum(self.sizes)[:-1])
-        return [p.reshape(s) for p, s in zip(parts, self.shapes)]
-
-    def flatten(self, tensors):
-        return np.concatenate([np.asarray(ops.convert_to_numpy(t), dtype=np.float64).ravel() for t in tensors])
-
-    def __call__(self, flat):
-        if self.keep is not None:
-            full = np.zeros(self.full_n)
-            full[self.keep] = flat
-            flat = full
-        parts = np.split(np.asarray(flat), self.full_offsets)
-        vectors = [ops.convert_to_tensor(p.reshape(v.shape), dtype=v.dtype) for p, v in zip(parts, self.variables)]
-        product, finite, loss = self.product(*self.args, vectors)
-        # No figure from a non-finite loss, gradient or product: NonFiniteError (the
-        # flags come from the same trace as the product; Lanczos would otherwise feed
-        # NaN to eigh, or a NaN loss with a finite H v, as under a NaN label of a
-        # squared error, would pass unseen).
-        check_product(self.what, self.model, self.curvature, finite, loss)
-        out = self.flatten(product)
-        return out if self.keep is None else out[self.keep]
-
-
-def layer_blocks(model):
-    """``[(name, indices)]``: the trainable variables of ``model`` grouped by layer.
-
-    ``indices`` index ``model.trainable_variables``; one entry per layer of
-    ``model.layers`` that owns trainable variables (a nested model is one layer), in
-    order, keyed by ``layer.name``. A variable shared by several layers belongs to the
-    first; one that no layer of ``model.layers`` holds (a subclassed model's own weight)
-    is a block of its own, keyed by its ``path``.
-    """
-    index = {id(v): i for i, v in enumerate(model.trainable_variables)}
-    blocks, taken = [], set()
-    for layer in model.layers:
-        mine = [index[id(v)] for v in layer.trainable_variables if id(v) in index and index[id(v)] not in taken]
-        if mine:
-            taken.update(mine)
-            blocks.append((layer.name, mine))
-    for i, v in enumerate(model.trainable_variables):
-        if i not in taken:
-            blocks.append((getattr(v, "path", None) or v.name, [i]))
-    return blocks
-
-
-def _blocks_of(op, model, per_layer):
-    """``[(name, operator)]``: each layer's diagonal block given ``per_layer``, else the
-    whole operator under the name ``None``."""
-    if not _checks.boolean("per_layer", per_layer):
-        return [(None, op)]
-    return [(name, op.block(indices)) for name, indices in layer_blocks(model)]
+from keras_optlab.curvature.operators import CurvatureOperator, blocks_of, layer_blocks
 
 
 def _start_vector(op, seed, initial_vector):
@@ -269,7 +185,7 @@ def _power(matvec, n, k, max_iterations, tol, v0, rng):
 def top_eigenvalues(
     model,
     x,
-    y,
+    y=None,
     k=1,
     method="lanczos",
     max_iterations=100,
@@ -281,6 +197,7 @@ def top_eigenvalues(
     curvature="hessian",
     per_layer=False,
     return_vectors=None,
+    batch_size=None,
 ):
     """The k largest eigenvalues of the Hessian of the model's compiled loss on (x, y).
 
@@ -298,7 +215,9 @@ def top_eigenvalues(
 
     Args:
         model: Built, compiled ``keras.Model``.
-        x, y: The batch the loss is evaluated on.
+        x, y: The data the loss is the mean over: one batch, arrays cut by
+            ``batch_size``, or ``x`` a data set (``y`` ``None``;
+            :mod:`keras_optlab.curvature.data`).
         k: Number of eigenvalues, ``1 <= k <= n``.
         method: ``"lanczos"`` or ``"power"``.
         max_iterations: Lanczos steps in all (capped at n), or power iterations per
@@ -322,6 +241,7 @@ def top_eigenvalues(
         return_vectors: The same as ``return_eigenvectors`` (the name of issue 15);
             ``None`` (default) defers to it; ``False`` with ``return_eigenvectors=True``
             is a ``ValueError``.
+        batch_size: With arrays, the samples per product pass (``None``: all at once).
 
     Returns:
         NumPy float64 array of shape ``(k,)``; with ``return_eigenvectors``, the pair
@@ -333,7 +253,7 @@ def top_eigenvalues(
             product is not finite (:mod:`keras_optlab.curvature.hvp`); no eigenvalue is
             computed from it.
     """
-    op = FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.top_eigenvalues", curvature)
+    op = CurvatureOperator(model, x, y, curvature, batch_size, sample_weight, what="keras_optlab.curvature.top_eigenvalues")
     k = _checks.integer("k", k, low=1)
     if k > op.n:
         raise ValueError(f"`k` must be <= the number of trainable parameters ({op.n}). Received: k={k}")
@@ -350,7 +270,7 @@ def top_eigenvalues(
                 f"Received: return_vectors={return_vectors}, return_eigenvectors={return_eigenvectors}"
             )
         return_eigenvectors = return_vectors
-    blocks = _blocks_of(op, model, per_layer)
+    blocks = blocks_of(op, per_layer)
     if per_layer and initial_vector is not None:
         raise ValueError(
             "`initial_vector` is a start vector of the whole model; with per_layer=True every block starts "
@@ -367,51 +287,8 @@ def top_eigenvalues(
     return results if per_layer else results[None]
 
 
-TraceEstimate = collections.namedtuple("TraceEstimate", ["trace", "standard_error", "num_samples"])
-TraceEstimate.__doc__ = """Hutchinson estimate of tr H: ``trace`` (sample mean of vᵀHv),
-``standard_error`` (sample standard deviation / √num_samples) and ``num_samples``."""
+# Hutchinson's and Hutch++ trace estimators live in estimators.py; their names stay
+# importable from here, where they were first.
+from keras_optlab.curvature.estimators import TraceEstimate, hessian_trace  # noqa: E402
 
-
-def hessian_trace(model, x, y, num_samples=100, seed=0, sample_weight=None, curvature="hessian", per_layer=False):
-    """Hutchinson's (1989) estimate of the trace of the Hessian of the compiled loss.
-
-    tr H = E[vᵀHv] for v with independent Rademacher (±1) entries; the estimate is the
-    mean over ``num_samples`` draws and its standard error is the sample standard
-    deviation over √num_samples (the variance of one draw is 2 Σ_{i≠j} H_ij², zero for
-    a diagonal H). One HVP per sample.
-
-    Args:
-        model: Built, compiled ``keras.Model``.
-        x, y: The batch the loss is evaluated on.
-        num_samples: Number of Rademacher vectors, >= 2.
-        seed: Seed of the Rademacher draws (NumPy ``default_rng``).
-        sample_weight: Optional sample weights.
-        curvature: ``"hessian"`` (default), ``"gauss_newton"`` or ``"fisher"`` (the
-            trace of G or F; tr F = (1/N) Σᵢ ‖gᵢ‖²).
-        per_layer: Instead, the trace of each layer's diagonal block
-            (:func:`layer_blocks`), each from ``num_samples`` Rademacher vectors on that
-            block alone (zero elsewhere): ``num_samples`` HVPs per layer.
-
-    Returns:
-        :class:`TraceEstimate` ``(trace, standard_error, num_samples)``; with
-        ``per_layer``, a dict ``{layer name: TraceEstimate}``.
-   
-    Raises:
-        NonFiniteError: (a ``ValueError``) the loss on (x, y) is NaN or ±inf, or a
-            product is not finite.
-    """
-    num_samples = _checks.integer("num_samples", num_samples, low=2)
-    seed = _checks.integer("seed", seed, allow_none=True)
-    op = FlatOperator(model, x, y, sample_weight, "keras_optlab.curvature.hessian_trace", curvature)
-    blocks = _blocks_of(op, model, per_layer)
-    rng = np.random.default_rng(seed)
-    results = {}
-    for name, block in blocks:
-        samples = np.empty(num_samples)
-        for i in range(num_samples):
-            v = rng.integers(0, 2, size=block.n).astype(np.float64) * 2.0 - 1.0
-            samples[i] = v @ block(v)
-        results[name] = TraceEstimate(
-            float(samples.mean()), float(samples.std(ddof=1) / np.sqrt(num_samples)), num_samples
-        )
-    return results if per_layer else results[None]
+__all__ = ["TraceEstimate", "Tridiagonal", "hessian_trace", "lanczos", "layer_blocks", "top_eigenvalues"]

@@ -63,4 +63,10 @@ def for_backend(what="keras_optlab.curvature"):
             f"{what} runs on the TensorFlow, JAX and PyTorch backends (it needs automatic "
             f"differentiation of the loss). Received: keras.backend.backend()={backend!r}."
         )
-    return importlib.import_module(_ADAPTERS[backend])
+    adapter = _LOADED.get(backend)
+    if adapter is None:  # imported once: later lookups are a dict read, fine inside a trace
+        adapter = _LOADED[backend] = importlib.import_module(_ADAPTERS[backend])
+    return adapter
+
+
+_LOADED = {}
