@@ -24,6 +24,7 @@ import pytest
 from keras import ops
 
 import keras_optlab as ko
+from tests.helpers import KERAS_VERSION
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -623,7 +624,9 @@ def test_lso_iterations_update(name):
 def test_lso_serialization(name):
     optimizer = _lso(CLASSES[name](learning_rate=0.5, clipnorm=1.0), initial_scale=3.0, dynamic_growth_steps=2, name="test_opt")
     config = optimizer.get_config()
-    assert len(config) == 4 and config["name"] == "test_opt" and config["initial_scale"] == 3.0
+    assert config["name"] == "test_opt" and config["initial_scale"] == 3.0
+    if KERAS_VERSION >= (3, 12):  # before 3.12 Keras' LossScaleOptimizer also wrote the base keys
+        assert len(config) == 4
     clone = keras.optimizers.LossScaleOptimizer.from_config(config)
     assert type(clone.inner_optimizer) is CLASSES[name]
     assert clone.inner_optimizer.get_config() == optimizer.inner_optimizer.get_config()
