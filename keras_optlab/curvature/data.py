@@ -161,7 +161,8 @@ class Batches:
                     "`x` is a keras.utils.PyDataset without a number of batches (infinite): a mean over the data "
                     f"needs a finite set. Define `num_batches` (or `__len__`). Received: x={_checks.shown(source)}"
                 )
-            source = (source[i] for i in range(count))
+            dataset = source
+            source = (dataset[i] for i in range(count))
         elif _is_dataset(source):
             import tensorflow as tf
 

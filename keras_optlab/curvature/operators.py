@@ -215,8 +215,6 @@ class LinearOperator:
         return other
 
     def __mul__(self, scalar):
-        if not _is_scalar(scalar):
-            return NotImplemented
         return _Scaled(self, self._scalar(scalar))
 
     __rmul__ = __mul__

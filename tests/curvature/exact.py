@@ -90,6 +90,37 @@ def mlp(seed=0):
     return model, x, y
 
 
+def einsum_mlp(seed=0, n=37):
+    """:func:`mlp`'s network (3 → 4 tanh, L2 on the kernel → 2, :func:`mse`) built from
+    ``keras.layers.EinsumDense`` — ``ops.einsum`` stays float64 on torch, where
+    ``Dense``'s ``ops.matmul`` rounds to float32 (FLOAT32_MATMUL_RTOL) — so that its
+    products are float64-exact on all three backends; ``n`` samples (37 by default: a
+    prime, so no batch size or device count splits it evenly) and sample weights.
+    Returns ``(model, x, y, sample_weight)``."""
+    model = keras.Sequential(
+        [
+            keras.Input((3,), dtype="float64"),
+            keras.layers.EinsumDense(
+                "ab,bc->ac", output_shape=4, bias_axes="c", activation=tanh,
+                kernel_regularizer=keras.regularizers.L2(L2),
+                kernel_initializer=keras.initializers.GlorotNormal(seed),
+                bias_initializer=keras.initializers.RandomNormal(stddev=0.5, seed=seed + 1),
+                dtype="float64",
+            ),
+            keras.layers.EinsumDense(
+                "ab,bc->ac", output_shape=2, bias_axes="c",
+                kernel_initializer=keras.initializers.GlorotNormal(seed + 2), dtype="float64",
+            ),
+        ]
+    )
+    model.compile(loss=mse)
+    rng = np.random.default_rng(seed + 10)
+    x = rng.standard_normal((n, 3))
+    y = rng.standard_normal((n, 2))
+    sample_weight = rng.uniform(0.2, 2.0, n)
+    return model, x, y, sample_weight
+
+
 def mlp_jacobians(model, x):
     """(z, J): the outputs (N, K) of :func:`mlp`'s network (its weights in any model of
     that shape) before any output activation, and the Jacobians ∂zᵢ/∂θ (N, K, 26), θ

@@ -235,3 +235,205 @@ def test_numpy_scalars_and_bools_are_accepted(references):
     model, x, y = references[:3]
     reports = curvature.gradient_curvature(model, x, y, per_layer=np.bool_(True), learning_rate=np.float32(0.5))
     assert set(reports) == set(_blocks(model))
+
+
+# ----------------------------------------------------------------- the operator itself
+# exact.einsum_mlp: the same network through EinsumDense (no float32 matmul on torch),
+# 37 samples with sample weights: a float64 product differs from the exact Hessian's
+# only by rounding over a few dozen O(1) terms (≤ 5e-16 measured on TensorFlow and JAX);
+# 1e-12 relative is the issue's bar for a data set against one batch, and far below a
+# wrong weighting (a batch of 5 of 37 samples weighed like one of 8 is off by 1e-1).
+# On torch Keras 3.15's own loss reduction rounds to float32 (its divide_no_nan computes
+# float64 in result_type(float64, float) = float32), so every product of the compiled
+# loss carries a relative 6e-8 there: exact.rtol's 2e-6.
+EXACT = exact.rtol(1e-12)
+
+
+@pytest.fixture(scope="module")
+def einsum():
+    with exact.float64():
+        model, x, y, w = exact.einsum_mlp()
+        _, hessian = exact.gradient_and_hessian(exact.mlp_loss(model, x, y, w), model.trainable_variables)
+    return model, x, y, w, hessian
+
+
+def _close(got, expected, rtol=EXACT):
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
+def test_operator_is_the_exact_hessian(einsum):
+    model, x, y, w, hessian = einsum
+    op = curvature.operator(model, x, y, sample_weight=w)
+    assert op.shape == (26, 26) and op.dtype == np.float64 and op.curvature == "hessian"
+    assert op.num_samples == 37
+    _close(op.to_dense(), hessian)
+    v = np.random.default_rng(0).standard_normal(26)
+    m = np.random.default_rng(1).standard_normal((26, 3))
+    _close(op @ v, hessian @ v)
+    _close(op.matvec(v), hessian @ v)
+    _close(op @ m, hessian @ m)
+    _close(op.matmat(m), hessian @ m)
+    _close(v @ op, hessian @ v)  # symmetric: vᵀH = (Hv)ᵀ
+    _close(m.T @ op, m.T @ hessian)
+    _close(op(v), hessian @ v)
+
+
+def test_operator_algebra(einsum):
+    model, x, y, w, hessian = einsum
+    h = curvature.operator(model, x, y, sample_weight=w)
+    g = curvature.operator(model, x, y, sample_weight=w, curvature="gauss_newton")
+    gauss_newton = g.to_dense()
+    v = np.random.default_rng(2).standard_normal(26)
+    cases = {
+        "2H": (2.0 * h, 2.0 * hessian),
+        "H*3": (h * 3, 3.0 * hessian),
+        "np.float64(2)*H": (np.float64(2.0) * h, 2.0 * hessian),
+        "H/4": (h / 4, hessian / 4),
+        "-H": (-h, -hessian),
+        "H+G": (h + g, hessian + gauss_newton),
+        "H-G": (h - g, hessian - gauss_newton),
+        "sum": (sum([h, g, h]), 2 * hessian + gauss_newton),
+        "H+0.5I": (h.damped(0.5), hessian + 0.5 * np.eye(26)),
+        "H+λI": (h + 0.25 * h.identity(), hessian + 0.25 * np.eye(26)),
+        "2(H-G)+I": (2 * (h - g) + h.identity(), 2 * (hessian - gauss_newton) + np.eye(26)),
+    }
+    for name, (op, matrix) in cases.items():
+        assert op.shape == (26, 26), name
+        np.testing.assert_allclose(op @ v, matrix @ v, rtol=EXACT, atol=EXACT * np.abs(matrix @ v).max(), err_msg=name)
+    assert isinstance(h.damped(0.0), curvature.LinearOperator)
+
+
+def test_per_layer_blocks_are_views_of_the_operator(einsum):
+    model, x, y, w, hessian = einsum
+    h = curvature.operator(model, x, y, sample_weight=w)
+    damped = h.damped(1.5)
+    blocks = damped.per_layer()
+    assert list(blocks) == [layer.name for layer in model.layers]
+    for (name, block), part in zip(blocks.items(), SLICES):
+        assert block.shape == (part.stop - part.start,) * 2
+        assert block.shapes == [tuple(v.shape) for v in model.get_layer(name).trainable_variables]
+        _close(block.to_dense(), hessian[part, part] + 1.5 * np.eye(part.stop - part.start))
+    # The parent is untouched (a block is a view, no copy was changed) and a block of
+    # variables in any order is that principal submatrix.
+    _close(damped.to_dense(), hessian + 1.5 * np.eye(26))
+    order = np.r_[16:24, 0:12]  # W2 then W1
+    _close(h.block([2, 0]).to_dense(), hessian[np.ix_(order, order)])
+
+
+def test_to_scipy_hands_the_operator_to_scipy(einsum):
+    scipy_linalg = pytest.importorskip("scipy.sparse.linalg")
+    model, x, y, w, hessian = einsum
+    op = curvature.operator(model, x, y, sample_weight=w).to_scipy()
+    assert isinstance(op, scipy_linalg.LinearOperator) and op.dtype == np.float64 and op.shape == (26, 26)
+    top = scipy_linalg.eigsh(op, k=2, which="LA", tol=1e-12, return_eigenvectors=False)
+    # ARPACK to tol 1e-12 on a 26×26 operator: its Ritz values are the eigenvalues to ~1e-12.
+    np.testing.assert_allclose(np.sort(top), np.linalg.eigvalsh(hessian)[-2:], rtol=exact.rtol(1e-10))
+    b = np.random.default_rng(3).standard_normal(26)
+    damped = curvature.operator(model, x, y, sample_weight=w, curvature="gauss_newton").damped(0.1).to_scipy()
+    solution, info = scipy_linalg.cg(damped, b, rtol=1e-13, maxiter=500)
+    assert info == 0
+    g = curvature.operator(model, x, y, sample_weight=w, curvature="gauss_newton").to_dense()
+    # CG to a residual of 1e-13 ‖b‖ on a matrix of condition ~1e2: error ≤ 1e-10.
+    np.testing.assert_allclose(solution, np.linalg.solve(g + 0.1 * np.eye(26), b), rtol=exact.rtol(1e-9),
+                               atol=exact.rtol(1e-10))
+    np.testing.assert_allclose(op.matvec(b.reshape(26, 1)).ravel(), hessian @ b, rtol=EXACT, atol=EXACT * 10)
+
+
+def test_to_scipy_without_scipy_says_so(einsum, monkeypatch):
+    import sys
+
+    model, x, y, w, _ = einsum
+    monkeypatch.setitem(sys.modules, "scipy.sparse.linalg", None)
+    with pytest.raises(ImportError, match="to_scipy needs SciPy, which keras_optlab does not depend on"):
+        curvature.operator(model, x, y).to_scipy()
+
+
+@pytest.mark.parametrize("name", ["hessian", "gauss_newton", "fisher"])
+def test_a_data_set_in_batches_equals_one_batch(einsum, name):
+    # 37 samples in batches of 8: four full ones and one of 5 — a weighting by anything
+    # but the batch's sample count (or by Σ w) would show at once.
+    model, x, y, w, _ = einsum
+    whole = curvature.operator(model, x, y, sample_weight=w, curvature=name).to_dense()
+    batched = curvature.operator(model, x, y, sample_weight=w, curvature=name, batch_size=8)
+    assert batched.num_samples == 37 and batched.data.num_batches == 5
+    _close(batched.to_dense(), whole)
+    m = np.random.default_rng(4).standard_normal((26, 2))
+    first, second = batched @ m, batched @ m
+    np.testing.assert_array_equal(first, second)  # deterministic, bit for bit
+    _close(first, whole @ m)
+
+
+def test_sample_weights_are_weighed_as_keras_weighs_them(einsum):
+    # Keras' sum_over_batch_size divides Σ wᵢℓᵢ by the number of samples, not by Σ wᵢ:
+    # the operator's loss is model.evaluate's on the same batches (mlp_loss: the same
+    # by hand), and its gradient the hand-written loss's.
+    model, x, y, w, _ = einsum
+    op = curvature.operator(model, x, y, sample_weight=w, batch_size=8)
+    loss, g = op.loss_and_gradient()
+    reference_g, _ = exact.gradient_and_hessian(exact.mlp_loss(model, x, y, w), model.trainable_variables)
+    np.testing.assert_allclose(loss, float(keras.ops.convert_to_numpy(exact.mlp_loss(model, x, y, w)())), rtol=EXACT)
+    np.testing.assert_allclose(loss, model.evaluate(x, y, sample_weight=w, batch_size=8, verbose=0), rtol=EXACT)
+    _close(g, reference_g)
+
+
+def test_every_curvature_function_on_a_data_set_equals_one_batch(einsum):
+    model, x, y, w, _ = einsum
+    both = [dict(sample_weight=w), dict(sample_weight=w, batch_size=8)]
+    vectors = exact.split_like(np.linspace(-1.0, 1.0, 26), model.trainable_variables)
+    one, many = (exact.flatten(curvature.hvp(model, x, y, vectors, **kw)) for kw in both)
+    _close(many, one)
+    one, many = (curvature.gradient_curvature(model, x, y, learning_rate=0.1, **kw) for kw in both)
+    for key in one:
+        np.testing.assert_allclose(many[key], one[key], rtol=EXACT, err_msg=key)
+    one, many = (curvature.top_eigenvalues(model, x, y, k=2, tol=1e-10, **kw) for kw in both)
+    np.testing.assert_allclose(many, one, rtol=exact.rtol(1e-10))  # two Lanczos runs, each to 1e-10·λ_max
+    for method in ("hutchinson", "hutch++"):
+        one, many = (curvature.hessian_trace(model, x, y, num_samples=8, method=method, **kw) for kw in both)
+        np.testing.assert_allclose(many, one, rtol=EXACT, atol=EXACT, err_msg=method)  # the same probes
+    one, many = (curvature.hessian_diagonal(model, x, y, num_probes=4, **kw) for kw in both)
+    _close(np.concatenate([d.ravel() for d in many.diagonal]), np.concatenate([d.ravel() for d in one.diagonal]))
+    one, many = (curvature.hessian_spectral_density(model, x, y, num_probes=2, lanczos_steps=6, **kw).summary
+                 for kw in both)
+    for key in ("lambda_max", "lambda_min", "trace_estimate"):
+        np.testing.assert_allclose(many[key], one[key], rtol=exact.rtol(1e-10), err_msg=key)
+
+
+def test_operator_arguments_are_checked(einsum):
+    model, x, y, w, _ = einsum
+    op = curvature.operator(model, x, y)
+    bad = [
+        (lambda: op @ np.ones(25), ValueError, "shape (26,)"),
+        (lambda: op @ np.ones((26, 0)), ValueError, "k >= 1"),
+        (lambda: op @ np.full(26, np.nan), ValueError, "must be finite"),
+        (lambda: op @ "v", TypeError, "v='v'"),
+        (lambda: op @ op, TypeError, "product of two operators"),
+        (lambda: op.matvec(np.ones((26, 2))), ValueError, "shape (26,)"),
+        (lambda: op.matmat(np.ones(26)), ValueError, "matrix of shape (26,)"),
+        (lambda: op * "2", TypeError, "scalar='2'"),
+        (lambda: op * np.ones(3), TypeError, "scalar=array"),
+        (lambda: op / 0, ValueError, "divided by 0"),
+        (lambda: op * np.inf, ValueError, "scalar=inf"),
+        (lambda: op + np.eye(26), TypeError, "H.damped"),
+        (lambda: op + curvature.operators.DenseOperator(np.eye(3)), ValueError, "different variables"),
+        (lambda: op.damped(-1.0), ValueError, "damping=-1.0"),
+        (lambda: op.damped("a"), TypeError, "damping='a'"),
+        (lambda: op.block([]), ValueError, "variable_indices=[]"),
+        (lambda: op.block([0, 0]), ValueError, "distinct"),
+        (lambda: op.block([4]), ValueError, "variable_indices=4"),
+        (lambda: op.block("0"), TypeError, "variable_indices='0'"),
+        (lambda: op.to_dense(max_size=10), ValueError, "max_size=10"),
+        (lambda: op.to_dense(max_size=1.5), TypeError, "max_size=1.5"),
+        (lambda: curvature.operator(model, x, y, curvature="newton"), ValueError, "curvature='newton'"),
+        (lambda: curvature.operator(model, x, y, batch_size=0), ValueError, "batch_size=0"),
+        (lambda: curvature.operator(model, x, y, batch_size=2.0), TypeError, "batch_size=2.0"),
+        (lambda: curvature.operator("model", x, y), TypeError, "model='model'"),
+        (lambda: curvature.operator(model, x, y[:5]), ValueError, "same number of samples"),
+        (lambda: curvature.operator(model, x, y[:5], batch_size=4), ValueError, "same number of samples"),
+        (lambda: curvature.operators.DenseOperator(np.ones((2, 3))), ValueError, "square matrix"),
+        (lambda: curvature.operators.DenseOperator("m"), TypeError, "matrix='m'"),
+        (lambda: curvature.operators.LinearOperator([(2,)]).per_layer(), ValueError, "has no layers"),
+    ]
+    for call, error, echo in bad:
+        with pytest.raises(error) as info:
+            call()
+        assert echo in str(info.value), (echo, str(info.value))
