@@ -27,7 +27,6 @@ has a faster update that computes exactly the rule.
 
 import contextlib
 import importlib.metadata
-import re
 import threading
 
 import keras
@@ -37,6 +36,7 @@ from keras import ops
 
 from keras_optlab import _checks, clipping
 from keras_optlab import _keras_hooks
+from keras_optlab.optimizers.shared import OptlabOptimizer
 
 # Inserted into each optimizer's docstring in place of {{base_optimizer_keyword_args}}
 # (Keras' habit: the shared arguments are documented once).
@@ -109,19 +109,6 @@ def fill_docstring(cls):
 
 
 
-def _auto_name(base):
-    """Keras' auto-naming (``adam``, ``adam_1``, …), on the counter Keras' own
-    optimizers and layers use (``keras.backend.get_uid``), with our base name."""
-    uid = keras.backend.get_uid(base)
-    return base if uid == 1 else f"{base}_{uid - 1}"
-
-
-def _snake_case(name):
-    """``MyAdam`` → ``my_adam`` (Keras' rule, for a user's subclass without ``BASE_NAME``)."""
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 _HALF = ("float16", "bfloat16")
 
 # The averages `polyak` accepts: Sec. 8.7.3's arithmetic mean of the iterates (Keras'
@@ -176,13 +163,6 @@ def _static_shape(g):
         return tuple(g.shape)
     except (AttributeError, TypeError, ValueError):
         return None
-
-
-def _show(value):
-    """A loaded array as the message shows it: the offending entries first."""
-    flat = np.ravel(value)
-    bad = flat[~np.isfinite(flat) | (flat < 0)] if flat.dtype.kind == "f" else flat[flat < 0]
-    return np.array2string(bad[:5] if bad.size else flat[:5], precision=6)
 
 
 # --------------------------------------------------------------------------- speed paths
@@ -289,7 +269,7 @@ def _choose(optimizer, variable):
 # --------------------------------------------------------------------------- optimizer
 
 
-class BookOptimizer(_keras_hooks.KerasHooks):
+class BookOptimizer(_keras_hooks.KerasHooks, OptlabOptimizer):
     """Base class of keras_optlab's optimizers (not registered, not for direct use).
 
     Subclasses define ``build`` (calling ``super().build`` and then
@@ -339,15 +319,8 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         name=None,
         **kwargs,
     ):
-        learning_rate = _checks.learning_rate(learning_rate)
-        if name is None:
-            name = _auto_name(self.BASE_NAME or _snake_case(type(self).__name__))
-        elif not isinstance(name, str):
-            raise TypeError(f"`name` must be a string or None. Received: name={name!r}")
-        kwargs["name"] = name
         kwargs = _check_keras_base_args(kwargs)
         adaptive_clipnorm = _checks.positive("adaptive_clipnorm", adaptive_clipnorm, allow_none=True)
-        skip_nonfinite = _checks.boolean("skip_nonfinite", skip_nonfinite)
         track_gradient_norm = _checks.boolean("track_gradient_norm", track_gradient_norm)
         if polyak is not None:
             polyak = _checks.one_of("polyak", polyak, POLYAK_KINDS)
@@ -357,13 +330,12 @@ class BookOptimizer(_keras_hooks.KerasHooks):
                 "`polyak` and `use_ema` are two averages of the weights; choose one. "
                 f"Received: polyak={polyak!r}, use_ema=True"
             )
-        super().__init__(learning_rate=learning_rate, **kwargs)
+        super().__init__(learning_rate=learning_rate, skip_nonfinite=skip_nonfinite, name=name, **kwargs)
         self.adaptive_clipnorm = adaptive_clipnorm
-        self.skip_nonfinite = skip_nonfinite
         # A plain attribute read when the train step is traced: set it before the
         # first step (GradientStats does, in on_train_begin).
         self.track_gradient_norm = track_gradient_norm
-        self._gradient_norm = self._clipped_steps = self._skipped_steps = None
+        self._clipped_steps = None
         self.polyak = polyak
         self.polyak_start = polyak_start
         self._polyak_average = None
@@ -378,28 +350,9 @@ class BookOptimizer(_keras_hooks.KerasHooks):
     def build(self, var_list):
         if self.built:
             return
-        for variable in var_list:
-            dtype = keras.backend.standardize_dtype(variable.dtype)
-            label = f"variable '{getattr(variable, 'path', getattr(variable, 'name', variable))}'"
-            if not keras.backend.is_float_dtype(dtype):
-                raise TypeError(
-                    f"{type(self).__name__} updates floating-point variables only: the learning rate "
-                    f"cast to {dtype} would be 0 and the step would do nothing. Received: {label} of dtype={dtype}"
-                )
-            _checks.float64_available(f"{label}.dtype", dtype, keras.backend.backend())
+        self.check_variable_dtypes(var_list)
         super().build(var_list)
-        # "only_first_replica": assignable from a tf.distribute replica context,
-        # like Keras' own `iterations`.
-        self._gradient_norm = self.add_variable(
-            (), initializer=keras.initializers.Constant(float("nan")), dtype="float32",
-            name="gradient_norm", aggregation="only_first_replica",
-        )
-        self._clipped_steps = self.add_variable(
-            (), dtype="int", name="clipped_steps", aggregation="only_first_replica"
-        )
-        self._skipped_steps = self.add_variable(
-            (), dtype="int", name="skipped_steps", aggregation="only_first_replica"
-        )
+        self._clipped_steps = self.add_telemetry(clipped_steps=True)
         if self.polyak is not None:
             self._build_average(var_list)
         for accelerator in accelerators():  # eager: kernels are built outside any trace
@@ -425,59 +378,24 @@ class BookOptimizer(_keras_hooks.KerasHooks):
             (), dtype="int", name="polyak_steps", aggregation="only_first_replica"
         )
 
-    def load_own_variables(self, store):
-        """Keras' loading (``.keras`` files, ``load_weights``), with the state checked
-        before any of it is used: every value finite (``gradient_norm``, NaN until
-        measured, excepted), second-moment accumulators (``NONNEGATIVE_SLOTS``) and
-        the counters non-negative, ``iterations`` an integer. A bad value raises
-        ``ValueError`` naming the variable, and nothing is assigned."""
-        if len(store.keys()) == len(self.variables):
-            nonnegative = {
-                id(v)
-                for name, slot_list in zip(self._slot_names, self._slots)
-                if name in self.NONNEGATIVE_SLOTS
-                for v in slot_list
-            }
-            counters = {
-                id(v)
-                for v in (self.iterations, self._clipped_steps, self._skipped_steps, self._polyak_count)
-                if v is not None
-            }
-            for i, variable in enumerate(self.variables):
-                if variable is self._gradient_norm:
-                    continue
-                self._check_loaded(variable, np.asarray(store[str(i)]), id(variable) in nonnegative, id(variable) in counters)
-            if self._polyak_count is not None:
-                self._check_loaded_count(store)
-        super().load_own_variables(store)
+    def counters(self):
+        return super().counters() + tuple(v for v in (self._clipped_steps, self._polyak_count) if v is not None)
 
-    def _check_loaded_count(self, store):
+    def nonnegative_variables(self):
+        """Second-moment accumulators (``NONNEGATIVE_SLOTS``)."""
+        return tuple(v for name, slot_list in zip(self._slot_names, self._slots) if name in self.NONNEGATIVE_SLOTS
+                     for v in slot_list)
+
+    def check_loaded_state(self, store, index):
         """t (averaged steps) cannot exceed the steps the optimizer took (checked when
         ``iterations`` is a variable: without gradient accumulation)."""
-        index = {id(v): i for i, v in enumerate(self.variables)}
-        if id(self.iterations) not in index:
+        if self._polyak_count is None or id(self.iterations) not in index:
             return
         count = int(np.asarray(store[str(index[id(self._polyak_count)])]))
         taken = int(np.asarray(store[str(index[id(self.iterations)])]))
         if count > taken:
-            raise ValueError(
-                f"Refusing to load optimizer '{self.name}': saved state of variable "
-                f"'{self._polyak_count.path}' counts more averaged steps than the optimizer took "
-                f"({taken}). Received: {self._polyak_count.path}={count}"
-            )
-
-    def _check_loaded(self, variable, value, nonnegative, counter):
-        where = f"optimizer '{self.name}': saved state of variable '{variable.path}'"
-        if value.dtype.kind == "f" or value.dtype.name == "bfloat16":
-            wide = value.astype("float64")
-            if not np.isfinite(wide).all():
-                raise ValueError(f"Refusing to load {where} holds NaN/Inf, which the first step would spread to the weights. Received: {variable.path}={_show(wide)}")
-            if counter and not (wide == np.round(wide)).all():
-                raise ValueError(f"Refusing to load {where} must be an integer count. Received: {variable.path}={_show(wide)}")
-        else:
-            wide = value
-        if (nonnegative or counter) and (wide < 0).any():
-            raise ValueError(f"Refusing to load {where} must be >= 0. Received: {variable.path}={_show(wide)}")
+            self.refuse_loaded(self._polyak_count, f"counts more averaged steps than the optimizer took ({taken})",
+                               count)
 
     def slots(self, variable):
         """The slot variables of ``variable``, in the order of :meth:`add_slots`."""
@@ -485,19 +403,9 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         return tuple(slot_list[index] for slot_list in self._slots)
 
     @property
-    def gradient_norm(self):
-        """Global gradient norm of the last applied step, before clipping."""
-        return self._gradient_norm
-
-    @property
     def clipped_steps(self):
         """Steps on which clipping changed the gradient."""
         return self._clipped_steps
-
-    @property
-    def skipped_steps(self):
-        """Steps skipped because a gradient was NaN/Inf (``skip_nonfinite``)."""
-        return self._skipped_steps
 
     @property
     def averaged_variables(self):
@@ -838,7 +746,6 @@ class BookOptimizer(_keras_hooks.KerasHooks):
         config.update(
             {
                 "adaptive_clipnorm": self.adaptive_clipnorm,
-                "skip_nonfinite": self.skip_nonfinite,
                 "track_gradient_norm": self.track_gradient_norm,
                 "polyak": self.polyak,
                 "polyak_start": self.polyak_start,
