@@ -110,8 +110,8 @@ class ClosureOptimizer(OptlabOptimizer):
     """Base of the optimizers that evaluate the loss themselves (not for direct use).
 
     Subclasses implement ``_closure_step(loss_fn, variables, outputs_fn,
-    output_loss_fn)`` → J(θ) before the step, and call :meth:`_require_backend` at the
-    end of ``__init__``.
+    output_loss_fn, batch=None, gradient_tolerance=None)`` → (J, ‖∇J‖∞) at the point the
+    step starts from, and call :meth:`_require_backend` at the end of ``__init__``.
     """
 
     def __init__(self, learning_rate, skip_nonfinite=False, name=None, **kwargs):
@@ -158,7 +158,18 @@ class ClosureOptimizer(OptlabOptimizer):
         ``output_loss_fn(z)`` → J split the loss at the model's outputs (for
         Gauss-Newton curvature; ``SecondOrder`` passes them)."""
         variables = self._checked(loss_fn, variables, outputs_fn, output_loss_fn)
-        return self._closure_step(loss_fn, variables, outputs_fn, output_loss_fn)
+        return self._closure_step(loss_fn, variables, outputs_fn, output_loss_fn)[0]
+
+    def fit_step(self, loss_fn, variables, outputs_fn=None, output_loss_fn=None, batch=None,
+                 gradient_tolerance=None):
+        """:meth:`closure_step` as ``SecondOrder.fit`` calls it: returns (J, ‖∇J‖∞) at the
+        point the step starts from. ``batch`` (four floats that identify the data: its
+        size and sums) lets a line-search method reuse the last step's final loss and
+        gradient when the variables still hold that point and the batch is the same
+        (full-batch training: no evaluation at all). With ``gradient_tolerance`` a point
+        where ‖∇J‖∞ is at most it is left as it is (at most one evaluation)."""
+        variables = self._checked(loss_fn, variables, outputs_fn, output_loss_fn)
+        return self._closure_step(loss_fn, variables, outputs_fn, output_loss_fn, batch, gradient_tolerance)
 
     def _checked(self, loss_fn, variables, outputs_fn=None, output_loss_fn=None):
         check_callable("loss_fn", loss_fn)
@@ -265,9 +276,9 @@ class ClosureOptimizer(OptlabOptimizer):
             return
         for variable in self.variables:
             if variable is not self._learning_rate:  # the learning rate stays what it was set to
-                variable.assign(ops.zeros_like(variable))
+                variable.assign(ops.zeros(variable.shape, variable.dtype))
         for variable, value in self._initial_values():
-            variable.assign(ops.full_like(variable, value))
+            variable.assign(ops.full(variable.shape, value, variable.dtype))
 
     def _initial_values(self):
         """(variable, value) of the variables that do not start at zero."""
@@ -401,15 +412,17 @@ class LineSearchOptimizer(ClosureOptimizer):
         return state
 
     @staticmethod
-    def _kept(value):
-        """``value`` to assign into a variable: on JAX a copy, since the compiled loop
-        donates (invalidates) the buffers of the state it is handed next."""
-        value = ops.convert_to_tensor(value)
+    def _kept(value, dtype):
+        """``value`` as a tensor of ``dtype`` to assign into a variable: a host scalar
+        converted in that dtype (not through floatx: float64 stays float64), and on JAX
+        a copy, since the compiled loop donates (invalidates) the buffers of the state it
+        is handed next."""
+        value = ops.cast(ops.convert_to_tensor(value, dtype=keras.backend.standardize_dtype(dtype)), dtype)
         return ops.copy(value) if keras.backend.backend() == "jax" else value
 
     def _write_state(self, state):
         for name, variable in self._state_variables().items():
-            variable.assign(ops.cast(self._kept(state[name]), variable.dtype))
+            variable.assign(self._kept(state[name], variable.dtype))
 
     # ------------------------------------------------------------------ one step, pure
     def _step(self, xp, state, evaluate, lr):
@@ -456,10 +469,9 @@ class LineSearchOptimizer(ClosureOptimizer):
         return evaluate
 
     # ------------------------------------------------------------------ SecondOrder's step
-    def _closure_step(self, loss_fn, variables, outputs_fn=None, output_loss_fn=None, batch=None):
-        """One step, the variables read once and written once. With ``batch`` (a
-        fingerprint of the data, 4 floats) the last step's loss and gradient are reused
-        when the variables still hold its end point and the batch is the same."""
+    def _closure_step(self, loss_fn, variables, outputs_fn=None, output_loss_fn=None, batch=None,
+                      gradient_tolerance=None):
+        """One step, the variables read once and written once; see :meth:`fit_step`."""
         xp, dtype = self._xp, variables[0].dtype
         evaluate = self._gradient_oracle(loss_fn, variables)
         x = flat([read(v) for v in variables], dtype)
@@ -473,21 +485,25 @@ class LineSearchOptimizer(ClosureOptimizer):
                                             ops.convert_to_tensor(self._last_gradient)), lambda: evaluate(x))
         evaluations = xp.where(reuse, xp.integer(0), xp.integer(1))
         skip = xp.land(xp.lnot(xp.land(xp.isfinite(f), xp.all_finite(g))), self.skip_nonfinite)
+        g_inf = xp.norm_inf(g)
+        # A converged point is left as it is (no search), and so is a skipped one.
+        still = skip if gradient_tolerance is None else xp.lor(skip, g_inf <= gradient_tolerance)
         state.update(x=x, f=f, g=g)
         lr = self._learning_rate_fn(self._current_lr(f))(self.iterations)
-        if xp.host and skip:  # the host path branches: no step is computed
+        if xp.host and still:  # the host path branches: no step is computed
             new, used, satisfied, moved = state, 0, True, False
         else:
             new, used, satisfied, moved = self._step(xp, state, evaluate, lr)
-        if not xp.host:  # selects: the state as it was on a skipped step
-            new = {k: ops.where(skip, state[k], v) for k, v in new.items()}
-            used = xp.where(skip, xp.integer(0), used)
+        if not xp.host:  # selects: the state as it was on a skipped or converged step
+            new = {k: ops.where(still, state[k], v) for k, v in new.items()}
+            used = xp.where(still, xp.integer(0), used)
+            satisfied = xp.lor(satisfied, still)
         self._write_state(new)
         for v, value in zip(variables, unflat(new["x"], variables)):
             v.assign(value)
         self._remember_point(new, batch, xp.lnot(skip))
-        self._count(xp, used, evaluations, satisfied, moved, g, skip)
-        return f
+        self._count(xp, used, evaluations, satisfied, moved, g, skip, still)
+        return f, g_inf
 
     def _reusable(self, xp, x, batch):
         """Whether the stored last point is ``x`` on the same ``batch``."""
@@ -495,7 +511,10 @@ class LineSearchOptimizer(ClosureOptimizer):
             return xp.lnot(True)
         last = ops.convert_to_tensor(self._last_batch)
         batch = ops.cast(batch, last.dtype)
-        same_batch = ops.all(ops.abs(batch - last) <= 1e-9 * (1.0 + ops.abs(last)))
+        # Sums in another order (a shuffled full batch) agree to rounding; another
+        # batch's sums differ far more.
+        tolerance = 1e3 * float(np.finfo(keras.backend.standardize_dtype(last.dtype)).eps)
+        same_batch = ops.all(ops.abs(batch - last) <= tolerance * (1.0 + ops.abs(last)))
         same_point = ops.all(ops.equal(x, ops.convert_to_tensor(self._last_position)))
         reuse = ops.logical_and(ops.logical_and(same_batch, same_point), ops.equal(self._last_valid, 1))
         return bool(ops.convert_to_numpy(reuse)) if xp.host else reuse
@@ -504,23 +523,23 @@ class LineSearchOptimizer(ClosureOptimizer):
         """Keep the point's loss and gradient for the next step (only when they are
         finite and the step was not skipped: otherwise the old ones stay, marked not
         valid)."""
-        f = ops.cast(ops.convert_to_tensor(state["f"]), self._last_loss.dtype)
-        g = ops.convert_to_tensor(state["g"])
+        f = self._kept(state["f"], self._last_loss.dtype)
+        g = self._kept(state["g"], self._last_gradient.dtype)
         valid = ops.logical_and(ops.convert_to_tensor(valid), ops.logical_and(ops.isfinite(f),
                                                                               ops.all(ops.isfinite(g))))
-        for variable, value in ((self._last_position, ops.convert_to_tensor(state["x"])), (self._last_loss, f),
-                                (self._last_gradient, g)):
-            variable.assign(ops.where(valid, self._kept(value), ops.convert_to_tensor(variable)))
+        for variable, value in ((self._last_position, self._kept(state["x"], self._last_position.dtype)),
+                                (self._last_loss, f), (self._last_gradient, g)):
+            variable.assign(ops.where(valid, value, ops.convert_to_tensor(variable)))
         if batch is not None:
             self._last_batch.assign(ops.cast(batch, self._last_batch.dtype))
         self._last_valid.assign(ops.cast(valid, "int32"))
 
-    def _count(self, xp, used, evaluations, satisfied, moved, g, skip):
-        """The telemetry of one step."""
+    def _count(self, xp, used, evaluations, satisfied, moved, g, skip, still):
+        """The telemetry of one step (``still``: no step was taken)."""
         def to(value, variable):
             return ops.cast(ops.convert_to_tensor(value), variable.dtype)
 
-        applied = xp.lnot(skip)
+        applied = xp.lnot(still)
         self._line_search_evaluations.assign(to(used, self._line_search_evaluations))
         self._function_evaluations.assign(self._function_evaluations + to(used + evaluations,
                                                                            self._function_evaluations))
@@ -578,7 +597,8 @@ class LineSearchOptimizer(ClosureOptimizer):
         # The last loss and gradient when the variables still hold their point (a later
         # call on the same loss), else one evaluation.
         if getattr(self, "_last_loss_fn", None) is loss_fn and self._reusable(xp, x, ops.zeros((4,))):
-            f, g = ops.convert_to_tensor(self._last_loss), ops.convert_to_tensor(self._last_gradient)
+            f, g = self._kept(self._last_loss, self._last_loss.dtype), self._kept(self._last_gradient,
+                                                                                  self._last_gradient.dtype)
             f, evaluations = (np.float64(ops.convert_to_numpy(f)) if xp.host else f), 0
         else:
             (f, g), evaluations = evaluate(x), 1

@@ -191,8 +191,9 @@ class Newton(ClosureOptimizer):
         """
         return self.closure_step(loss_fn, variables, outputs_fn, output_loss_fn)
 
-    def _closure_step(self, loss_fn, variables, outputs_fn=None, output_loss_fn=None):
-        return self._iterate(loss_fn, variables, outputs_fn, output_loss_fn)[0]
+    def _closure_step(self, loss_fn, variables, outputs_fn=None, output_loss_fn=None, batch=None,
+                      gradient_tolerance=None):
+        return self._iterate(loss_fn, variables, outputs_fn, output_loss_fn, gradient_tolerance)
 
     def _iterate(self, loss_fn, variables, outputs_fn=None, output_loss_fn=None, gradient_tolerance=None):
         """One step; returns (J, ‖∇J‖∞) at the point it starts from. With
