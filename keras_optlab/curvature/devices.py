@@ -74,10 +74,11 @@ def check_even_split(model, strategy, n):
     if other:
         raise ValueError(
             f"Under {type(strategy).__name__} with {replicas} replicas, a batch of {n} samples splits into unequal "
-            f"shares, and model {model.name!r}'s compiled loss reduces by {other[0]!r}: Keras scales each replica's "
-            f"loss by 1/{replicas} whatever its share, so the replicas' products sum to the batch's only for equal "
-            f"shares. Use batches of a multiple of {replicas} samples (`batch_size`), or a loss reduced by "
-            f"one of {list(MEAN_REDUCTIONS)}. Received: a batch of {n} samples"
+            f"shares, and model {model.name!r}'s compiled loss reduces by {other[0]!r}: Keras scales a replica's "
+            f"loss for equal shares (its regularizers by 1/{replicas}, a {other[0]!r}-reduced loss not at all), so "
+            f"the replicas' products add up to the batch's only for equal shares. Use batches of a multiple of "
+            f"{replicas} samples (`batch_size`), or a loss reduced by one of {list(MEAN_REDUCTIONS)}. "
+            f"Received: a batch of {n} samples"
         )
 
 
