@@ -40,7 +40,8 @@ from keras_optlab import _checks
 from keras_optlab.curvature.along_gradient import gradient_curvature
 from keras_optlab.curvature.density import hessian_spectral_density
 from keras_optlab.curvature.autodiff import for_backend
-from keras_optlab.curvature.hvp import NonFiniteError, check_batch, loss_closure, model_oracle
+from keras_optlab.curvature.data import batches
+from keras_optlab.curvature.oracle import NonFiniteError, loss_closure, model_oracle
 from keras_optlab.curvature.spectrum import top_eigenvalues
 from keras_optlab import _keras_hooks
 from keras_optlab.averaging import SwapAveragedWeights
@@ -126,7 +127,10 @@ class CurvatureMonitor(keras.callbacks.Callback):
     ``fit`` — at the batches ``n, 2n, 3n, …`` (1-based), i.e. where ``(step + 1) % n ==
     0`` for the 0-based global step: Keras' convention, the steps at which
     ``keras.callbacks.TensorBoard(update_freq=n)`` writes batch summaries — measures on
-    the fixed batch ``(x, y)`` at the weights after that batch's step:
+    the fixed batch ``(x, y)`` at the weights after that batch's step (or on a fixed data
+    set, the mean loss over all of it: arrays with ``batch_size``, a ``tf.data.Dataset``,
+    a ``keras.utils.PyDataset``, a callable returning a generator —
+    :mod:`keras_optlab.curvature.data`):
 
     * ``g_norm_sq`` — gᵀg of the compiled loss (see
       :func:`keras_optlab.curvature.gradient_curvature`);
@@ -187,10 +191,13 @@ class CurvatureMonitor(keras.callbacks.Callback):
 
     Every argument is checked here, at the call: ``x``, ``y`` and ``sample_weight``
     must convert to tensors and hold the same number of samples
-    (:func:`keras_optlab.curvature.check_batch`).
+    (:func:`keras_optlab.curvature.check_batch`); a data set must be re-iterable (a
+    generator is refused: pass a callable returning one).
 
     Args:
-        x, y: The monitor batch (keep it small: every measurement evaluates it whole).
+        x, y: The monitor batch (keep it small: every measurement evaluates it whole),
+            or a data set in ``x`` (``y`` ``None``): every product of a measurement is
+            then a pass over it.
         every_n_batches: Measurement interval, integer >= 1.
         top_eigenvalue: Also measure ``lambda_max``.
         sample_weight: Optional sample weights of the monitor batch.
@@ -200,12 +207,13 @@ class CurvatureMonitor(keras.callbacks.Callback):
             measurements.
         spectrum_probes: Probes of each spectrum, >= 1.
         spectrum_steps: Lanczos steps per probe, >= 1.
+        batch_size: With arrays ``x``, the samples per pass (``None``: all at once).
     """
 
     def __init__(
         self,
         x,
-        y,
+        y=None,
         every_n_batches=50,
         top_eigenvalue=True,
         sample_weight=None,
@@ -214,6 +222,7 @@ class CurvatureMonitor(keras.callbacks.Callback):
         spectrum_every=None,
         spectrum_probes=2,
         spectrum_steps=10,
+        batch_size=None,
     ):
         super().__init__()
         self.top_eigenvalue = _checks.boolean("top_eigenvalue", top_eigenvalue)
@@ -223,7 +232,12 @@ class CurvatureMonitor(keras.callbacks.Callback):
         self.spectrum_every = _checks.integer("spectrum_every", spectrum_every, low=1, allow_none=True)
         self.spectrum_probes = _checks.integer("spectrum_probes", spectrum_probes, low=1)
         self.spectrum_steps = _checks.integer("spectrum_steps", spectrum_steps, low=1)
-        self.x, self.y, self.sample_weight = check_batch(x, y, sample_weight)
+        self._data = batches(x, y, sample_weight, batch_size)
+        if self._data.single:  # one batch, converted once: what every measurement reads
+            self.x, self.y, self.sample_weight = self._data.batch
+            self._batch_size = None
+        else:
+            self.x, self.y, self.sample_weight, self._batch_size = x, y, sample_weight, batch_size
         # Arguments first (a bad value is a TypeError/ValueError on any backend).
         for_backend("keras_optlab.callbacks.CurvatureMonitor")
         self.measurements = []
@@ -249,14 +263,15 @@ class CurvatureMonitor(keras.callbacks.Callback):
         # compiled, TensorFlow) and the monitor batch against it (one eager forward
         # pass and loss: a wrong feature size or a label shape the loss refuses).
         model_oracle(self.model, "keras_optlab.callbacks.CurvatureMonitor")
+        x, y, sample_weight = self._data.batch if self._data.single else next(iter(self._data))
         try:
-            loss_closure(self.model, self.x, self.y, self.sample_weight)()
+            loss_closure(self.model, x, y, sample_weight)()
         except Exception as error:
             raise ValueError(
                 f"CurvatureMonitor's monitor batch does not fit model {self.model.name!r}: its compiled "
                 f"loss cannot be evaluated on (x, y). Received: x of shape "
-                f"{keras.tree.map_structure(lambda t: tuple(t.shape), self.x)}, y of shape "
-                f"{keras.tree.map_structure(lambda t: tuple(t.shape), self.y)} ({type(error).__name__}: {error})"
+                f"{keras.tree.map_structure(lambda t: tuple(t.shape), x)}, y of shape "
+                f"{keras.tree.map_structure(lambda t: tuple(t.shape), y)} ({type(error).__name__}: {error})"
             ) from error
         self._seen = 0
         self._last = None
@@ -313,7 +328,8 @@ class CurvatureMonitor(keras.callbacks.Callback):
     def _measured(self):
         """(values, loss) of one measurement, ``ill_conditioned`` left to the caller;
         NonFiniteError from any of the curvature functions."""
-        report = gradient_curvature(self.model, self.x, self.y, sample_weight=self.sample_weight)
+        data = {"sample_weight": self.sample_weight, "batch_size": self._batch_size}
+        report = gradient_curvature(self.model, self.x, self.y, **data)
         values = {key: report[key] for key in ("g_norm_sq", "gHg", "critical_learning_rate")}
         if self.top_eigenvalue:
             eigen, vectors = top_eigenvalues(
@@ -323,9 +339,9 @@ class CurvatureMonitor(keras.callbacks.Callback):
                 k=1,
                 max_iterations=self.eigen_iterations,
                 seed=self.seed,
-                sample_weight=self.sample_weight,
                 initial_vector=self._eigenvector,
                 return_eigenvectors=True,
+                **data,
             )
             values["lambda_max"] = float(eigen[0])
             self._eigenvector = vectors[0]
@@ -333,7 +349,7 @@ class CurvatureMonitor(keras.callbacks.Callback):
         if self.spectrum_every is not None and (len(self.measurements) + 1) % self.spectrum_every == 0:
             summary = hessian_spectral_density(
                 self.model, self.x, self.y, num_probes=self.spectrum_probes, lanczos_steps=self.spectrum_steps,
-                grid=2, seed=self.seed, sample_weight=self.sample_weight,
+                grid=2, seed=self.seed, **data,
             ).summary
             self._last_spectrum = {f"spectrum_{key}": summary[key] for key in ("lambda_max", "lambda_min", "negative_mass")}
             values.update(self._last_spectrum)

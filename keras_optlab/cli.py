@@ -209,7 +209,7 @@ def _add_curvature(subparsers):
         "curvature",
         help="curvature report of a saved .keras model on data from a .npz file",
         description=(
-            "Load a compiled .keras model and a batch (x, y) from a .npz file; report the loss, gᵀg, "
+            "Load a compiled .keras model and data (x, y) from a .npz file; report the loss, gᵀg, "
             "gᵀHg, the critical learning rate 2gᵀg/gᵀHg, the top Hessian eigenvalues and 2/λmax "
             "(Goodfellow et al. 2016, Sec. 8.2.1), and draw the change of the loss after one step -εg "
             "against its second-order prediction (Eq. 8.10). Writes DIR/curvature.md and "
@@ -232,8 +232,9 @@ def _add_model_and_data_arguments(parser):
     parser.add_argument("data", help="path of an .npz file holding the inputs and targets")
     parser.add_argument("--x-key", default="x", help="name of the inputs in the .npz (default x)")
     parser.add_argument("--y-key", default="y", help="name of the targets in the .npz (default y)")
-    parser.add_argument("--batch-size", type=positive_int, default=None,
-                        help="use only the first N samples (default all)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
+                        help="compute over all samples of DATA, N at a time (the mean loss over the whole set; "
+                             "memory: one batch); default all at once")
 
 
 def _add_out_and_backend_arguments(parser, command):
@@ -280,7 +281,7 @@ def _load_model_and_batch(args, command):
     # The user's files are checked before any work: a missing or wrong file, a key the
     # .npz lacks or inputs the model does not take is one line, not a traceback.
     try:
-        x, y = load_batch(args.data, args.x_key, args.y_key, args.batch_size)
+        x, y = load_batch(args.data, args.x_key, args.y_key)
         if not os.path.isfile(args.model):
             raise FileNotFoundError(f"`model` must be an existing .keras file. Received: model={args.model!r} "
                                     "(no such file)")
@@ -314,7 +315,8 @@ def _curvature(args):
     from keras_optlab.lab.curvature_report import curvature_report
 
     try:
-        report, markdown = curvature_report(model, x, y, args.out, k=args.k, learning_rate=args.learning_rate)
+        report, markdown = curvature_report(model, x, y, args.out, k=args.k, learning_rate=args.learning_rate,
+                                            batch_size=args.batch_size)
     except ValueError as error:  # what the curvature functions refuse, as in `spectrum`
         _refuse("curvature", error)
         return 2
@@ -331,7 +333,7 @@ def _add_spectrum(subparsers):
         "spectrum",
         help="eigenvalue density of a saved .keras model's Hessian (stochastic Lanczos quadrature)",
         description=(
-            "Load a compiled .keras model and a batch (x, y) from a .npz file; estimate the density of the "
+            "Load a compiled .keras model and data (x, y) from a .npz file; estimate the density of the "
             "eigenvalues of the Hessian of its compiled loss (or of the Gauss-Newton matrix, or of the empirical "
             "Fisher) by stochastic Lanczos quadrature (Ghorbani, Krishnan & Xiao 2019): the bulk and outliers "
             "of ill-conditioning and the negative eigenvalues of a saddle (Goodfellow et al. 2016, Sec. 8.2.1, "
@@ -364,7 +366,8 @@ def _spectrum(args):
     try:
         report, markdown = spectrum_report(model, x, y, args.out, num_probes=args.probes, lanczos_steps=args.steps,
                                            points=args.points, sigma=args.sigma,
-                                           curvature=args.curvature, seed=args.seed, log_y=args.log_y)
+                                           curvature=args.curvature, seed=args.seed, log_y=args.log_y,
+                                           batch_size=args.batch_size)
     except ValueError as error:  # a loss the Fisher cannot split per example
         _refuse("spectrum", error)
         return 2

@@ -94,30 +94,34 @@ def num_parameters(model):
     return int(sum(int(np.prod(variable.shape)) for variable in model.trainable_variables))
 
 
-def measured_changes(model, x, y, learning_rates):
-    """J(θ − εg) − J(θ) for each ε, with g = ∇J at the model's weights (restored after)."""
-    from keras_optlab.curvature import loss_closure, model_loss_and_gradient
+def measured_changes(model, x, y, learning_rates, batch_size=None):
+    """J(θ − εg) − J(θ) for each ε, with g = ∇J at the model's weights (restored after);
+    J the mean loss over all of ``x`` (computed ``batch_size`` samples at a time, or all
+    at once for ``None``)."""
+    from keras_optlab.curvature import operator
 
-    loss, grads = model_loss_and_gradient(model, x, y)
+    op = operator(model, x, y, batch_size=batch_size)
+    loss, g = op.loss_and_gradient()
     weights = [v.numpy() if hasattr(v, "numpy") else np.asarray(v) for v in model.trainable_variables]
-    grads = [np.asarray(g) for g in grads]
-    closure = loss_closure(model, x, y)
+    grads = op.split(g)
     changes = []
     try:
         for eps in learning_rates:
-            for variable, w, g in zip(model.trainable_variables, weights, grads):
-                variable.assign(w - eps * g)
-            changes.append(float(closure()) - float(loss))
+            for variable, w, step in zip(model.trainable_variables, weights, grads):
+                variable.assign((w - eps * step).astype(w.dtype))
+            changes.append(op.loss_and_gradient()[0] - loss)
     finally:
         for variable, w in zip(model.trainable_variables, weights):
             variable.assign(w)
     return np.asarray(changes)
 
 
-def curvature_report(model, x, y, out, k=3, learning_rate=None, points=16):
+def curvature_report(model, x, y, out, k=3, learning_rate=None, points=16, batch_size=None):
     """Measure, print-ready, and draw DIR/curvature.png; returns ``(report_dict, markdown)``.
 
     ``learning_rate`` defaults to the model's compiled optimizer's constant rate, if any.
+    Every figure is of the mean loss over all of ``x``; ``batch_size`` computes it that
+    many samples at a time (memory: one batch; ``None``: all at once).
     """
     from keras_optlab.curvature import gradient_curvature, top_eigenvalues
     from keras_optlab.lab.plots import plot_curvature
@@ -126,18 +130,19 @@ def curvature_report(model, x, y, out, k=3, learning_rate=None, points=16):
     if learning_rate is None and getattr(model, "optimizer", None) is not None:
         value = model.optimizer.get_config().get("learning_rate")
         learning_rate = float(value) if isinstance(value, numbers.Real) else None
-    report = gradient_curvature(model, x, y, learning_rate=learning_rate)
+    report = gradient_curvature(model, x, y, learning_rate=learning_rate, batch_size=batch_size)
     # Lanczos finds at most as many Ritz values as it takes steps (capped at n inside).
-    eigenvalues = top_eigenvalues(model, x, y, k=k, max_iterations=max(100, 2 * k))
+    eigenvalues = top_eigenvalues(model, x, y, k=k, max_iterations=max(100, 2 * k), batch_size=batch_size)
     report["top_eigenvalues"] = [float(v) for v in eigenvalues]
     report["stable_learning_rate"] = 2.0 / eigenvalues[0] if eigenvalues[0] > 0 else float("inf")
     critical = report["critical_learning_rate"]
     top = 1.5 * critical if np.isfinite(critical) else 2.0 * (learning_rate or 1.0)
     rates = np.linspace(0.0, top, points)
-    changes = measured_changes(model, x, y, rates)
+    changes = measured_changes(model, x, y, rates, batch_size)
     os.makedirs(out, exist_ok=True)
     figure = plot_curvature(report["g_norm_sq"], report["gHg"], os.path.join(out, "curvature.png"), rates, changes,
-                            title=f"{model.name}: one step −εg on {len(x)} samples")
+                            title=f"{model.name}: one step −εg on {len(x)} samples"
+                            + (f" (batches of {batch_size})" if batch_size else ""))
     report["figure"] = figure
     lines = [
         "| quantity | value |", "|---|---:|",

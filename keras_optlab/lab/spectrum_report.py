@@ -87,22 +87,25 @@ def plot_spectrum(result, path, log_y=False, title=None):
 
 
 def spectrum_report(model, x, y, out, num_probes=10, lanczos_steps=40, points=None, sigma=None,
-                    curvature="hessian", seed=0, log_y=False):
+                    curvature="hessian", seed=0, log_y=False, batch_size=None):
     """Estimate the spectral density, draw DIR/spectrum.png, write DIR/spectrum.md and
     DIR/spectrum.json; returns ``(report_dict, markdown)``.
 
     ``points`` is the number of grid points (``None``: the density's default); the
-    other arguments are :func:`~keras_optlab.curvature.hessian_spectral_density`'s.
+    other arguments are :func:`~keras_optlab.curvature.hessian_spectral_density`'s
+    (``batch_size``: the matrix of the mean loss over all of ``x``, that many samples at
+    a time).
     """
     from keras_optlab.curvature import hessian_spectral_density
 
     check_batch(x, y, model)
     result = hessian_spectral_density(model, x, y, num_probes=num_probes, lanczos_steps=lanczos_steps, grid=points,
-                                      sigma=sigma, curvature=curvature, seed=seed)
+                                      sigma=sigma, curvature=curvature, seed=seed, batch_size=batch_size)
     summary = result.summary
     matrix = MATRIX_NAMES[result.curvature]
     title = (f"{model.name}: eigenvalue density of the {matrix}\n"
-             f"n = {result.num_parameters} parameters, {len(x)} samples; SLQ, {summary['num_probes']} probes × "
+             f"n = {result.num_parameters} parameters, {len(x)} samples"
+             + (f" (batches of {batch_size})" if batch_size else "") + "; SLQ, {summary['num_probes']} probes × "
              f"{summary['lanczos_steps']} Lanczos steps, σ = {result.sigma:.3g}")
     os.makedirs(out, exist_ok=True)
     figure = plot_spectrum(result, os.path.join(out, "spectrum.png"), log_y=log_y, title=title)
@@ -111,6 +114,7 @@ def spectrum_report(model, x, y, out, num_probes=10, lanczos_steps=40, points=No
         "curvature": result.curvature,
         "num_parameters": result.num_parameters,
         "num_samples": int(len(x)),
+        "batch_size": batch_size,
         "sigma": result.sigma,
         **summary,
         "near_zero_mass": near_zero_mass(result),

@@ -91,6 +91,16 @@ CALLS = {
         m, x, y, num_probes=1, lanczos_steps=3),
     "density_fisher": lambda m, x, y: curvature.hessian_spectral_density(
         m, x, y, num_probes=1, lanczos_steps=3, curvature="fisher"),
+    # issue 23: the operator, the new estimators, and a data set in batches (the NaN
+    # sample is in the first batch of 8 of 32; with batch_size 8, in its first batch)
+    "operator": lambda m, x, y: curvature.operator(m, x, y) @ np.ones(sum(int(np.prod(v.shape))
+                                                                           for v in m.trainable_variables)),
+    "hessian_trace_hutch++": lambda m, x, y: curvature.hessian_trace(m, x, y, num_samples=4, method="hutch++"),
+    "hessian_diagonal": lambda m, x, y: curvature.hessian_diagonal(m, x, y, num_probes=2),
+    "hvp_batches": lambda m, x, y: curvature.hvp(m, x, y, [np.ones(v.shape) for v in m.trainable_variables],
+                                                 batch_size=8),
+    "gradient_curvature_batches": lambda m, x, y: curvature.gradient_curvature(m, x, y, batch_size=8),
+    "top_eigenvalues_batches": lambda m, x, y: curvature.top_eigenvalues(m, x, y, max_iterations=4, batch_size=8),
 }
 
 
@@ -286,3 +296,42 @@ def test_ill_conditioned_keeps_its_meaning_for_sgd_and_not_with_momentum():
         assert flags == [float(r["learning_rate"] > r["critical_learning_rate"]) for r in rows] and not caught
     flags, _, caught = _ill_conditioned_flags(keras.optimizers.SGD(0.01, momentum=0.9))
     assert all(math.isnan(f) for f in flags) and "momentum=0.9" in str(caught[0].message)
+
+
+# ------------------------------------------------------------------ issue 23: --batch-size
+
+
+def test_optlab_curvature_and_spectrum_over_a_whole_npz_in_batches(tmp_path, capsys):
+    # `--batch-size N` computes over every sample of the .npz, N at a time: the same
+    # figures as all at once (float32 model: summation order, ≤ 1e-4 relative).
+    import json
+
+    from keras_optlab.cli import main
+
+    model, x, y = _regression()
+    model.compile(loss="mse")
+    model.save(tmp_path / "m.keras")
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    reports = {}
+    for size in (None, 5):
+        extra = [] if size is None else ["--batch-size", str(size)]
+        out = tmp_path / f"curvature_{size}"
+        assert main(["curvature", str(tmp_path / "m.keras"), str(tmp_path / "d.npz"), "--k", "2",
+                     "--learning-rate", "0.01", "--out", str(out), *extra]) == 0
+        reports[size] = (out / "curvature.md").read_text()
+        out = tmp_path / f"spectrum_{size}"
+        assert main(["spectrum", str(tmp_path / "m.keras"), str(tmp_path / "d.npz"), "--probes", "2", "--steps",
+                     "5", "--out", str(out), *extra]) == 0
+        reports[size, "spectrum"] = json.loads((out / "spectrum.json").read_text())
+    capsys.readouterr()
+
+    def numbers(markdown):
+        return [float(t) for line in markdown.splitlines() if line.startswith("| ") and "|---" not in line
+                for t in line.split("|")[2].replace(",", " ").split() if t[0].isdigit() or t[0] == "-"]
+
+    whole, batched = numbers(reports[None]), numbers(reports[5])
+    assert len(whole) >= 8 and len(whole) == len(batched)
+    np.testing.assert_allclose(batched, whole, rtol=1e-4)
+    assert reports[5, "spectrum"]["batch_size"] == 5 and reports[5, "spectrum"]["num_samples"] == 32
+    for key in ("lambda_max", "lambda_min", "trace_estimate"):
+        np.testing.assert_allclose(reports[5, "spectrum"][key], reports[None, "spectrum"][key], rtol=1e-4)
