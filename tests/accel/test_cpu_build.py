@@ -503,6 +503,42 @@ def test_status_command_runs(module, tmp_path):
     assert not os.path.exists(tmp_path / "kernels")  # --status builds nothing
 
 
+def test_status_without_a_compiler_says_which_it_looked_for(tmp_path):
+    """Issue 22, item 13: it printed ``library: none`` and no reason."""
+    done = _run(["-m", "keras_optlab.accel.cpu", "--status"],
+                {"KERAS_OPTLAB_CACHE": str(tmp_path), "CXX": "/nonexistent/c++"})
+    assert done.returncode == 1, done.stderr[-2000:]
+    expected = "library:    none (no C++ compiler: $CXX is '/nonexistent/c++', which is not an executable file)"
+    assert expected in done.stdout.splitlines(), done.stdout
+    assert not os.path.exists(tmp_path / "kernels")
+
+
+def test_status_gives_the_reason_for_no_library(fresh, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no c++ there
+    assert cpu.status()["reason"] == (
+        "no C++ compiler: $CXX is not set and 'c++' is not on PATH; install one (g++, clang++) or set $CXX"
+    )
+    monkeypatch.setenv("CXX", "no-such-c++")
+    assert cpu.status()["reason"] == "no C++ compiler: $CXX is 'no-such-c++', which is not on PATH"
+    monkeypatch.setenv("KERAS_OPTLAB_KERNELS", "0")
+    assert cpu_main(["--status"]) == 1
+    assert "library:    none (switched off by KERAS_OPTLAB_KERNELS=0)" in capsys.readouterr().out.splitlines()
+
+
+def test_status_reason_is_the_recorded_failure_or_not_built_yet(fake_cxx, monkeypatch, capsys):
+    set_chain(monkeypatch, V3)
+    assert cpu.status()["reason"].startswith("not built yet: the first optimizer built on the TensorFlow backend")
+    fake_cxx.fail("ALL")
+    with pytest.raises(RuntimeError):
+        cpu.build(verbose=False)
+    assert cpu_main(["--status"]) == 1
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("library:")]
+    assert "failed with every flag set" in line and "first error: /fake/include/Eigen" in line, line
+    fake_cxx.fail()
+    assert cpu_main(["--rebuild"]) == 0 and cpu.status()["reason"] is None
+
+
 @needs_compiler
 @pytest.mark.slow
 def test_concurrent_first_builds_share_one_library(tmp_path):

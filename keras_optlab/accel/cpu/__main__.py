@@ -1,8 +1,9 @@
 """``python -m keras_optlab.accel.cpu``: build the CPU kernels now and print their path.
 
 ``--status`` says what is built or recorded, without building: the library and the
-flag set that built it, or a recorded failure with the full compiler output and the
-flags tried. ``--rebuild`` forgets a recorded failure (or a built library) and
+flag set that built it, or why there is none (no compiler, naming the ``$CXX`` or ``c++``
+looked for; not built yet; switched off) and a recorded failure with the full compiler
+output and the flags tried. ``--rebuild`` forgets a recorded failure (or a built library) and
 compiles again. Exit status: 0 when a library is there, 1 otherwise.
 """
 
@@ -25,7 +26,7 @@ def _print_status(info, out):
         built = f" (built with {describe_flags(info['flags'])})" if info.get("flags") is not None else ""
         line("library", info["path"] + built + (", loaded" if info["loaded"] else ""))
     else:
-        line("library", "none")
+        line("library", "none" + (f" ({info['reason']})" if info.get("reason") else ""))
     for attempt in info.get("tried") or ():
         result = "ok" if attempt["returncode"] == 0 else f"exit {attempt['returncode']}: {attempt['error']}"
         line("tried", f"{describe_flags(attempt['flags'])} ({attempt['seconds']} s): {result}")

@@ -108,6 +108,17 @@ def compiler():
     return os.environ.get("CXX", "c++")
 
 
+def missing_compiler():
+    """Why there is no compiler to build with, naming what was looked for; None if there is one."""
+    cxx = compiler()
+    if shutil.which(cxx) is not None:
+        return None
+    if "CXX" in os.environ:
+        where = "is not an executable file" if os.sep in cxx else "is not on PATH"
+        return f"no C++ compiler: $CXX is {cxx!r}, which {where}"
+    return f"no C++ compiler: $CXX is not set and {cxx!r} is not on PATH; install one (g++, clang++) or set $CXX"
+
+
 def cache_dir():
     """Where built libraries live: ``$KERAS_OPTLAB_CACHE/kernels`` or ``~/.cache/keras_optlab/kernels``."""
     base = os.environ.get(ENV_CACHE)
@@ -453,9 +464,9 @@ def _build(verbose=True, force=False):
         found = _cached(root, keydir)
         if found is not None:
             return dict(found, key=key)
-    cxx = compiler()
-    if shutil.which(cxx) is None:
-        raise RuntimeError(f"no C++ compiler {cxx!r} on PATH (set $CXX)")
+    missing = missing_compiler()
+    if missing:
+        raise RuntimeError(missing)
     try:
         _makedirs_private(keydir)
         if not os.access(keydir, os.W_OK | os.X_OK):
@@ -636,6 +647,20 @@ def _inspect():
     return out
 
 
+def _reason(info):
+    """One line: why ``info`` (a :func:`status`) has no library."""
+    if info.get("error"):  # a failed or recorded build, a refused cache, a bad switch...
+        return info["error"].strip().splitlines()[0]
+    if not info["enabled"]:
+        return f"switched off by {ENV_SWITCH}=0"
+    if _state["loaded"]:  # load() ran and found nothing to load, without an error
+        return "not loaded in this process: the Keras backend is not TensorFlow"
+    return missing_compiler() or (
+        "not built yet: the first optimizer built on the TensorFlow backend builds it, or "
+        "`python -m keras_optlab.accel.cpu` now"
+    )
+
+
 def status():
     """What :func:`load` found, or, before it ran, what the cache holds (nothing is built).
 
@@ -645,7 +670,9 @@ def status():
     a failure recorded by an earlier process, ``"unsafe"`` a refused cache, ``"load"``
     anything else), ``record`` (the failure record's path), ``tried`` (each flag set
     tried: exit status, seconds, first error), ``key``, ``compiler``, ``flag_sets``,
-    ``cache_dir``.
+    ``cache_dir``, ``reason`` (one line: why there is no library — no compiler, naming the
+    ``$CXX`` or ``c++`` looked for; the failure's first line; not built yet; switched
+    off — None with one).
     """
     try:
         on = enabled()
@@ -660,6 +687,7 @@ def status():
         out.update(error=switch_error, source="load")
     elif on:
         out.update(_inspect())
+    out["reason"] = None if out["path"] else _reason(out)
     return out
 
 
