@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-tf test-jax test-torch clean
+.PHONY: demo test test-tf test-jax test-torch test-min clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ demo: $(STAMP)
 # each run over the machine's cores (-n auto: 2 workers on 2 cores).
 XDIST := -n auto
 
-test: test-tf test-jax test-torch
+test: test-tf test-jax test-torch test-min
 
 test-tf: $(STAMP)
 	$(PY) -m pytest -q $(XDIST) --durations=15
@@ -34,5 +34,29 @@ test-jax: $(STAMP)
 test-torch: $(STAMP)
 	KERAS_BACKEND=torch $(PY) -m pytest -q $(XDIST) -m backend_agnostic
 
+# The core suite once more at the declared minimum versions: .ci/minimum.txt pins every
+# floor of pyproject.toml (Python 3.11, keras 3.10.0, tensorflow 2.16.2, numpy 1.26.4,
+# keras-tuner 1.4.6, ...), installed together with the package, so pip also checks that
+# pyproject.toml accepts them. A second virtualenv, built and refreshed like the first.
+# Python 3.11 where there is one (TensorFlow 2.16.2 has wheels for Python 3.9-3.12 only).
+# The tests marked slow (subprocess fan-outs, multi-device) run in test-tf only.
+PYTHON_MIN ?= $(shell command -v python3.11 2>/dev/null || echo $(PYTHON))
+VENV_MIN   ?= .venv-min
+PY_MIN     := $(VENV_MIN)/bin/python
+STAMP_MIN  := $(VENV_MIN)/.installed
+MIN_TESTS  := tests/optimizers tests/initializers tests/test_bad_inputs.py tests/test_tuning.py \
+              tests/workflows/test_saving.py tests/workflows/test_versions.py
+
+$(PY_MIN):
+	$(PYTHON_MIN) -m venv $(VENV_MIN)
+
+$(STAMP_MIN): pyproject.toml .ci/minimum.txt | $(PY_MIN)
+	$(PY_MIN) -m pip install --quiet --upgrade pip
+	$(PY_MIN) -m pip install --quiet -r .ci/minimum.txt -e ".[lab]" pytest pytest-xdist hypothesis scipy
+	touch $(STAMP_MIN)
+
+test-min: $(STAMP_MIN)
+	$(PY_MIN) -m pytest -q $(XDIST) -m "not slow" $(MIN_TESTS)
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .hypothesis
+	rm -rf $(VENV) $(VENV_MIN) runs .pytest_cache .hypothesis

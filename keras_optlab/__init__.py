@@ -24,6 +24,8 @@ import warnings
 
 __version__ = "0.1.0"
 
+from keras_optlab import _versions  # noqa: E402  (the standard library only)
+
 # Public name -> the module that defines it ("" for a subpackage or module itself).
 _EXPORTS = {
     **dict.fromkeys(("activation_report", "calibrate"), "keras_optlab.calibration"),
@@ -66,6 +68,8 @@ def __getattr__(name):
         value = importlib.import_module(module)
         if name in _EXPORTS:
             value = getattr(value, name)
+    except _versions.DependencyVersionError:
+        raise  # a dependency below its floor: said as it is, not as a missing name
     except (ImportError, AttributeError) as error:
         # A missing optional dependency (TensorFlow for Newton, Keras Tuner for tuning):
         # `hasattr(keras_optlab, name)` is False and the message says what is missing.
@@ -102,7 +106,12 @@ def _register_serializables(just_imported=None):
     """Import the modules that register our classes, once Keras is imported and no
     module of ours is half-imported (else the end of the outermost one does it)."""
     global _registered
-    if _registered or "keras" not in sys.modules or _initializing(but=just_imported):
+    if _registered or "keras" not in sys.modules:
+        return
+    # Keras (numpy, TensorFlow) below the declared floors: an ImportError naming the
+    # versions, before any module of ours runs on it (it imports nothing).
+    _versions.check_imported()
+    if _initializing(but=just_imported):
         return
     _registered = True
     _remove_hook()
@@ -152,8 +161,10 @@ def _remove_hook():
     sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _RegisterAfterKeras)]
 
 
+_versions.check_python()
 if "keras" in sys.modules:
     _register_serializables()
 else:
+    _versions.check_installed("keras")  # from its dist-info folder: Keras is not imported
     _remove_hook()  # a reload of this module installs one hook, not two
     sys.meta_path.insert(0, _RegisterAfterKeras())

@@ -40,8 +40,12 @@ import keras
 import keras_tuner
 import numpy as np
 
-from keras_optlab import _batches, _checks
+from keras_optlab import _batches, _checks, _versions
 from keras_optlab.initializers import FanInUniform, NormalizedUniform, SparseK
+
+# Keras Tuner 1.4.0-1.4.5 fail every trial ("filename must end in .weights.h5" on Keras 3):
+# an ImportError naming the versions instead.
+_versions.check_imported(("keras-tuner",))
 
 __all__ = [
     "DENSE_SCHEMES",
