@@ -13,7 +13,7 @@ import zipfile
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-NEEDED_BY_TESTS = ("tests", "examples", "benchmarks", "tuning")
+NEEDED_BY_TESTS = ("tests", "examples", "benchmarks", "tuning", ".ci")  # .ci: the minimum pins (test_versions)
 
 
 def _files_under(folder):
