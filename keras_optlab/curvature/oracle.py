@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_optlab import _checks
+from keras_optlab import _checks, _keras_hooks
 from keras_optlab.curvature import devices
 from keras_optlab.curvature.autodiff import for_backend
 
@@ -113,8 +113,8 @@ def _per_replica(value):
     return value
 
 
-def closure_product(loss_fn, variables, curvature="hessian", outputs_fn=None, output_loss_fn=None, losses_fn=None,
-                    autodiff=None):
+def closure_product(loss_fn=None, variables=None, curvature="hessian", outputs_fn=None, output_loss_fn=None,
+                    losses_fn=None, autodiff=None):
     """``vectors ↦ C vectors``: the curvature product of one loss closure, traceable.
 
     The product every model-level function and :class:`~keras_optlab.curvature.operators.
@@ -147,13 +147,24 @@ def closure_product(loss_fn, variables, curvature="hessian", outputs_fn=None, ou
 
     if curvature == "hessian":
         return lambda vectors: autodiff.hvp(loss_fn, variables, lambda grads: vectors)[2]
-    if curvature == "gauss_newton":
+    if curvature == "fisher":
+        outputs_fn = losses_fn
+
+        def output_loss_fn(z):  # ½‖z‖²/N (N dynamic inside a relaxed TF trace)
+            return _per_replica(0.5 * ops.sum(z * z) / ops.cast(ops.shape(z)[0], z.dtype))
+
+    if keras.backend.backend() != "jax":
         return lambda vectors: autodiff.gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors)
 
-    def half_mean_square(z):  # ½‖z‖²/N (N dynamic inside a relaxed TF trace)
-        return _per_replica(0.5 * ops.sum(z * z) / ops.cast(ops.shape(z)[0], z.dtype))
+    def product(vectors):
+        # JAX evaluates the loss of z in a StatelessScope of its own, where Keras reads a
+        # regularized variable's value from the scope only (Layer.losses): outside a
+        # stateless scope (an eager call) every variable must be in it — its value here.
+        values = [_keras_hooks.current_value(v) for v in variables]
+        with _keras_hooks.substituted(variables, values):
+            return autodiff.gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors)
 
-    return lambda vectors: autodiff.gauss_newton_product(losses_fn, half_mean_square, variables, vectors)
+    return product
 
 
 # --------------------------------------------------------------------------- models

@@ -437,3 +437,34 @@ def test_operator_arguments_are_checked(einsum):
         with pytest.raises(error) as info:
             call()
         assert echo in str(info.value), (echo, str(info.value))
+
+
+def test_closure_product_is_the_operators_product_and_traces(einsum):
+    # What a Hessian-free solver calls inside its compiled step: the same H v, G v, F v
+    # for a loss closure, eagerly and traced (tf.function / jax.jit / eager torch).
+    from keras_optlab.curvature.autodiff import for_backend
+    from keras_optlab.curvature.hvp import per_example_loss_fn
+
+    model, x, y, w, _ = einsum
+    variables = model.trainable_variables
+    flat = np.linspace(-1.0, 1.0, 26)
+    per_example = per_example_loss_fn(model)
+    closures = {
+        "hessian": dict(loss_fn=curvature.loss_closure(model, x, y, w)),
+        "gauss_newton": dict(outputs_fn=lambda: model(x, training=False),
+                             output_loss_fn=lambda z: model.compute_loss(x=x, y=y, y_pred=z, sample_weight=w,
+                                                                         training=False)),
+        "fisher": dict(losses_fn=lambda: per_example(y, model(x, training=False), w)),
+    }
+    for name, given in closures.items():
+        product = curvature.closure_product(variables=variables, curvature=name, **given)
+        traced = for_backend().compiled(lambda vectors, product=product: product(vectors), list(model.variables))
+        expected = curvature.operator(model, x, y, sample_weight=w, curvature=name) @ flat
+        for got in (product(exact.split_like(flat, variables)), traced(exact.split_like(flat, variables))):
+            _close(exact.flatten(got), expected)
+    with pytest.raises(ValueError, match="curvature='gauss_newton' needs `outputs_fn`. Received: outputs_fn=None"):
+        curvature.closure_product(None, variables, "gauss_newton")
+    with pytest.raises(TypeError, match="losses_fn"):
+        curvature.closure_product(None, variables, "fisher", losses_fn="losses")
+    with pytest.raises(ValueError, match="curvature='newton'"):
+        curvature.closure_product(lambda: 0.0, variables, "newton")
