@@ -439,7 +439,7 @@ class LineSearchOptimizer(ClosureOptimizer):
         alpha0 = lr * self._initial_step(xp, state, g, d, slope)
 
         def phi(alpha):
-            f_at, g_at = evaluate(x + alpha * d)
+            f_at, g_at = evaluate(xp.axpy(x, alpha, d))
             return f_at, xp.dot(g_at, d), g_at
 
         if self.line_search == "strong_wolfe":
@@ -452,7 +452,7 @@ class LineSearchOptimizer(ClosureOptimizer):
         reset = xp.lor(xp.lnot(descent), xp.lnot(moved))
         new = dict(state)
         new.update(self._remember(xp, state, g, d, step, g_new, reset, memo))
-        new.update(x=x + step, f=f_new, g=g_new, fresh=xp.where(reset, xp.integer(1), xp.integer(0)))
+        new.update(x=xp.axpy(x, alpha, d), f=f_new, g=g_new, fresh=xp.where(reset, xp.integer(1), xp.integer(0)))
         return new, used, satisfied, moved
 
     def _gradient_oracle(self, loss_fn, variables):
@@ -460,11 +460,13 @@ class LineSearchOptimizer(ClosureOptimizer):
         dtype = variables[0].dtype
         value_and_grad = self._autodiff.value_and_grad(loss_fn, variables)
         xp = self._xp
+        g_dtype = ops.convert_to_tensor(variables[0]).dtype if xp.host else dtype
 
         def evaluate(x):
-            loss, grads = value_and_grad(unflat(x, variables))
-            loss, g = ops.cast(loss, dtype), flat(grads, dtype)
-            return (np.float64(loss.item()), g) if xp.host else (loss, g)
+            loss, grads = value_and_grad(xp.unflat(x, variables))
+            if xp.host:
+                return np.float64(loss.item()), xp.flat(grads, g_dtype)
+            return ops.cast(loss, dtype), flat(grads, dtype)
 
         return evaluate
 

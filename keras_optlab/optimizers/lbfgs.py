@@ -19,14 +19,14 @@ def two_loop(xp, g, s, y, rho, head, count, gamma):
     def newest_first(i, q, alphas):
         j = (head - 1 - i + m) % m
         alpha = xp.entry(rho, j) * xp.dot(xp.row(s, j), q)
-        return q - alpha * xp.row(y, j), xp.set_entry(alphas, j, alpha)
+        return xp.axpy(q, -alpha, xp.row(y, j)), xp.set_entry(alphas, j, alpha)
 
     q, alphas = xp.fori_loop(0, count, newest_first, (g, xp.scalars(m, g)))
 
     def oldest_first(i, r):
         j = (head - count + i + m) % m
         beta = xp.entry(rho, j) * xp.dot(xp.row(y, j), r)
-        return (r + (xp.entry(alphas, j) - beta) * xp.row(s, j),)
+        return (xp.axpy(r, xp.entry(alphas, j) - beta, xp.row(s, j)),)
 
     return xp.fori_loop(0, count, oldest_first, (gamma * q,))[0]
 
