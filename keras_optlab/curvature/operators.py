@@ -50,6 +50,7 @@ TensorFlow, JAX and PyTorch backends.
 
 import numbers
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -498,8 +499,6 @@ class CurvatureOperator(LinearOperator):
 
 
 def _batch_size(batch):
-    import keras
-
     return int(keras.tree.flatten(batch[0])[0].shape[0])
 
 
