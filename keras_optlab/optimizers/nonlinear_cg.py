@@ -40,19 +40,22 @@ class NonlinearCG(LineSearchOptimizer):
         t ← t + 1
     end while
     ```
-    The book's exact line search is a strong-Wolfe search here (c₂ = 0.1 by default,
-    Nocedal & Wright's choice for CG; with Fletcher–Reeves any c₂ < ½ keeps every
-    direction a descent direction); pass a small ``c2`` (1e-6) to approach the exact
-    minimizer along ρ. Polak–Ribière is PR+ (β clipped at 0), which restarts by itself
-    when the directions lose conjugacy.
+    The book's exact line search is a strong-Wolfe search here (c₂ = 0.4 by default,
+    scipy's choice for its CG; with Fletcher–Reeves any c₂ < ½ keeps every direction a
+    descent direction); pass a small ``c2`` (1e-6) to approach the exact minimizer along
+    ρ. Polak–Ribière is PR+ (β clipped at 0), which restarts by itself when the
+    directions lose conjugacy. The defaults (c₂ = 0.4, no Powell restart) were chosen
+    by evaluations against scipy's CG to the same gradient tolerance
+    (``benchmarks/quasi_newton.py``, JAX, float64): Rosenbrock-100 1.18×, digits logistic
+    regression 0.62×, the digits autoencoder (300 iterations) 0.97×; N&W's c₂ = 0.1 with
+    Powell's ν = 0.1 took 1.21×, 0.66×, 1.53×.
 
     β is reset to 0 (a steepest-descent restart):
 
     * every ``restart`` steps (``None``: never by count);
-    * when consecutive gradients are far from orthogonal, |g_tᵀg_{t−1}| ≥
-      ``restart_threshold`` · g_tᵀg_t (Powell's criterion, N&W Eq. 5.52, ν = 0.1), the
-      sign that the directions have lost conjugacy (``restart_threshold=None`` turns it
-      off);
+    * with ``restart_threshold`` ν (N&W suggest 0.1; off by default), when consecutive
+      gradients are far from orthogonal, |g_tᵀg_{t−1}| ≥ ν · g_tᵀg_t (Powell's
+      criterion, N&W Eq. 5.52), the sign that the directions have lost conjugacy;
     * when ρ_t is not a descent direction, or the last line search found no decrease.
 
     ``restarts`` counts them (after the first step). The first trial step of each
@@ -73,10 +76,10 @@ class NonlinearCG(LineSearchOptimizer):
             step. Defaults to 1.0.
         beta: "polak_ribiere" (default, PR+) or "fletcher_reeves".
         restart: Int ≥ 1 or `None` (default): restart every this many steps.
-        restart_threshold: Float in (0, 1] or `None`: Powell's ν. Defaults to 0.1.
+        restart_threshold: Float in (0, 1] or `None` (default): Powell's ν.
         line_search: "strong_wolfe" (default) or "armijo".
         max_evaluations: Int ≥ 1, evaluations of (J, ∇J) per line search. Defaults to 20.
-        c1, c2: Wolfe constants, 0 < c1 < c2 < 1. Defaults 1e-4 and 0.1.
+        c1, c2: Wolfe constants, 0 < c1 < c2 < 1. Defaults 1e-4 and 0.4.
         skip_nonfinite, name: as for every keras_optlab optimizer.
 
     Telemetry: ``line_search_evaluations``, ``function_evaluations``,
@@ -89,8 +92,8 @@ class NonlinearCG(LineSearchOptimizer):
 
     BASE_NAME = "nonlinear_cg"
 
-    def __init__(self, learning_rate=1.0, beta="polak_ribiere", restart=None, restart_threshold=0.1,
-                 line_search="strong_wolfe", max_evaluations=20, c1=1e-4, c2=0.1, name=None, **kwargs):
+    def __init__(self, learning_rate=1.0, beta="polak_ribiere", restart=None, restart_threshold=None,
+                 line_search="strong_wolfe", max_evaluations=20, c1=1e-4, c2=0.4, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, line_search=line_search, max_evaluations=max_evaluations,
                          c1=c1, c2=c2, name=name, **kwargs)
         self.beta = _checks.one_of("beta", beta, BETAS)

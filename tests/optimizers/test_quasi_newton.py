@@ -152,7 +152,8 @@ def test_lbfgs_reaches_scipys_minimizer(problem):
     [
         (lambda: ko.LBFGS(), 1e-4, 0.9),
         (lambda: ko.LBFGS(history=3, c2=0.5), 1e-4, 0.5),
-        (lambda: ko.NonlinearCG(), 1e-4, 0.1),
+        (lambda: ko.NonlinearCG(), 1e-4, 0.4),
+        (lambda: ko.NonlinearCG(c2=0.1, restart_threshold=0.1), 1e-4, 0.1),
         (lambda: ko.NonlinearCG(beta="fletcher_reeves", c1=1e-3, c2=0.3), 1e-3, 0.3),
     ],
 )
