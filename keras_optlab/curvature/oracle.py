@@ -546,10 +546,13 @@ def _output_activation(model):
     return None
 
 
-def output_link(model):
+def output_link(model, network=None):
     """Where ``curvature="gauss_newton"`` splits the loss of ``model``: ``None`` at the
     model's outputs, or ``"softmax"`` / ``"sigmoid"`` at the logits of a probability
-    output under a cross-entropy on probabilities (``from_logits=False``).
+    output under a cross-entropy on probabilities (``from_logits=False``). ``network``:
+    the model whose last layer makes the outputs, when it is not ``model`` itself (a
+    wrapper such as ``keras_optlab.SecondOrder`` compiles the loss; its wrapped model
+    has the layers).
 
     Split at probabilities p, such a loss (−log p_y) has H_L = e_y e_yᵀ/p_y² and G =
     JᵀH_LJ = Σᵢ gᵢgᵢᵀ/N: the empirical Fisher, not the Gauss-Newton matrix of the logits
@@ -567,7 +570,7 @@ def output_link(model):
     if found is None:
         return None
     name, link = found
-    activation = _output_activation(model)
+    activation = _output_activation(model if network is None else network)
     if link is not None and activation == link:
         return link
     link = link or "softmax/sigmoid"
@@ -579,6 +582,28 @@ def output_link(model):
         f"activation is {activation or 'not one it can read'}. Compile with from_logits=True on a linear last "
         "layer for G of the logits, or ask for curvature='fisher' for the empirical Fisher."
     )
+
+
+def split_loss(model, x, y, sample_weight, link, training):
+    """``(outputs_fn, output_loss_fn)``: the compiled loss of ``model`` on a batch split
+    where :func:`output_link` says — at the outputs (``link`` ``None``), or at the
+    logits z = log p (softmax) / log p − log(1 − p) (sigmoid) of a probability output,
+    the loss of z being the compiled loss of softmax(z) / sigmoid(z)."""
+
+    def outputs_fn():
+        outputs = model(x, training=training)
+        if link is None:
+            return outputs
+        tiny = float(np.finfo(keras.backend.standardize_dtype(outputs.dtype)).tiny)
+        log_p = ops.log(ops.maximum(outputs, tiny))
+        return log_p if link == "softmax" else log_p - ops.log(ops.maximum(1.0 - outputs, tiny))
+
+    def output_loss_fn(z):
+        if link is not None:
+            z = keras.activations.softmax(z) if link == "softmax" else keras.activations.sigmoid(z)
+        return model.compute_loss(x=x, y=y, y_pred=z, sample_weight=sample_weight, training=training)
+
+    return outputs_fn, output_loss_fn
 
 
 class _ModelOracle:
@@ -629,23 +654,7 @@ class _ModelOracle:
             return ops.cast(loss, "float64"), g_norm_sq, ghg
 
         def split_at_outputs(x, y, sample_weight):
-            model = model_ref()
-            link = self.link
-
-            def outputs_fn():
-                outputs = model(x, training=False)
-                if link is None:
-                    return outputs
-                tiny = float(np.finfo(keras.backend.standardize_dtype(outputs.dtype)).tiny)
-                log_p = ops.log(ops.maximum(outputs, tiny))
-                return log_p if link == "softmax" else log_p - ops.log(ops.maximum(1.0 - outputs, tiny))
-
-            def output_loss_fn(z):
-                if link is not None:
-                    z = keras.activations.softmax(z) if link == "softmax" else keras.activations.sigmoid(z)
-                return model.compute_loss(x=x, y=y, y_pred=z, sample_weight=sample_weight, training=False)
-
-            return outputs_fn, output_loss_fn
+            return split_loss(model_ref(), x, y, sample_weight, self.link, training=False)
 
         def gauss_newton(x, y, sample_weight, vectors):
             outputs_fn, output_loss_fn = split_at_outputs(x, y, sample_weight)
