@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_optlab import _checks
 from keras_optlab.curvature.autodiff import for_backend
+from keras_optlab.curvature.oracle import output_link, split_loss
 from keras_optlab.optimizers.closure import ClosureOptimizer, LineSearchOptimizer
 
 
@@ -107,12 +108,11 @@ class SecondOrder(keras.Model):
 
     def _closure_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-
-        def outputs_fn():
-            return self(x, training=True)
-
-        def output_loss_fn(y_pred):
-            return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        # Gauss-Newton splits a cross-entropy on probabilities at the logits (at the
+        # probabilities G would be the empirical Fisher; oracle.output_link says why).
+        link = output_link(self, network=self.model) if getattr(self.optimizer, "curvature", None) == \
+            "gauss_newton" else None
+        outputs_fn, output_loss_fn = split_loss(self, x, y, sample_weight, link, training=True)
 
         def loss_fn():
             return output_loss_fn(outputs_fn())
@@ -122,7 +122,7 @@ class SecondOrder(keras.Model):
         # training-mode pass updates (BatchNormalization's moving statistics). The loss
         # metric takes the loss the step itself reports.
         compiled_metrics = getattr(self, "_metrics_compiled", True)
-        y_pred = ops.stop_gradient(outputs_fn()) if compiled_metrics or self.non_trainable_weights else None
+        y_pred = ops.stop_gradient(self(x, training=True)) if compiled_metrics or self.non_trainable_weights else None
         loss, gradient_inf = self.optimizer.fit_step(loss_fn, self.trainable_variables, outputs_fn, output_loss_fn,
                                                      batch=_fingerprint(data), gradient_tolerance=self.gradient_tolerance)
         for metric in self.metrics:

@@ -101,3 +101,24 @@ def test_a_saved_compile_config_without_optimizer_is_refused_naming_it(tmp_path)
     loaded = keras.saving.load_model(tmp_path / "edited.keras", compile=False)  # the way out it names
     assert isinstance(loaded, ko.SecondOrder) and not loaded.compiled
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_gauss_newton_on_probabilities_splits_at_the_logits():
+    """Newton-CG with curvature="gauss_newton" on a softmax output under a cross-entropy
+    on probabilities takes the step of the logits' Gauss-Newton matrix: the same step as
+    the linear model compiled with from_logits=True (at the probabilities G would be the
+    empirical Fisher, a different matrix)."""
+    x, y = digits_subset(64)
+    steps = []
+    for activation, from_logits in (("softmax", False), (None, True)):
+        keras.utils.set_random_seed(3)
+        inner = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation=activation)])
+        model = ko.SecondOrder(inner)
+        model.compile(optimizer=ko.Newton(solver="cg", curvature="gauss_newton", damping=1.0, max_cg_iterations=5),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits))
+        before = [np.asarray(w) for w in inner.get_weights()]
+        model.fit(x, y, batch_size=64, epochs=1, shuffle=False, verbose=0)
+        steps.append([a - np.asarray(b) for a, b in zip(inner.get_weights(), before)])
+    for a, b in zip(*steps):
+        # float32: the two losses differ by rounding (log of a softmax vs log-sum-exp).
+        np.testing.assert_allclose(a, b, rtol=2e-3, atol=1e-6)

@@ -39,7 +39,7 @@ from keras import ops
 from keras_optlab import _checks
 from keras_optlab.curvature.autodiff import for_backend
 from keras_optlab.curvature.autodiff.common import flat, size, unflat
-from keras_optlab.curvature.hvp import check_callable, check_variables
+from keras_optlab.curvature.oracle import check_callable, check_variables
 from keras_optlab.optimizers import arrays
 from keras_optlab.optimizers import line_search as searches
 from keras_optlab.optimizers.shared import OptlabOptimizer

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_optlab import _checks
 from keras_optlab.curvature.autodiff.common import flat as _flat
+from keras_optlab.curvature.oracle import closure_product
 from keras_optlab.curvature.autodiff.common import unflat as _unflat
 from keras_optlab.optimizers.base import fill_docstring
 from keras_optlab.optimizers.closure import ClosureOptimizer, dot as _dot, read as _read
@@ -219,11 +220,11 @@ class Newton(ClosureOptimizer):
             loss, grads = autodiff.loss_and_gradient(loss_fn, variables)
             g = _flat(grads, dtype)
 
+            curvature_product = closure_product(loss_fn, variables, self.curvature, outputs_fn, output_loss_fn,
+                                                autodiff=autodiff)
+
             def product(p):  # H p, or G p
-                vectors = _unflat(p, variables)
-                if self.curvature == "gauss_newton":
-                    return _flat(autodiff.gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors), dtype)
-                return _flat(autodiff.hvp(loss_fn, variables, lambda grads: vectors)[2], dtype)
+                return _flat(curvature_product(_unflat(p, variables)), dtype)
 
             x0 = WARM_START_DECAY * _flat(self._directions, dtype)
             direction = self._cg(lambda p: product(p) + alpha * p, g, x0)
