@@ -57,9 +57,9 @@ class SecondOrder(keras.Model):
     epoch) are warned about once: the line search and the memory then see a different
     function at every step. ``gradient_tolerance`` (float > 0 or ``None``) stops
     training (``model.stop_training``) at the first step whose starting point has
-    ‖∇J‖∞ ≤ it; that step moves nothing and costs at most one evaluation. The logs
-    carry ``gradient_norm_inf`` (‖∇J‖∞ where each step started) and, with a tolerance,
-    ``converged`` (1.0 once reached).
+    ‖∇J‖∞ ≤ it; that step moves nothing and costs at most one evaluation. With a
+    tolerance the logs carry ``gradient_norm_inf`` (‖∇J‖∞ where each step started) and
+    ``converged`` (1.0 once reached); without one they are Keras' own.
 
     Loading a ``.keras`` file whose compile config has no optimizer
     (``"optimizer": null``) raises ``ValueError`` naming ``optimizer`` (plain Keras
@@ -130,20 +130,22 @@ class SecondOrder(keras.Model):
                 metric.update_state(loss)
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight) if compiled_metrics else \
             self.get_metrics_result()
-        logs = dict(logs, gradient_norm_inf=gradient_inf)
-        if self.gradient_tolerance is not None:
-            logs["converged"] = ops.cast(gradient_inf <= self.gradient_tolerance, "float32")
+        if self.gradient_tolerance is not None:  # only then: train_on_batch still returns the loss alone
+            logs = dict(logs, gradient_norm_inf=gradient_inf,
+                        converged=ops.cast(gradient_inf <= self.gradient_tolerance, "float32"))
         return logs
+
+    def compile(self, *args, **kwargs):
+        """Keras' ``compile``, noting whether metrics besides the loss were asked for
+        (the train step spends a forward pass on them only then)."""
+        super().compile(*args, **kwargs)
+        config = dict(zip(("optimizer", "loss", "loss_weights", "metrics", "weighted_metrics"), args), **kwargs)
+        self._metrics_compiled = bool(config.get("metrics") or config.get("weighted_metrics"))
 
     def fit(self, x=None, y=None, batch_size=None, *args, callbacks=None, **kwargs):
         """Keras' ``fit``; with LBFGS/NonlinearCG on arrays split into mini-batches a
         warning (once), and with ``gradient_tolerance`` the callback that stops training
         when a step starts from a converged point."""
-        # Read here, outside the traced train step: metrics besides the loss were asked for
-        # (the step then spends a forward pass on them; without this, e.g. through
-        # train_on_batch, it always does).
-        config = self.get_compile_config() or {}
-        self._metrics_compiled = bool(config.get("metrics") or config.get("weighted_metrics"))
         if isinstance(self.optimizer, LineSearchOptimizer) and not self._warned_minibatch:
             samples = _samples(x)
             size = batch_size if batch_size is not None else (None if kwargs.get("steps_per_epoch") else 32)
@@ -171,11 +173,13 @@ class SecondOrder(keras.Model):
         return config
 
     def compile_from_config(self, config):
-        """Keras' own, after checking that the saved compile config names an optimizer.
+        """What Keras' own does (``compile(**deserialized config)``, then the optimizer's
+        variables), after checking that the saved compile config names an optimizer.
 
         Keras' ``Model.compile_from_config`` compiles with ``optimizer=None`` and then
         calls ``None.build`` (an ``AttributeError``); a file in that state is refused
-        here with a ``ValueError`` that says how to load it anyway.
+        here with a ``ValueError`` that says how to load it anyway. (Keras' own skips
+        the compile of a model that overrides ``compile``, as this one does.)
         """
         if not isinstance(config, dict) or config.get("optimizer") is None:
             optimizer = config.get("optimizer") if isinstance(config, dict) else config
@@ -184,7 +188,9 @@ class SecondOrder(keras.Model):
                 "cannot be compiled as saved. Load it with keras.saving.load_model(path, compile=False) "
                 f"and call compile() yourself. Received: optimizer={optimizer!r}"
             )
-        return super().compile_from_config(config)
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

@@ -278,3 +278,8 @@ def test_loss_only_fit_makes_no_extra_forward_pass():
         Counting.calls, evaluations = 0, int(model.optimizer.function_evaluations)
         model.fit(x, y, batch_size=64, epochs=3, verbose=0)
         assert Counting.calls == int(model.optimizer.function_evaluations) - evaluations + 3 * extra, metrics
+        # train_on_batch too; without other metrics it returns the loss alone, as Keras does.
+        Counting.calls, evaluations = 0, int(model.optimizer.function_evaluations)
+        out = model.train_on_batch(x, y)
+        assert Counting.calls == int(model.optimizer.function_evaluations) - evaluations + extra, metrics
+        assert np.ndim(out) == 0 if not metrics else len(out) == 2
