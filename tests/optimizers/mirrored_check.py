@@ -16,7 +16,13 @@ import tensorflow as tf  # noqa: E402
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
+
+# float64, as the JAX DataParallel check: in float32, AdaGrad's per-coordinate scaling
+# turns the rounding of a cancelling gradient sum (two half-batch sums vs one batch)
+# into 2.8e-6 on one weight of a nearly constant input pixel after 16 steps.
+keras.config.set_floatx("float64")
 
 from tests.helpers import LOSS, digits_subset, make_mlp, multi_device_case  # noqa: E402
 from tests.optimizers.cases import NAMES, OPTIMIZERS  # noqa: E402
@@ -38,6 +44,7 @@ def train(name, kwargs, x, y, initial, strategy=None):
 
 def main(cases):
     x, y = digits_subset(512)
+    x = x.astype("float64")
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
     initial = make_mlp().get_weights()

@@ -27,10 +27,13 @@ def test_mirrored_strategy_equals_one_device():
     result = json.loads(done.stdout.strip().splitlines()[-1])
     for case in CASES:
         seen = result[case]
-        # Full batches: the all-reduced mean gradient equals the single-device one up to
-        # float32 summation order (two halves vs one batch); 16 steps keep that ≤ 1e-6.
+        # Full batches in float64: the all-reduced mean gradient equals the single-device
+        # one up to summation order (two halves vs one batch); measured ≤ 3.2e-15 after
+        # 16 steps (AdaGrad the largest: its per-coordinate scaling amplifies the rounding
+        # of a cancelling sum, 2.8e-6 in float32). 1e-9 leaves 10^5 for that amplification;
+        # a replica sum left unaveraged doubles every SGD step (diff ≈ moved).
         assert seen["moved"] > 1e-2, case  # training really happened
-        assert seen["diff"] <= 1e-6, (case, seen)
+        assert seen["diff"] <= 1e-9, (case, seen)
         assert seen["single"] == seen["mirrored"], (case, seen)  # steps, clipped, skipped
     assert result["SGD+clip"]["single"]["clipped"] == 16, result["SGD+clip"]
     assert result["Adam+clip+skip"]["single"]["skipped"] == 2, result["Adam+clip+skip"]

@@ -106,7 +106,7 @@ def test_multi_worker_mirrored_equals_one_worker(multi_worker, case):
     assert seen["moved"] > 1e-2, seen
     # Both workers hold the same weights: the strategy kept them in sync.
     assert seen["workers"] == 0.0, seen
-    # float32, as the MirroredStrategy test: two half-batch sums vs one batch differ by
+    # float32 (AdaGrad is not in this subset): two half-batch sums vs one batch differ by
     # rounding only (measured ≤ 6e-8 here after 16 steps; ≤ 1.7e-7 over all 7 rules,
     # AdaGrad the largest), below 1e-6; a learning rate 1e-4 off gives ≥ 5e-6.
     assert seen["diff"] <= 1e-6, seen
