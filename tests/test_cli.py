@@ -254,8 +254,13 @@ def test_spectrum_writes_the_density_and_its_summary(saved_model_and_data, capsy
     # Softmax cross-entropy of a linear model is convex in the weights: no negative
     # eigenvalue beyond float32 rounding of the HVPs.
     assert report["lambda_min"] > -1e-5 * report["lambda_max"]
+    # negative_mass: the weight at nodes below −kσ (k = zero_band), none here.
+    threshold = report["zero_band"] * report["sigma"]
+    assert report["zero_threshold"] == pytest.approx(threshold, rel=1e-12)
     assert report["negative_mass"] == pytest.approx(
-        np.mean([sum(w for t, w in zip(ts, ws) if t < 0) for ts, ws in zip(report["nodes"], report["weights"])]))
+        np.mean([sum(w for t, w in zip(ts, ws) if t < -threshold) for ts, ws in zip(report["nodes"], report["weights"])]))
+    assert report["negative_mass"] == 0.0
+    assert report["near_zero_mass"] + report["positive_mass"] == pytest.approx(1.0, abs=1e-9)
     markdown = (out / "spectrum.md").read_text()
     assert f"{report['lambda_max']:.6g}" in markdown and f"{report['lambda_max']:.6g}" in printed
     png = (out / "spectrum.png").read_bytes()

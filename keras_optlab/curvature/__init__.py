@@ -67,7 +67,7 @@ from keras_optlab.curvature.estimators import (
     hessian_trace,
 )
 from keras_optlab.curvature.spectrum import lanczos, top_eigenvalues
-from keras_optlab.curvature.density import SpectralDensity, hessian_spectral_density
+from keras_optlab.curvature.density import SpectralDensity, estimate_density, hessian_spectral_density
 
 __all__ = [
     "CURVATURES",
@@ -79,6 +79,7 @@ __all__ = [
     "TraceEstimate",
     "check_batch",
     "closure_product",
+    "estimate_density",
     "estimate_diagonal",
     "estimate_trace",
     "gauss_newton_product",

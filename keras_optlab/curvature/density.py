@@ -23,6 +23,24 @@ are unbiased estimates of tr(Hᵏ)/n; in particular Σⱼ τⱼθⱼ = vᵀHv (H
 estimator, :func:`~keras_optlab.curvature.hessian_trace`, divided by n). The
 Gaussian kernel of width σ turns the discrete nodes into a density (it integrates to 1).
 Cost: P · m products with H (or G, F). TensorFlow, JAX and PyTorch backends.
+
+**What the density can tell from zero.** A node θⱼ stands for eigenvalues near it only
+to within the kernel's width: a bulk of eigenvalues at or near 0 (zero modes — inputs
+constant on the data, a rank-deficient Gauss-Newton term — and small eigenvalues of
+either sign) gives nodes that straddle 0, and their kernels overlap it. So the summary
+splits the quadrature weight three ways at ±kσ, k = ``zero_band`` (default 3: a node at
+−3σ puts 99.87% of its kernel below 0):
+
+    negative_mass  = mean_p Σ_{θⱼ < −kσ} τⱼ     (eigenvalues distinguishably < 0)
+    near_zero_mass = mean_p Σ_{|θⱼ| ≤ kσ} τⱼ     (not distinguishable from 0)
+    positive_mass  = mean_p Σ_{θⱼ > kσ} τⱼ      (the three sum to 1)
+
+With m = n steps each probe's nodes are the eigenvalues it sees, and the three masses are
+unbiased estimates of the fractions of eigenvalues below −kσ, within ±kσ and above kσ. On
+a positive semi-definite matrix every Ritz value is ≥ λ_min ≥ 0 up to rounding (Cauchy
+interlacing), so ``negative_mass`` is 0 for any σ above the rounding of the products —
+while the weight at θ < 0 alone, what rounding puts on either side of an exact zero
+eigenvalue, is not (tests/curvature/test_density.py).
 """
 
 import dataclasses
@@ -31,11 +49,12 @@ import math
 import numpy as np
 
 from keras_optlab import _checks
-from keras_optlab.curvature.operators import CurvatureOperator
+from keras_optlab.curvature.operators import CurvatureOperator, LinearOperator
 from keras_optlab.curvature.spectrum import lanczos
 
 PROBES = ("rademacher", "gaussian")
 DEFAULT_POINTS = 1000
+ZERO_BAND = 3.0  # k: nodes with |θ| ≤ kσ count as not distinguishable from 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,9 +72,12 @@ class SpectralDensity:
         curvature: ``"hessian"``, ``"gauss_newton"`` or ``"fisher"``.
         summary: Dict of floats: ``lambda_max`` and ``lambda_min`` (the extreme Ritz
             values over all probes: Lanczos' extreme Ritz values converge to the
-            extreme eigenvalues first), ``negative_mass`` (the mean over probes of the
-            weight at negative nodes, an estimate of the fraction of negative
-            eigenvalues), ``trace_estimate`` (n · mean Σⱼ τⱼθⱼ) and
+            extreme eigenvalues first); ``negative_mass``, ``near_zero_mass`` and
+            ``positive_mass`` (the mean over probes of the weight at nodes θ < −kσ,
+            |θ| ≤ kσ and θ > kσ: estimates of the fractions of eigenvalues
+            distinguishably negative, not distinguishable from 0 and distinguishably
+            positive; see the module's docstring), ``zero_band`` (k) and
+            ``zero_threshold`` (kσ); ``trace_estimate`` (n · mean Σⱼ τⱼθⱼ) and
             ``trace_standard_error`` (n · the standard error of that mean over probes;
             NaN for one probe), ``num_probes``, ``lanczos_steps`` (the most steps a
             probe took).
@@ -70,11 +92,24 @@ class SpectralDensity:
     curvature: str
     summary: dict
 
+    def masses(self, threshold=None):
+        """The mean over probes of the quadrature weight at nodes θ < −t, |θ| ≤ t and
+        θ > t, as ``(negative, near_zero, positive)`` floats (they sum to 1);
+        ``threshold`` t ≥ 0, ``None``: the summary's ``zero_threshold`` kσ."""
+        t = self.summary["zero_threshold"] if threshold is None else _checks.number("threshold", threshold, low=0.0)
+        return _masses(self.nodes, self.weights, t)
+
     def moments(self, power):
         """Each probe's estimate Σⱼ τⱼθⱼ^power of tr(H^power)/n (a float64 array, one
         entry per probe; unbiased for power < 2 · the probe's steps)."""
         power = _checks.integer("power", power, low=0)
         return np.array([np.sum(w * t**power) for t, w in zip(self.nodes, self.weights)])
+
+
+def _masses(nodes, weights, threshold):
+    parts = np.array([[np.sum(w[t < -threshold]), np.sum(w[np.abs(t) <= threshold]), np.sum(w[t > threshold])]
+                      for t, w in zip(nodes, weights)])
+    return tuple(float(v) for v in parts.mean(axis=0))
 
 
 def _probe(rng, n, kind):
@@ -138,6 +173,7 @@ def hessian_spectral_density(
     sample_weight=None,
     probe="rademacher",
     batch_size=None,
+    zero_band=ZERO_BAND,
 ):
     """The eigenvalue density of the Hessian of the compiled loss, by stochastic Lanczos
     quadrature (Ghorbani, Krishnan & Xiao 2019; Ubaru, Chen & Saad 2017).
@@ -164,6 +200,8 @@ def hessian_spectral_density(
         probe: ``"rademacher"`` (default; ±1/√n entries) or ``"gaussian"``
             (normalized).
         batch_size: With arrays, the samples per product pass (``None``: all at once).
+        zero_band: k >= 0: nodes with |θ| ≤ kσ are counted in ``near_zero_mass``, not
+            in ``negative_mass`` or ``positive_mass`` (default :data:`ZERO_BAND` = 3).
 
     Returns:
         :class:`SpectralDensity`.
@@ -175,15 +213,34 @@ def hessian_spectral_density(
     Example:
 
     >>> result = hessian_spectral_density(model, x, y, num_probes=4, lanczos_steps=30)
-    >>> result.summary["lambda_max"], result.summary["negative_mass"]
+    >>> result.summary["lambda_max"], result.summary["negative_mass"], result.summary["near_zero_mass"]
     """
     op = CurvatureOperator(model, x, y, curvature, batch_size, sample_weight,
                            what="keras_optlab.curvature.hessian_spectral_density")
+    return estimate_density(op, num_probes=num_probes, lanczos_steps=lanczos_steps, grid=grid, sigma=sigma, seed=seed,
+                            probe=probe, zero_band=zero_band)
+
+
+def estimate_density(op, num_probes=10, lanczos_steps=40, grid=None, sigma=None, seed=0, probe="rademacher",
+                     zero_band=ZERO_BAND):
+    """The spectral density of any symmetric operator ``op`` (a
+    :class:`~keras_optlab.curvature.operators.LinearOperator`: a model's
+    :class:`~keras_optlab.curvature.operators.CurvatureOperator`, a ``DenseOperator``
+    of a matrix with a designed spectrum, a sum or a block), by stochastic Lanczos
+    quadrature; the arguments are :func:`hessian_spectral_density`'s. Returns a
+    :class:`SpectralDensity` (``curvature``: the operator's, ``None`` for one that is
+    not a model's)."""
+    if not isinstance(op, LinearOperator):
+        raise TypeError(
+            "`op` must be a keras_optlab.curvature.operators.LinearOperator (e.g. curvature.operator(model, x, y)). "
+            f"Received: op={_checks.shown(op)}"
+        )
     num_probes = _checks.integer("num_probes", num_probes, low=1)
     lanczos_steps = _checks.integer("lanczos_steps", lanczos_steps, low=1)
     sigma = _checks.positive("sigma", sigma, allow_none=True)
     seed = _checks.integer("seed", seed, allow_none=True)
     probe = _checks.one_of("probe", probe, PROBES)
+    zero_band = _checks.number("zero_band", zero_band, low=0.0)
     grid = _check_grid(grid)
     rng = np.random.default_rng(seed)
     nodes, weights = [], []
@@ -197,10 +254,16 @@ def hessian_spectral_density(
         sigma = 0.01 * (high - low) if high > low else 1.0
     points = _grid(grid, low, high, sigma)
     firsts = np.array([np.sum(w * t) for t, w in zip(nodes, weights)])
+    threshold = zero_band * sigma
+    negative, near_zero, positive = _masses(nodes, weights, threshold)
     summary = {
         "lambda_max": high,
         "lambda_min": low,
-        "negative_mass": float(np.mean([np.sum(w[t < 0.0]) for t, w in zip(nodes, weights)])),
+        "negative_mass": negative,
+        "near_zero_mass": near_zero,
+        "positive_mass": positive,
+        "zero_band": zero_band,
+        "zero_threshold": float(threshold),
         "trace_estimate": float(op.n * firsts.mean()),
         "trace_standard_error": float(op.n * firsts.std(ddof=1) / math.sqrt(num_probes)) if num_probes > 1 else math.nan,
         "num_probes": num_probes,
@@ -213,9 +276,9 @@ def hessian_spectral_density(
         weights=tuple(weights),
         sigma=float(sigma),
         num_parameters=op.n,
-        curvature=op.curvature,
+        curvature=getattr(op, "curvature", None),
         summary=summary,
     )
 
 
-__all__ = ["SpectralDensity", "gaussian_density", "hessian_spectral_density"]
+__all__ = ["ZERO_BAND", "SpectralDensity", "estimate_density", "gaussian_density", "hessian_spectral_density"]

@@ -24,41 +24,39 @@ from keras_optlab.lab.plots import new_figure, save
 MATRIX_NAMES = {"hessian": "Hessian H", "gauss_newton": "Gauss-Newton G = JᵀH_LJ", "fisher": "empirical Fisher F"}
 
 
-def near_zero_mass(result):
-    """The mean over probes of the quadrature weight at nodes |θⱼ| ≤ σ: eigenvalues the
-    density cannot tell from 0 (exact zeros — an input that is constant on the batch
-    gives its weights none — and clusters straddling 0, whose nodes take either sign)."""
-    return float(np.mean([np.sum(w[np.abs(t) <= result.sigma]) for t, w in zip(result.nodes, result.weights)]))
-
-
 def negative_part(result):
-    """φ₋(t) = (1/P) Σ_p Σ_{θⱼ<0} τⱼ N(t; θⱼ, σ²): the share of the density that comes
-    from negative nodes (its integral over the real line is ``negative_mass``)."""
+    """φ₋(t) = (1/P) Σ_p Σ_{θⱼ < −kσ} τⱼ N(t; θⱼ, σ²): the share of the density that comes
+    from nodes distinguishably below 0 (k σ = the summary's ``zero_threshold``; its
+    integral over the real line is ``negative_mass``)."""
     from keras_optlab.curvature.density import gaussian_density
 
-    nodes = [t[t < 0] for t in result.nodes]
-    weights = [w[t < 0] for t, w in zip(result.nodes, result.weights)]
+    threshold = result.summary["zero_threshold"]
+    nodes = [t[t < -threshold] for t in result.nodes]
+    weights = [w[t < -threshold] for t, w in zip(result.nodes, result.weights)]
     return gaussian_density(result.grid, nodes, weights, result.sigma)
 
 
 def draw_spectrum(axes, result, log_y=False, title=None):
     """The density of ``result`` (a :class:`~keras_optlab.curvature.SpectralDensity`) on
-    ``axes``: φ(t), the part of it that comes from negative nodes shaded (its area is
-    the ``negative_mass`` of its label), the extreme Ritz values and 0 marked, the Ritz
-    nodes of every probe as ticks along the bottom (longer for a larger quadrature
-    weight), and the weight at nodes within σ of 0."""
+    ``axes``: φ(t); the band |t| ≤ kσ shaded grey (nodes there are not distinguishable
+    from 0: ``near_zero_mass``); the part of φ that comes from nodes below −kσ shaded red
+    (its area is ``negative_mass``; nothing when there is none); the extreme Ritz values
+    and 0 marked; the Ritz nodes of every probe as ticks along the bottom (longer for a
+    larger quadrature weight)."""
     summary = result.summary
     grid, density = result.grid, result.density
     floor = max(float(density.max()) * 1e-7, np.finfo(np.float64).tiny) if log_y else 0.0
     shown = np.maximum(density, floor) if log_y else density
+    k, threshold = summary["zero_band"], summary["zero_threshold"]
+    axes.axvspan(-threshold, threshold, color="0.6", alpha=0.3, linewidth=0,
+                 label=f"|θ| ≤ {k:g}σ, not distinguishable from 0: mass {summary['near_zero_mass']:.3g}")
     axes.plot(grid, shown, color="C0", linewidth=1.6, label="SLQ density φ(t)")
     if summary["negative_mass"] > 0:
         part = negative_part(result)
-        axes.fill_between(grid, floor, np.maximum(part, floor) if log_y else part, color="C3", alpha=0.35,
-                          label=f"from nodes θ < 0: mass {summary['negative_mass']:.3g}")
-    axes.text(0.86, 0.62, f"Ritz weight at |θ| ≤ σ: {near_zero_mass(result):.3g}\n(not distinguishable from 0)",
-              transform=axes.transAxes,
-              ha="right", va="top", fontsize="small", bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.8"})
+        axes.fill_between(grid, floor, np.maximum(part, floor) if log_y else part, color="C3", alpha=0.45,
+                          label=f"from nodes θ < −{k:g}σ: mass {summary['negative_mass']:.3g}")
+    else:
+        axes.plot([], [], " ", label=f"no node below −{k:g}σ: negative mass 0")
     axes.axvline(0.0, color="black", linewidth=0.8)
     axes.axvline(summary["lambda_max"], color="C1", linestyle="--", label=f"λ_max ≈ {summary['lambda_max']:.4g}")
     axes.axvline(summary["lambda_min"], color="C2", linestyle=":", label=f"λ_min ≈ {summary['lambda_min']:.4g}")
@@ -87,26 +85,30 @@ def plot_spectrum(result, path, log_y=False, title=None):
 
 
 def spectrum_report(model, x, y, out, num_probes=10, lanczos_steps=40, points=None, sigma=None,
-                    curvature="hessian", seed=0, log_y=False, batch_size=None):
+                    curvature="hessian", seed=0, log_y=False, batch_size=None, zero_band=None):
     """Estimate the spectral density, draw DIR/spectrum.png, write DIR/spectrum.md and
     DIR/spectrum.json; returns ``(report_dict, markdown)``.
 
     ``points`` is the number of grid points (``None``: the density's default); the
     other arguments are :func:`~keras_optlab.curvature.hessian_spectral_density`'s
     (``batch_size``: the matrix of the mean loss over all of ``x``, that many samples at
-    a time).
+    a time; ``zero_band``: k of the near-zero band |θ| ≤ kσ, ``None``: the density's
+    default :data:`~keras_optlab.curvature.density.ZERO_BAND`).
     """
     from keras_optlab.curvature import hessian_spectral_density
+    from keras_optlab.curvature.density import ZERO_BAND
 
+    zero_band = ZERO_BAND if zero_band is None else zero_band
     check_batch(x, y, model)
     result = hessian_spectral_density(model, x, y, num_probes=num_probes, lanczos_steps=lanczos_steps, grid=points,
-                                      sigma=sigma, curvature=curvature, seed=seed, batch_size=batch_size)
+                                      sigma=sigma, curvature=curvature, seed=seed, batch_size=batch_size,
+                                      zero_band=zero_band)
     summary = result.summary
     matrix = MATRIX_NAMES[result.curvature]
-    title = (f"{model.name}: eigenvalue density of the {matrix}\n"
-             f"n = {result.num_parameters} parameters, {len(x)} samples"
-             + (f" (batches of {batch_size})" if batch_size else "") + "; SLQ, {summary['num_probes']} probes × "
-             f"{summary['lanczos_steps']} Lanczos steps, σ = {result.sigma:.3g}")
+    title = (f"{model.name}: eigenvalue density of the {matrix}, n = {result.num_parameters} parameters\n"
+             f"{len(x)} samples" + (f" (batches of {batch_size})" if batch_size else "")
+             + f"; SLQ, {summary['num_probes']} probes × {summary['lanczos_steps']} Lanczos steps, "
+             f"kernel σ = {result.sigma:.3g}")
     os.makedirs(out, exist_ok=True)
     figure = plot_spectrum(result, os.path.join(out, "spectrum.png"), log_y=log_y, title=title)
     report = {
@@ -117,7 +119,6 @@ def spectrum_report(model, x, y, out, num_probes=10, lanczos_steps=40, points=No
         "batch_size": batch_size,
         "sigma": result.sigma,
         **summary,
-        "near_zero_mass": near_zero_mass(result),
         "nodes": [t.tolist() for t in result.nodes],
         "weights": [w.tolist() for w in result.weights],
         "figure": figure,
@@ -130,8 +131,10 @@ def spectrum_report(model, x, y, out, num_probes=10, lanczos_steps=40, points=No
         f"| parameters n | {result.num_parameters} |",
         f"| λ_max (largest Ritz value) | {summary['lambda_max']:.6g} |",
         f"| λ_min (smallest Ritz value) | {summary['lambda_min']:.6g} |",
-        f"| Ritz weight at θ < 0 (negative_mass) | {summary['negative_mass']:.4g} |",
-        f"| Ritz weight at \\|θ\\| ≤ σ (indistinguishable from 0) | {report['near_zero_mass']:.4g} |",
+        f"| Ritz weight at θ < −kσ (negative_mass), k = {summary['zero_band']:g} | {summary['negative_mass']:.4g} |",
+        f"| Ritz weight at \\|θ\\| ≤ kσ = {summary['zero_threshold']:.3g} (near_zero_mass: not distinguishable "
+        f"from 0) | {summary['near_zero_mass']:.4g} |",
+        f"| Ritz weight at θ > kσ (positive_mass) | {summary['positive_mass']:.4g} |",
         f"| trace estimate n·mean Σ τⱼθⱼ | {summary['trace_estimate']:.6g} ± {summary['trace_standard_error']:.2g} |",
         f"| probes × Lanczos steps | {summary['num_probes']} × {summary['lanczos_steps']} |",
         f"| kernel width σ | {result.sigma:.3g} |",

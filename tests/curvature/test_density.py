@@ -1,13 +1,16 @@
 """hessian_spectral_density (stochastic Lanczos quadrature) against numpy.linalg.eigh of
-the exact Hessian of a 4 → 10 (tanh) → 3 float64 MLP (83 parameters); the shared
-lanczos() against a matrix whose quadrature is known."""
+the exact Hessian of a 4 → 10 (tanh) → 3 float64 MLP (83 parameters); its negative,
+near-zero and positive masses on a model whose Hessian is positive semi-definite by
+design and on matrices with designed spectra; the shared lanczos() against a matrix
+whose quadrature is known."""
 
 import keras
 import numpy as np
 import pytest
 
 from keras_optlab import curvature
-from keras_optlab.curvature.density import DEFAULT_POINTS, gaussian_density
+from keras_optlab.curvature.density import DEFAULT_POINTS, ZERO_BAND, estimate_density, gaussian_density
+from keras_optlab.curvature.operators import DenseOperator
 from tests.curvature import exact
 from tests.curvature.exact import float64
 
@@ -88,15 +91,113 @@ def test_full_steps_find_the_extreme_eigenvalues_and_the_negative_fraction(spect
     scale = np.abs(eigenvalues).max()
     np.testing.assert_allclose(result.summary["lambda_max"], eigenvalues[-1], atol=exact.rtol(1e-9) * scale)
     np.testing.assert_allclose(result.summary["lambda_min"], eigenvalues[0], atol=exact.rtol(1e-9) * scale)
-    # Mass at negative nodes: per probe Σ_{λ<0} (uᵀv)², whose mean is the fraction of
-    # negative eigenvalues (the spectrum has no eigenvalue within 1e-6 of 0, so no Ritz
-    # value changes sign by rounding).
+    # The three masses at nodes θ < −kσ, |θ| ≤ kσ, θ > kσ (k = 3 by default): per probe
+    # Σ (uᵀv)² over the eigenvalues in each range, whose means are the fractions of the
+    # eigenvalues there (no eigenvalue within 1e-6 of 0 or of ±kσ, so no Ritz value
+    # changes range by rounding).
+    summary = result.summary
+    threshold = ZERO_BAND * result.sigma
+    assert summary["zero_band"] == ZERO_BAND and summary["zero_threshold"] == pytest.approx(threshold, rel=1e-15)
     assert np.abs(eigenvalues).min() > 1e-6 * scale
-    fraction = np.mean(eigenvalues < 0)
-    assert 0.05 < fraction < 0.95
-    per_probe = np.array([w[t < 0].sum() for t, w in zip(result.nodes, result.weights)])
-    assert result.summary["negative_mass"] == pytest.approx(per_probe.mean(), rel=1e-12)
-    _within(per_probe, fraction)
+    assert np.abs(np.abs(eigenvalues) - threshold).min() > 1e-6 * scale
+    below, near, above = eigenvalues < -threshold, np.abs(eigenvalues) <= threshold, eigenvalues > threshold
+    assert 0.05 < below.mean() < 0.95 and near.mean() > 0.05 and above.mean() > 0.05
+    for key, band, in_range in [("negative_mass", below, lambda t: t < -threshold),
+                                ("near_zero_mass", near, lambda t: np.abs(t) <= threshold),
+                                ("positive_mass", above, lambda t: t > threshold)]:
+        per_probe = np.array([w[in_range(t)].sum() for t, w in zip(result.nodes, result.weights)])
+        assert summary[key] == pytest.approx(per_probe.mean(), rel=1e-12), key
+        _within(per_probe, band.mean())
+    assert summary["negative_mass"] + summary["near_zero_mass"] + summary["positive_mass"] == pytest.approx(1.0, abs=1e-12)
+    # masses(0) is the plain split at 0: the fraction of negative eigenvalues.
+    negative_nodes = np.array([w[t < 0].sum() for t, w in zip(result.nodes, result.weights)])
+    assert result.masses(0.0)[0] == pytest.approx(negative_nodes.mean(), rel=1e-12)
+    _within(negative_nodes, np.mean(eigenvalues < 0))
+    assert result.masses() == (summary["negative_mass"], summary["near_zero_mass"], summary["positive_mass"])
+
+
+def _rank_deficient_least_squares(seed=0):
+    """A float64 linear model 10 → 3 under the mean squared error on 6 samples: H =
+    (2/(6·3)) [X 1]ᵀ[X 1] ⊗ I₃ (33 parameters), positive semi-definite, rank 18: 15
+    exact zero eigenvalues, the rest from eigh of the 11 × 11 factor."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((6, 10)), rng.standard_normal((6, 3))
+    model = keras.Sequential([keras.Input((10,), dtype="float64"),
+                              keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotNormal(0),
+                                                 dtype="float64")])
+    model.compile(loss=exact.mse)
+    design = np.hstack([x, np.ones((6, 1))])
+    # Parameters in Keras' order: the kernel (10, 3) row-major, then the bias (3,).
+    factor = 2.0 * design.T @ design / (6 * 3)
+    eigenvalues = np.sort(np.repeat(np.linalg.eigvalsh(factor), 3))
+    return model, x, y, eigenvalues
+
+
+def test_positive_semi_definite_hessian_has_no_negative_mass():
+    model, x, y, eigenvalues = _rank_deficient_least_squares()
+    assert eigenvalues.size == 33 and np.sum(np.abs(eigenvalues) < 1e-12 * eigenvalues.max()) == 15
+    result = curvature.hessian_spectral_density(model, x, y, num_probes=20, lanczos_steps=33, seed=0)
+    summary = result.summary
+    # H ⪰ 0: every Ritz value is ≥ 0 up to rounding (Cauchy interlacing) — none below
+    # −kσ, whatever the rounding puts on either side of the 15 zero eigenvalues.
+    assert min(t.min() for t in result.nodes) > -exact.rtol(1e-12) * summary["lambda_max"]
+    assert summary["negative_mass"] == 0.0
+    threshold = summary["zero_threshold"]
+    assert np.abs(np.abs(eigenvalues) - threshold).min() > 1e-6 * eigenvalues.max()
+    near = np.array([w[np.abs(t) <= threshold].sum() for t, w in zip(result.nodes, result.weights)])
+    assert summary["near_zero_mass"] == pytest.approx(near.mean(), rel=1e-12)
+    _within(near, np.mean(np.abs(eigenvalues) <= threshold))
+    assert summary["positive_mass"] == pytest.approx(1.0 - summary["near_zero_mass"], abs=1e-12)
+
+
+@pytest.mark.tensorflow_only
+def test_weight_at_negative_nodes_is_not_negative_curvature():
+    # Why negative_mass stops at −kσ: on the PSD Hessian above, rounding leaves the Ritz
+    # value of the zero eigenspace a hair below 0 for some probes, and the plain split at 0
+    # counts it (measured on TensorFlow's CPU kernels: 0.249 of the weight).
+    model, x, y, _ = _rank_deficient_least_squares()
+    result = curvature.hessian_spectral_density(model, x, y, num_probes=20, lanczos_steps=33, seed=0)
+    assert result.masses(0.0)[0] > 0.1 and result.summary["negative_mass"] == 0.0
+
+
+def test_designed_spectrum_splits_into_negative_near_zero_and_positive():
+    # 100 eigenvalues: 10 in [−1, −0.5], 30 exact zeros, 20 in ±1e-4 (of either sign,
+    # inside the band kσ = 3 · 0.01 · 4 = 0.12: not distinguishable from 0), 40 in [0.2, 3].
+    rng = np.random.default_rng(3)
+    eigenvalues = np.concatenate([rng.uniform(-1.0, -0.5, 10), np.zeros(30), rng.uniform(-1e-4, 1e-4, 20),
+                                  rng.uniform(0.2, 3.0, 40)])
+    eigenvalues[[0, -1]] = -1.0, 3.0  # the ends: σ = 1% of the range, 0.04
+    basis, _ = np.linalg.qr(rng.standard_normal((100, 100)))
+    op = DenseOperator(basis @ np.diag(eigenvalues) @ basis.T)
+    # 100 steps reach every distinct eigenvalue a probe sees (Lanczos stops at the 71st).
+    result = estimate_density(op, num_probes=30, lanczos_steps=100, seed=0)
+    summary = result.summary
+    assert result.curvature is None and result.sigma == pytest.approx(0.04, rel=1e-9)
+    assert summary["zero_threshold"] == pytest.approx(0.12, rel=1e-9)
+    for key, expected, in_range in [("negative_mass", 0.1, lambda t: t < -0.12),
+                                    ("near_zero_mass", 0.5, lambda t: np.abs(t) <= 0.12),
+                                    ("positive_mass", 0.4, lambda t: t > 0.12)]:
+        per_probe = np.array([w[in_range(t)].sum() for t, w in zip(result.nodes, result.weights)])
+        assert summary[key] == pytest.approx(per_probe.mean(), rel=1e-12), key
+        _within(per_probe, expected)
+    # The split at 0 also counts the band's 9 small negative eigenvalues (0.09 expected)
+    # and, on the probes where rounding leaves the zero eigenspace's Ritz value (weight
+    # ~0.3) a hair below 0, the exact zeros (here 0.35 in all, against 0.109).
+    assert np.sum((eigenvalues < 0) & (eigenvalues > -1e-4)) == 9
+    negative_nodes = np.array([w[t < 0].sum() for t, w in zip(result.nodes, result.weights)])
+    assert result.masses(0.0)[0] == pytest.approx(negative_nodes.mean(), rel=1e-12)
+    assert negative_nodes.mean() > summary["negative_mass"] + 0.05
+    # k is an argument: with k = 0 the band holds only exact zeros (to rounding: none).
+    narrow = estimate_density(op, num_probes=3, lanczos_steps=100, seed=0, zero_band=0.0)
+    assert narrow.summary["zero_threshold"] == 0.0
+    assert narrow.summary["negative_mass"] == pytest.approx(narrow.masses(0.0)[0], rel=1e-12)
+    assert narrow.masses(0.0)[0] == pytest.approx(
+        np.mean([w[t < 0].sum() for t, w in zip(narrow.nodes, narrow.weights)]), rel=1e-12)
+
+
+def test_estimate_density_refuses_what_is_not_an_operator():
+    with pytest.raises(TypeError, match="`op` must be a keras_optlab.curvature.operators.LinearOperator"):
+        estimate_density(np.eye(3))
 
 
 def test_density_is_the_gaussian_mixture_of_the_nodes_and_integrates_to_one(spectrum):
@@ -127,6 +228,7 @@ def test_gauss_newton_density_has_no_negative_mass(spectrum):
     assert result.curvature == "gauss_newton"
     # G = JᵀH_LJ is positive semi-definite: Ritz values ≥ −(rounding) · λ_max.
     assert result.summary["lambda_min"] > -exact.rtol(1e-10) * result.summary["lambda_max"]
+    assert result.summary["negative_mass"] == 0.0
 
 
 def test_lanczos_nodes_and_weights_are_gauss_quadrature():
@@ -168,6 +270,9 @@ def test_lanczos_nodes_and_weights_are_gauss_quadrature():
         ({"seed": 0.5}, TypeError, "seed=0.5"),
         ({"probe": "uniform"}, ValueError, "probe='uniform'"),
         ({"sample_weight": "w"}, TypeError, "sample_weight='w'"),
+        ({"zero_band": -1.0}, ValueError, "zero_band=-1.0"),
+        ({"zero_band": "wide"}, TypeError, "zero_band='wide'"),
+        ({"zero_band": float("inf")}, ValueError, "zero_band=inf"),
     ],
 )
 def test_bad_arguments_name_themselves(spectrum, kwargs, error, echo):
