@@ -74,18 +74,20 @@ def gradient_curvature(model, x, y=None, learning_rate=None, sample_weight=None,
         # gᵀg and gᵀHg are float64 sums: non-finite exactly when g or H g has a
         # non-finite entry (or they overflow float64).
         refuse_nonfinite(what, model, loss, math.isfinite(g_norm_sq), math.isfinite(ghg), "Hessian-vector product H g (gᵀHg)")
-        return _report(loss, g_norm_sq, ghg, learning_rate)
+        return curvature_report(loss, g_norm_sq, ghg, learning_rate)
     loss, g = op.loss_and_gradient()
     if not per_layer:
-        return _report(loss, float(g @ g), float(g @ op.matvec(g)), learning_rate)
+        return curvature_report(loss, float(g @ g), float(g @ op.matvec(g)), learning_rate)
     reports = {}
     for name, block in op.per_layer().items():
         g_block = g[block.keep]
-        reports[name] = _report(loss, float(g_block @ g_block), float(g_block @ block.matvec(g_block)), learning_rate)
+        reports[name] = curvature_report(loss, float(g_block @ g_block), float(g_block @ block.matvec(g_block)), learning_rate)
     return reports
 
 
-def _report(loss, g_norm_sq, ghg, learning_rate):
+def curvature_report(loss, g_norm_sq, ghg, learning_rate):
+    """The report of :func:`gradient_curvature` from its numbers (``learning_rate``: None
+    leaves ``predicted_change`` out)."""
     # Only finite inputs reach here (refuse_nonfinite, the operator's checks): gᵀHg ≤ 0 is a
     # real non-positive curvature, for which no step size along −g is too large.
     report = {

@@ -411,6 +411,63 @@ def _all_finite(tensors):
     return ops.all(ops.stack([ops.all(ops.isfinite(t)) for t in tensors]))
 
 
+def sum_dtype():
+    """The dtype of the traced functions' dot products and Lanczos vectors: float64,
+    except on JAX outside its 64-bit mode, which has no float64 (it would truncate to
+    float32 with a warning at every call): float32 there."""
+    if keras.backend.backend() == "jax":
+        jax = sys.modules.get("jax")
+        if jax is not None and not jax.config.jax_enable_x64:
+            return "float32"
+    return "float64"
+
+
+def lanczos_steps(product, variables, v0, steps, dtype):
+    """``steps`` steps of :func:`keras_optlab.curvature.spectrum.lanczos` from ``v0``,
+    traced (unrolled): the same recurrence, full reorthogonalization twice, vectors in
+    ``dtype``; ``product(vectors)`` → H ``vectors`` (lists shaped like ``variables``).
+
+    Returns ``(alphas, betas, basis, finite)``: the ``steps`` diagonal and off-diagonal
+    entries of T (β of the last step included), the ``steps`` × n basis Q (rows qⱼ) and
+    whether each product H qⱼ was finite. No early stop inside the trace: the caller
+    reads the Ritz pairs step by step and stops where :func:`lanczos` would. After an
+    invariant subspace (β below the dtype's smallest normal number) the next rows
+    are 0, so every later entry is 0 and finite."""
+    tiny = float(np.finfo(dtype).tiny)
+    q = v0 / ops.sqrt(ops.sum(v0 * v0))
+    basis, alphas, betas, finite = [q], [], [], []
+    for j in range(steps):
+        w = _flat(product(_unflat(q, variables)), dtype)
+        finite.append(ops.all(ops.isfinite(w)))
+        alpha = ops.sum(w * q)
+        w = w - alpha * q
+        if j > 0:
+            w = w - betas[-1] * basis[-2]
+        rows = ops.stack(basis)
+        for _ in range(2):  # twice is enough (Kahan–Parlett)
+            w = w - ops.matmul(ops.matmul(rows, w[:, None])[:, 0][None, :], rows)[0]
+        beta = ops.sqrt(ops.sum(w * w))
+        alphas.append(alpha)
+        betas.append(beta)
+        if j + 1 < steps:
+            q = ops.where(beta > tiny, w / ops.maximum(beta, tiny), ops.zeros_like(w))
+            basis.append(q)
+    return ops.stack(alphas), ops.stack(betas), ops.stack(basis), ops.stack(finite)
+
+
+def _flat(tensors, dtype):
+    return ops.concatenate([ops.reshape(ops.cast(t, dtype), (-1,)) for t in tensors], axis=0)
+
+
+def _unflat(vector, variables):
+    out, start = [], 0
+    for v in variables:
+        size = int(np.prod(v.shape))
+        out.append(ops.cast(ops.reshape(vector[start : start + size], tuple(v.shape)), v.dtype))
+        start += size
+    return out
+
+
 def _signature(x, y, sample_weight):
     """The structure, rank and dtype of every array of a (converted) batch."""
     key = []
@@ -644,14 +701,33 @@ class _ModelOracle:
             finite = ops.stack([ops.all(ops.isfinite(loss)), ops.convert_to_tensor(True), _all_finite(result)])
             return result, finite, loss
 
-        def curvature(x, y, sample_weight):
-            # Dot products in float64 whatever the variables' dtype: gᵀg and gᵀHg are
-            # sums of up to millions of terms.
-            loss, grads, hg = autodiff.hvp(*closure(x, y, sample_weight), lambda grads: grads)
-            g64 = [ops.cast(g, "float64") for g in grads]
+        def along_gradient(loss, grads, hg):
+            # Dot products in float64 whatever the variables' dtype (sum_dtype: float32 on
+            # JAX without 64-bit mode): gᵀg and gᵀHg are sums of up to millions of terms.
+            dtype = sum_dtype()
+            g64 = [ops.cast(g, dtype) for g in grads]
             g_norm_sq = sum(ops.sum(g * g) for g in g64)
-            ghg = sum(ops.sum(g * ops.cast(h, "float64")) for g, h in zip(g64, hg))
-            return ops.cast(loss, "float64"), g_norm_sq, ghg
+            ghg = sum(ops.sum(g * ops.cast(h, dtype)) for g, h in zip(g64, hg))
+            return ops.cast(loss, dtype), g_norm_sq, ghg
+
+        def curvature(x, y, sample_weight):
+            return along_gradient(*autodiff.hvp(*closure(x, y, sample_weight), lambda grads: grads))
+
+        def measurement(x, y, sample_weight, start, coefficients, steps):
+            # CurvatureMonitor's measurement in one trace: (loss, gᵀg, gᵀHg) as
+            # `curvature`, and `steps` Lanczos steps from v0 = coefficientsᵀ start (the
+            # previous measurement's Ritz vector, formed here on the device). The gradient
+            # is linearized once; each of the steps + 1 products reuses its forward and
+            # backward pass. Returns one vector [loss, gᵀg, gᵀHg, α₁…, β₁…, finite₁…]
+            # (one transfer to the host) and the basis (kept on the device).
+            loss_fn, variables = closure(x, y, sample_weight)
+            loss, grads, product = autodiff.linearized_gradient(loss_fn, variables)
+            dtype = sum_dtype()
+            head = along_gradient(loss, grads, product(grads))
+            v0 = ops.matmul(ops.cast(coefficients, dtype)[None, :], ops.cast(start, dtype))[0]
+            alphas, betas, basis, finite = lanczos_steps(product, variables, v0, steps, dtype)
+            numbers = ops.concatenate([ops.stack(list(head)), alphas, betas, ops.cast(finite, dtype)])
+            return numbers, basis
 
         def split_at_outputs(x, y, sample_weight):
             return split_loss(model_ref(), x, y, sample_weight, self.link, training=False)
@@ -685,7 +761,26 @@ class _ModelOracle:
         self.curvature = _PerSignature(curvature, state, autodiff)  # fused: one batch, one device only
         self._gauss_newton = _PerSignature(gauss_newton, state, autodiff, "product", model_ref)
         self._fisher = _PerSignature(fisher, state, autodiff, "product", model_ref)
+        self._measurement = measurement
+        self._measurements = {}  # Lanczos steps → fused: one batch, one device only
+        self._state, self._autodiff = state, autodiff
         self.model_ref = model_ref
+
+    def measurement(self, steps):
+        """CurvatureMonitor's fused measurement with ``steps`` Lanczos steps, a function
+        of ``(x, y, sample_weight, start, coefficients)`` (start: ``steps`` × n,
+        coefficients: ``steps``, both in :func:`sum_dtype`) returning ``(numbers, basis)``
+        — see :func:`keras_optlab.curvature.spectrum.gradient_curvature_and_lambda_max`.
+        Compiled once per batch signature and step count."""
+        function = self._measurements.get(steps)
+        if function is None:
+            measurement = self._measurement
+
+            def fixed_steps(x, y, sample_weight, start, coefficients):
+                return measurement(x, y, sample_weight, start, coefficients, steps)
+
+            function = self._measurements[steps] = _PerSignature(fixed_steps, self._state, self._autodiff)
+        return function
 
     def gauss_newton(self, x, y, sample_weight, vectors):
         if self.link is _UNSET:

@@ -22,11 +22,15 @@ Both take ``curvature="gauss_newton"`` or ``"fisher"`` (G or F in place of H, se
 """
 
 import collections
+import math
 
 import numpy as np
+from keras import ops
 
 from keras_optlab import _checks
+from keras_optlab.curvature.along_gradient import curvature_report
 from keras_optlab.curvature.operators import CurvatureOperator, blocks_of, layer_blocks
+from keras_optlab.curvature.oracle import check_batch, model_oracle, refuse_nonfinite, sum_dtype
 
 
 def _start_vector(op, seed, initial_vector):
@@ -117,6 +121,17 @@ def lanczos(matvec, v0, steps, done=None, rng=None):
     return Tridiagonal(theta, s, basis[: len(alphas)], len(alphas))
 
 
+def _converged(theta, s, beta, k, tol):
+    """Whether each of the top ``k`` Ritz values θ (of T's eigenpairs ``theta``, ``s``)
+    has residual ‖H y − θ y‖ = |β sⱼ| ≤ tol · max(|θ₁|, tiny), or the Krylov space is
+    invariant (β ≤ 1e-12 · max(|θ₁|, tiny)); never before k steps."""
+    if theta.size < k:
+        return False
+    top = np.argsort(theta)[::-1][:k]
+    scale = max(abs(theta[top[0]]), np.finfo(np.float64).tiny)
+    return bool(np.all(np.abs(beta * s[-1, top]) <= tol * scale) or beta <= 1e-12 * scale)
+
+
 def _lanczos(matvec, n, k, max_iterations, tol, v0, rng):
     """Top-k Ritz pairs of a symmetric operator by :func:`lanczos`.
 
@@ -126,11 +141,7 @@ def _lanczos(matvec, n, k, max_iterations, tol, v0, rng):
     """
 
     def done(theta, s, beta):
-        if theta.size < k:
-            return False
-        top = np.argsort(theta)[::-1][:k]
-        scale = max(abs(theta[top[0]]), np.finfo(np.float64).tiny)
-        return bool(np.all(np.abs(beta * s[-1, top]) <= tol * scale) or beta <= 1e-12 * scale)
+        return _converged(theta, s, beta, k, tol)
 
     result = lanczos(matvec, v0, max_iterations, done, rng)
     top = np.argsort(result.ritz_values)[::-1][:k]
@@ -285,6 +296,71 @@ def top_eigenvalues(
         values = np.asarray(values, dtype=np.float64)
         results[name] = (values, [block.split(v) for v in vectors]) if return_eigenvectors else values
     return results if per_layer else results[None]
+
+
+WarmStart = collections.namedtuple("WarmStart", ["basis", "coefficients"])
+WarmStart.__doc__ = """The Ritz vector y = Qᵀs of a :func:`gradient_curvature_and_lambda_max`
+call, kept as its Lanczos basis Q (a backend tensor, on the device) and the
+coefficients s (NumPy): the next call forms y where Q is."""
+
+
+def gradient_curvature_and_lambda_max(model, x, y=None, sample_weight=None, max_iterations=5, tol=1e-6, seed=0,
+                                      warm_start=None, what="keras_optlab.curvature.gradient_curvature_and_lambda_max"):
+    """:func:`~keras_optlab.curvature.gradient_curvature` and λ_max of
+    :func:`top_eigenvalues` on one batch, in one compiled call: what
+    :class:`~keras_optlab.callbacks.CurvatureMonitor` measures.
+
+    The same numbers as ``gradient_curvature(model, x, y)`` and ``top_eigenvalues(model,
+    x, y, max_iterations=max_iterations, tol=tol, initial_vector=y₀)`` (y₀ the previous
+    call's Ritz vector, or the random start of ``seed``) up to rounding, for less: the
+    gradient is linearized once (the forward and backward pass are not repeated for
+    each of the ``max_iterations + 1`` products; :mod:`keras_optlab.curvature.autodiff`),
+    the Lanczos recurrence (:func:`lanczos`, unrolled) runs in the same trace, and one
+    small vector (the loss, gᵀg, gᵀHg and T's entries) comes back to the host, where
+    T's Ritz values are read step by step and the iteration "stops" where
+    :func:`lanczos` would. The basis stays on the device: ``warm_start`` (a
+    :class:`WarmStart` returned by the previous call, or ``None``) starts the next call
+    from the Ritz vector without a transfer. Vectors in float64 (float32 on JAX
+    outside its 64-bit mode). One batch on one device only: ``x`` arrays (no
+    ``batch_size``) and no ``tf.distribute`` strategy — the callers check.
+
+    Returns:
+        ``(report, lambda_max, warm_start)``: the dict of ``gradient_curvature`` (loss,
+        g_norm_sq, gHg, critical_learning_rate), λ_max (a float) and the
+        :class:`WarmStart` of the next call.
+
+    Raises:
+        NonFiniteError: as ``gradient_curvature`` and ``top_eigenvalues`` do (the loss,
+            the gradient, H g or a product H qⱼ of the steps read is not finite).
+    """
+    oracle = model_oracle(model, what)
+    x, y, sample_weight = check_batch(x, y, sample_weight)
+    max_iterations = _checks.integer("max_iterations", max_iterations, low=1)
+    n = int(sum(int(np.prod(v.shape)) for v in model.trainable_variables))
+    steps = min(max_iterations, n)
+    dtype = sum_dtype()
+    if not isinstance(warm_start, WarmStart) or tuple(warm_start.basis.shape) != (steps, n):
+        start = np.zeros((steps, n))
+        start[0] = np.random.default_rng(seed).standard_normal(n)  # as top_eigenvalues' first start
+        basis, coefficients = ops.convert_to_tensor(start, dtype=dtype), np.eye(steps)[0]
+    else:
+        basis, coefficients = warm_start
+    numbers, basis = oracle.measurement(steps)(x, y, sample_weight, basis, ops.convert_to_tensor(coefficients, dtype=dtype))
+    numbers = np.asarray(ops.convert_to_numpy(numbers), dtype=np.float64)
+    loss, g_norm_sq, ghg = (float(t) for t in numbers[:3])
+    alphas, betas, finite = numbers[3 : 3 + steps], numbers[3 + steps : 3 + 2 * steps], numbers[3 + 2 * steps :]
+    refuse_nonfinite(what, model, loss, math.isfinite(g_norm_sq), math.isfinite(ghg), "Hessian-vector product H g (gᵀHg)")
+    for j in range(steps):
+        if not finite[j]:
+            refuse_nonfinite(what, model, loss, True, False)
+        tri = np.diag(alphas[: j + 1]) + np.diag(betas[:j], 1) + np.diag(betas[:j], -1)
+        theta, s = np.linalg.eigh(tri)
+        if _converged(theta, s, betas[j], 1, tol):
+            break
+    top = int(np.argmax(theta))
+    coefficients = np.zeros(steps)
+    coefficients[: theta.size] = s[:, top]
+    return curvature_report(loss, g_norm_sq, ghg, None), float(theta[top]), WarmStart(basis, coefficients)
 
 
 # Hutchinson's and Hutch++ trace estimators live in estimators.py; their names stay

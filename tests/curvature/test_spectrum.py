@@ -115,3 +115,28 @@ def test_numpy_scalars_are_accepted(mlp_hessian):
     model, x, y, hessian = mlp_hessian
     values = curvature.top_eigenvalues(model, x, y, k=np.int64(2), tol=np.float32(1e-8), max_iterations=np.int32(26))
     np.testing.assert_allclose(values, np.sort(np.linalg.eigvalsh(hessian))[::-1][:2], rtol=exact.rtol(1e-6))
+
+
+def test_fused_measurement_equals_gradient_curvature_and_top_eigenvalues(mlp_hessian):
+    # CurvatureMonitor's one-call measurement (one linearized gradient, the Lanczos steps
+    # in the same trace) against the separate functions and the exact Hessian: the same
+    # recurrence from the same start, so equal up to float64 rounding of the products.
+    from keras_optlab.curvature.spectrum import gradient_curvature_and_lambda_max
+
+    model, x, y, hessian = mlp_hessian
+    report, lam, warm = gradient_curvature_and_lambda_max(model, x, y, max_iterations=5, seed=3)
+    expected = curvature.gradient_curvature(model, x, y)
+    for key in ("loss", "g_norm_sq", "gHg", "critical_learning_rate"):
+        np.testing.assert_allclose(report[key], expected[key], rtol=exact.rtol(1e-10), err_msg=key)
+    separate = curvature.top_eigenvalues(model, x, y, max_iterations=5, tol=1e-6, seed=3)
+    np.testing.assert_allclose(lam, separate[0], rtol=exact.rtol(1e-10))
+    # Warm-started from the kept Ritz vector (formed on the device): λ_max climbs to the
+    # exact top eigenvalue within a few calls, as top_eigenvalues does from that vector.
+    vector = np.asarray(warm.coefficients) @ np.asarray(ops.convert_to_numpy(warm.basis))
+    _, lam_2, warm = gradient_curvature_and_lambda_max(model, x, y, max_iterations=5, warm_start=warm)
+    again = curvature.top_eigenvalues(model, x, y, max_iterations=5, tol=1e-6, initial_vector=vector)
+    np.testing.assert_allclose(lam_2, again[0], rtol=exact.rtol(1e-9))
+    top = np.linalg.eigvalsh(hessian)[-1]
+    for _ in range(20):
+        _, lam_2, warm = gradient_curvature_and_lambda_max(model, x, y, max_iterations=5, warm_start=warm)
+    np.testing.assert_allclose(lam_2, top, rtol=exact.rtol(1e-8))

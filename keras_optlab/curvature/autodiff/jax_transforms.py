@@ -46,6 +46,27 @@ def hvp(loss_fn, variables, make_vectors):
     return loss, grads, hv
 
 
+def linearized_gradient(loss_fn, variables):
+    """``(loss, grads, product)``: the gradient at the variables' values and
+    ``product(vectors)`` → H ``vectors`` there, for as many vectors as wanted.
+
+    ``jax.linearize`` of the gradient: one forward and backward pass whose residuals
+    are kept; each product evaluates only the linear (tangent) part."""
+    f = _pure(loss_fn, variables)
+    values = _values(variables)
+
+    def gradient_and_loss(values):
+        loss, grads = jax.value_and_grad(f)(values)
+        return grads, loss
+
+    grads, linear, loss = jax.linearize(gradient_and_loss, values, has_aux=True)
+
+    def product(vectors):
+        return linear([jnp.asarray(v, dtype=w.dtype) for v, w in zip(vectors, values)])
+
+    return loss, grads, product
+
+
 def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
     outputs_of = _pure(outputs_fn, variables, name=None)
     values = _values(variables)

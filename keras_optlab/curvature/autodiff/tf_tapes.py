@@ -55,6 +55,26 @@ def hvp(loss_fn, variables, make_vectors):
     return loss, grads, outer.gradient(dot, sources, unconnected_gradients=ZERO)
 
 
+def linearized_gradient(loss_fn, variables):
+    """``(loss, grads, product)``: the gradient at the variables' values and
+    ``product(vectors)`` → H ``vectors`` there, for as many vectors as wanted.
+
+    One forward and backward pass, recorded on a persistent outer tape; each product is
+    one more backward pass through the recorded gradient, (∂g/∂θ)ᵀv = H v (H is
+    symmetric), without running the forward pass again."""
+    sources = _tensors(variables)
+    with _keras_hooks.differentiable_moments(), tf.GradientTape(persistent=True) as outer:
+        with tf.GradientTape() as inner:
+            loss = scalar_loss(loss_fn())
+        grads = inner.gradient(loss, sources, unconnected_gradients=ZERO)
+
+    def product(vectors):
+        vectors = [tf.stop_gradient(tf.cast(v, s.dtype)) for v, s in zip(vectors, sources)]
+        return outer.gradient(grads, sources, output_gradients=vectors, unconnected_gradients=ZERO)
+
+    return loss, grads, product
+
+
 def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
     # J v forward, H_L (J v) by double backprop through the loss of z alone, Jᵀ(·) back.
     # Differentiable moments here too: only first derivatives of outputs_fn are taken, but

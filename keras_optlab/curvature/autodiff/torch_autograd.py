@@ -52,6 +52,30 @@ def hvp(loss_fn, variables, make_vectors):
     return loss.detach(), [g.detach() for g in grads], list(hv)
 
 
+def linearized_gradient(loss_fn, variables):
+    """``(loss, grads, product)``: the gradient at the variables' values and
+    ``product(vectors)`` → H ``vectors`` there, for as many vectors as wanted.
+
+    The gradient's graph is kept (``create_graph=True``); each product is one backward
+    pass through it, (∂g/∂θ)ᵀv = H v (H is symmetric), without a new forward pass."""
+    sources = _sources(variables)
+    with torch.enable_grad():
+        loss = scalar_loss(loss_fn())
+        grads = zeros_for_none(_grad(loss, sources, create_graph=True), sources)
+    connected = [g for g in grads if g.requires_grad]
+
+    def product(vectors):
+        vectors = [torch.as_tensor(v, dtype=s.dtype).detach() for v, s in zip(vectors, sources)]
+        if not connected:  # the gradient does not depend on the weights: H = 0
+            return [torch.zeros_like(s) for s in sources]
+        pairs = [(g, v) for g, v in zip(grads, vectors) if g.requires_grad]
+        with torch.enable_grad():
+            hv = _grad([g for g, _ in pairs], sources, grad_outputs=[v for _, v in pairs], retain_graph=True)
+        return list(zeros_for_none(hv, sources))
+
+    return loss.detach(), [g.detach() for g in grads], product
+
+
 def gauss_newton_product(outputs_fn, output_loss_fn, variables, vectors):
     from keras import tree
 
