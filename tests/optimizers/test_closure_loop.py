@@ -149,15 +149,26 @@ def test_a_later_call_reuses_the_compiled_loop_and_continues_the_run(cls):
 
 @pytest.mark.parametrize("cls", LINE_SEARCH_OPTIMIZERS)
 def test_two_halves_equal_one_run(cls):
-    """10 + 10 steps (memory and last point carried over) = 20 steps."""
+    """10 + 10 steps of the same loss (memory and last point carried over, the compiled
+    loop reused) = 20 steps, to the bit."""
     var = variable(rosenbrock_start())
-    opt = cls()
-    opt.minimize(rosenbrock(var), [var], steps=10)
-    opt.minimize(rosenbrock(var), [var], steps=10)
+    opt, loss = cls(), rosenbrock(var)
+    opt.minimize(loss, [var], steps=10)
+    opt.minimize(loss, [var], steps=10)
     halves = np.asarray(ops.convert_to_numpy(var))
     var2 = variable(rosenbrock_start())
     cls().minimize(rosenbrock(var2), [var2], steps=20)
-    np.testing.assert_allclose(halves, ops.convert_to_numpy(var2), rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(halves, ops.convert_to_numpy(var2))
+    # A new loss function for the second half: the optimizer cannot know it is the same,
+    # so it evaluates it afresh at the last point (memory kept) in a newly compiled
+    # function. Equal up to that evaluation's rounding carried through 10 steps of
+    # Rosenbrock: 0 on TF 2.21, JAX, torch; 5.3e-13 (relative 5e-11) on TF 2.16.2, whose
+    # XLA rounds the separately compiled gradient differently (0 without XLA).
+    var3 = variable(rosenbrock_start())
+    opt = cls()
+    opt.minimize(rosenbrock(var3), [var3], steps=10)
+    opt.minimize(rosenbrock(var3), [var3], steps=10)
+    np.testing.assert_allclose(ops.convert_to_numpy(var3), halves, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("cls", LINE_SEARCH_OPTIMIZERS)
