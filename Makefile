@@ -28,11 +28,18 @@ test: test-tf test-jax test-torch test-min
 test-tf: $(STAMP)
 	$(PY) -m pytest -q $(XDIST) --durations=15
 
+# JAX's persistent compilation cache (in the virtualenv, shared by the workers): many tests
+# compile the same small programs (the same MLP's train step, the same update rule);
+# a cold cache already saves ~20% of the JAX pass (measured on a 190-test subset:
+# 97 s → 77 s on 2 cores). The compiled executables are the same, only not rebuilt.
+JAX_CACHE := JAX_COMPILATION_CACHE_DIR=$(abspath $(VENV))/jax-cache \
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
+
 test-jax: $(STAMP)
-	KERAS_BACKEND=jax JAX_ENABLE_X64=1 $(PY) -m pytest -q $(XDIST) -m backend_agnostic
+	KERAS_BACKEND=jax JAX_ENABLE_X64=1 $(JAX_CACHE) $(PY) -m pytest -q $(XDIST) -m backend_agnostic --durations=10
 
 test-torch: $(STAMP)
-	KERAS_BACKEND=torch $(PY) -m pytest -q $(XDIST) -m backend_agnostic
+	KERAS_BACKEND=torch $(PY) -m pytest -q $(XDIST) -m backend_agnostic --durations=10
 
 # The core suite once more at the declared minimum versions: .ci/minimum.txt pins every
 # floor of pyproject.toml (Python 3.11, keras 3.10.0, tensorflow 2.16.2, numpy 1.26.4,
@@ -44,8 +51,17 @@ PYTHON_MIN ?= $(shell command -v python3.11 2>/dev/null || echo $(PYTHON))
 VENV_MIN   ?= .venv-min
 PY_MIN     := $(VENV_MIN)/bin/python
 STAMP_MIN  := $(VENV_MIN)/.installed
-MIN_TESTS  := tests/optimizers tests/initializers tests/test_bad_inputs.py tests/test_tuning.py \
-              tests/workflows/test_saving.py tests/workflows/test_versions.py
+# What meets the Keras, TensorFlow, NumPy and keras-tuner APIs: Keras' own optimizer and
+# initializer suites over our classes, the book checks, the shared base, state loading,
+# the closure wing, the initializers that read fans, the bad-input table, tuning, saving
+# and the version check (not the rest of tests/optimizers and tests/initializers, which
+# exercise our own math on the same APIs: they run at the newest versions above).
+MIN_TESTS  := tests/optimizers/test_keras_suite.py tests/optimizers/test_book.py tests/optimizers/test_shared.py \
+              tests/optimizers/test_loaded_state.py tests/optimizers/test_closure_loop.py \
+              tests/optimizers/test_quasi_newton.py tests/optimizers/test_newton.py \
+              tests/initializers/test_keras_suite.py tests/initializers/test_variance_scaling.py \
+              tests/initializers/test_scaled.py tests/initializers/test_saving.py tests/test_bad_inputs.py \
+              tests/test_tuning.py tests/workflows/test_saving.py tests/workflows/test_versions.py
 
 $(PY_MIN):
 	$(PYTHON_MIN) -m venv $(VENV_MIN)
@@ -56,7 +72,7 @@ $(STAMP_MIN): pyproject.toml .ci/minimum.txt | $(PY_MIN)
 	touch $(STAMP_MIN)
 
 test-min: $(STAMP_MIN)
-	$(PY_MIN) -m pytest -q $(XDIST) -m "not slow" $(MIN_TESTS)
+	$(PY_MIN) -m pytest -q $(XDIST) -m "not slow" --durations=10 $(MIN_TESTS)
 
 clean:
 	rm -rf $(VENV) $(VENV_MIN) runs .pytest_cache .hypothesis

@@ -328,6 +328,7 @@ def _exploding_model():
     return model
 
 
+@pytest.mark.tensorflow_only  # the tuner's bookkeeping, no backend math: the search itself runs on every backend
 def test_every_trial_nan_raises_and_returns_no_best(tmp_path):
     """Keras Tuner marks a NaN-loss trial FAILED with score NaN but still ranks it: the
     'best' hyperparameters were a failed trial's and its model's weights all NaN."""
@@ -341,6 +342,7 @@ def test_every_trial_nan_raises_and_returns_no_best(tmp_path):
     assert result.best_hyperparameters is None and result.best_model is None
 
 
+@pytest.mark.tensorflow_only  # the tuner's bookkeeping, no backend math: the search itself runs on every backend
 def test_a_failed_or_nan_trial_is_never_the_best(tmp_path):
     x, y = _tiny_data()
     result = search_init(_tiny_model(), x, y, max_trials=2, epochs=1, directory=str(tmp_path), verbose=0)
@@ -353,6 +355,7 @@ def test_a_failed_or_nan_trial_is_never_the_best(tmp_path):
     assert result.best_hyperparameters.values == second.hyperparameters.values
 
 
+@pytest.mark.tensorflow_only  # the tuner's bookkeeping, no backend math: the search itself runs on every backend
 def test_a_retrained_best_model_that_diverges_is_not_returned(tmp_path, monkeypatch):
     x, y = _tiny_data()
     result = search_init(_tiny_model(), x, y, max_trials=1, epochs=1, directory=str(tmp_path), project_name="p",
@@ -406,6 +409,7 @@ def test_trials_is_an_attribute_as_documented(tmp_path):
     assert "trials:" in type(result).__doc__
 
 
+@pytest.mark.tensorflow_only  # the tuner's bookkeeping, no backend math: the search itself runs on every backend
 @pytest.mark.slow
 @pytest.mark.parametrize("tuner, budget", [("bayesian", {"max_trials": 2, "epochs": 1}), ("hyperband", {"epochs": 2})])
 def test_other_tuners_complete(tmp_path, tuner, budget):
@@ -418,6 +422,7 @@ def test_other_tuners_complete(tmp_path, tuner, budget):
     assert result.best_model.predict(x[:2], verbose=0).shape == (2, 2)
 
 
+@pytest.mark.tensorflow_only  # the tuner's bookkeeping, no backend math: the search itself runs on every backend
 def test_seed_fixes_the_sampled_values(tmp_path):
     """seed=0 too: Keras Tuner's oracle alone would treat 0 as no seed."""
     x, y = _tiny_data(n=16)
@@ -468,6 +473,7 @@ def test_search_digits_script_help(capsys):
     assert "--trials" in out and "default 24" in out and "tuning/results" in out
 
 
+@pytest.mark.tensorflow_only  # the tuner's bookkeeping, no backend math: the search itself runs on every backend
 @pytest.mark.slow
 def test_optlab_tune_writes_report(tmp_path, capsys):
     from keras_optlab.cli import main

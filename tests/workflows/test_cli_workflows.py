@@ -1,7 +1,9 @@
 """The ``optlab`` command as a user runs it (issue 22, item 8): a fresh process, on tiny
 models saved in ``tmp_path``, stdout and stderr pipes (as in a log file or CI).
 
-Every run uses the backend this suite runs on (``KERAS_BACKEND`` is inherited).
+Every run uses the backend this suite runs on (``KERAS_BACKEND`` is inherited); the
+curvature and spectrum of a saved model run on every backend, the argument-handling
+cases (one line and exit 2, plain progress lines) on TensorFlow only.
 """
 
 import json
@@ -105,6 +107,7 @@ def plain_models(tmp_path):
     return tmp_path
 
 
+@pytest.mark.tensorflow_only  # CLI argument handling, no backend math: the curvature/spectrum runs above take every backend
 def test_more_eigenvalues_than_parameters_is_one_line(plain_models):
     """`--k 5000` on 15 parameters (a ValueError traceback from top_eigenvalues before)."""
     d = plain_models
@@ -113,6 +116,7 @@ def test_more_eigenvalues_than_parameters_is_one_line(plain_models):
     assert not (d / "out").exists()
 
 
+@pytest.mark.tensorflow_only  # CLI argument handling, no backend math: the curvature/spectrum runs above take every backend
 def test_an_uncompiled_model_is_one_line(plain_models):
     """A model saved before compile() (a ValueError traceback from the curvature module before)."""
     d = plain_models
@@ -122,6 +126,7 @@ def test_an_uncompiled_model_is_one_line(plain_models):
     assert not (d / "out").exists()
 
 
+@pytest.mark.tensorflow_only  # CLI argument handling, no backend math: the curvature/spectrum runs above take every backend
 def test_race_takes_the_line_search_optimizers(tmp_path):
     """`--optimizers NonlinearCG LBFGS` (refused by argparse before, though the library's
     race takes them): they race, and the table and report hold them."""
@@ -133,6 +138,7 @@ def test_race_takes_the_line_search_optimizers(tmp_path):
         assert f"| quadratic | {name} |" in done.stdout and f"| quadratic | {name} |" in report
 
 
+@pytest.mark.tensorflow_only  # CLI argument handling, no backend math: the curvature/spectrum runs above take every backend
 def test_race_into_a_pipe_prints_no_terminal_codes(tmp_path):
     """Keras' progress bar (ANSI colour codes, backspaces and carriage returns) only on a
     terminal; into a pipe one plain line per run."""
@@ -145,6 +151,7 @@ def test_race_into_a_pipe_prints_no_terminal_codes(tmp_path):
     assert re.search(r"^ *Adam on quadratic: final loss", done.stdout, re.MULTILINE), done.stdout
 
 
+@pytest.mark.tensorflow_only  # CLI argument handling, no backend math: the curvature/spectrum runs above take every backend
 @pytest.mark.slow
 def test_tune_into_a_pipe_prints_no_terminal_codes(tmp_path):
     """`optlab tune` without --verbose: fit's per-epoch lines, not its progress bar."""
@@ -156,6 +163,7 @@ def test_tune_into_a_pipe_prints_no_terminal_codes(tmp_path):
     assert re.search(r"^\d+/\d+ - \d+s - .*val_loss: ", done.stdout, re.MULTILINE), done.stdout[-2000:]
 
 
+@pytest.mark.tensorflow_only  # CLI argument handling, no backend math: the curvature/spectrum runs above take every backend
 @pytest.mark.parametrize("command", [
     ["race"], ["figures"], ["tune"], ["curvature", "m.keras", "d.npz"], ["spectrum", "m.keras", "d.npz"],
 ])
