@@ -16,7 +16,9 @@
 """
 
 import keras
+import numpy as np
 import pytest
+from keras import ops
 
 from keras_optlab.lab.data import load_digits
 from keras_optlab.lab.models import digits_mlp
@@ -106,3 +108,19 @@ def multi_device_case(case, x, clipnorm=0.5, nan_at=3 * 64 + 5):
         x = x.copy()
         x[nan_at, 0] = float("nan")
     return name, kwargs, x
+
+
+def spd_quadratic(n=8, condition=100.0, seed=0):
+    """J(θ) = ½θᵀAθ − bᵀθ with A symmetric positive definite, its eigenvalues log-spaced
+    in [1, ``condition``]: ``(A, b, make)``, ``make(var)`` the loss closure on a variable."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    a = q @ np.diag(np.geomspace(1.0, condition, n)) @ q.T
+    b = rng.normal(size=n)
+    a_t, b_t = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
+    return a, b, lambda var: (lambda: 0.5 * ops.sum(var * ops.sum(a_t * var, axis=1)) - ops.sum(b_t * var))
+
+
+def rosenbrock_loss(var):
+    """The closure Σᵢ 100(θᵢ₊₁ − θᵢ²)² + (1 − θᵢ)² on a 1-D variable."""
+    return lambda: ops.sum(100.0 * (var[1:] - var[:-1] ** 2) ** 2 + (1.0 - var[:-1]) ** 2)

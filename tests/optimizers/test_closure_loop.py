@@ -14,7 +14,8 @@ from keras import ops
 
 import keras_optlab as ko
 from keras_optlab.optimizers import closure
-from tests.helpers import digits_subset
+from tests.helpers import digits_subset, spd_quadratic
+from tests.helpers import rosenbrock_loss as rosenbrock
 
 pytestmark = pytest.mark.backend_agnostic
 LINE_SEARCH_OPTIMIZERS = [ko.LBFGS, ko.NonlinearCG]
@@ -25,17 +26,7 @@ def variable(values):
 
 
 def quadratic(n=20, condition=1e4, seed=0):
-    """½θᵀAθ − bᵀθ with A's eigenvalues log-spaced in [1, condition]; (A, b, make)."""
-    rng = np.random.default_rng(seed)
-    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
-    a = q @ np.diag(np.geomspace(1.0, condition, n)) @ q.T
-    b = rng.normal(size=n)
-    a_t, b_t = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
-    return a, b, lambda var: (lambda: 0.5 * ops.sum(var * ops.sum(a_t * var, axis=1)) - ops.sum(b_t * var))
-
-
-def rosenbrock(var):
-    return lambda: ops.sum(100.0 * (var[1:] - var[:-1] ** 2) ** 2 + (1.0 - var[:-1]) ** 2)
+    return spd_quadratic(n, condition, seed)
 
 
 def rosenbrock_start(n=10):

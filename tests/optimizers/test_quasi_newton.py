@@ -15,7 +15,8 @@ from keras import ops
 
 import keras_optlab as ko
 from keras_optlab.optimizers import arrays, line_search
-from tests.helpers import digits_subset
+from tests.helpers import digits_subset, rosenbrock_loss
+from tests.helpers import spd_quadratic as quadratic
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -26,20 +27,6 @@ def variable(values):
 
 def value(var):
     return np.asarray(ops.convert_to_numpy(var), dtype="float64")
-
-
-def quadratic(n=8, condition=100.0, seed=0):
-    """J(θ) = ½θᵀAθ − bᵀθ, A SPD with eigenvalues log-spaced in [1, condition]."""
-    rng = np.random.default_rng(seed)
-    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
-    a = q @ np.diag(np.geomspace(1.0, condition, n)) @ q.T
-    b = rng.normal(size=n)
-    a_t, b_t = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
-    return a, b, lambda var: (lambda: 0.5 * ops.sum(var * ops.sum(a_t * var, axis=1)) - ops.sum(b_t * var))
-
-
-def rosenbrock_loss(var):
-    return lambda: ops.sum(100.0 * (var[1:] - var[:-1] ** 2) ** 2 + (1.0 - var[:-1]) ** 2)
 
 
 def rosenbrock_start(n=10):
