@@ -11,6 +11,7 @@ and, in ``main``, re-runs itself with :func:`rerun_with_backend` when keras was 
 imported with another backend (the script loaded as a module, as the smoke tests do).
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -107,3 +108,28 @@ def sync(tensors):
     leaves = keras.tree.flatten(tensors)
     if leaves:
         keras.ops.convert_to_numpy(leaves[-1])
+
+
+def installed(module):
+    """Whether ``module`` can be imported (a peer's library), without importing it."""
+    return importlib.util.find_spec(module) is not None
+
+
+def limit_threads(threads):
+    """TensorFlow's and torch's thread pools to ``threads`` (XLA's is set from the command
+    line before JAX loads): on a few shared cores, oversubscribed pools make the timings
+    noisy. Imports keras lazily: call it only after the backend is chosen."""
+    import keras
+
+    if installed("torch"):
+        import torch
+
+        torch.set_num_threads(threads)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow already started (the script imported as a module)
+            pass

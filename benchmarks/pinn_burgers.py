@@ -83,7 +83,6 @@ Sec. 8.6.3; Nocedal & Wright (2006), Alg. 7.4–7.5.
 
 import argparse
 import datetime
-import importlib.util
 import os
 import statistics
 import sys
@@ -92,7 +91,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from common import BACKENDS, backend_and_json, rerun_with_backend, select_backend, sync, write_json  # noqa: E402
+from common import (  # noqa: E402
+    BACKENDS, backend_and_json, installed, limit_threads, rerun_with_backend, select_backend, sync, write_json,
+)
 
 
 def option_from_argv(argv, name, default):
@@ -133,28 +134,6 @@ PEERS = {"scipy_lbfgsb": "scipy", "torch_lbfgs": "torch", "optax_lbfgs": "optax"
 # and ops on one backend, so equal to rounding of a sum of N_f squares; relative bounds
 # of ~1000 ε of the dtype leave a wide margin.
 AGREEMENT = {"float32": 1e-4, "float64": 1e-12}
-
-
-def installed(module):
-    return importlib.util.find_spec(module) is not None
-
-
-def limit_threads(threads):
-    """TensorFlow's and torch's thread pools to ``threads`` (XLA's was set above, from the
-    command line), as benchmarks/quasi_newton.py: on a few shared cores, oversubscribed
-    pools make the timings noisy."""
-    if installed("torch"):
-        import torch
-
-        torch.set_num_threads(threads)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-        except RuntimeError:  # TensorFlow already started (the script imported as a module)
-            pass
 
 
 # --------------------------------------------------------------------------- the contenders

@@ -74,7 +74,6 @@ Nocedal & Wright, *Numerical Optimization*, 2nd ed., 2006, Ch. 5–7; Martens (2
 
 import argparse
 import datetime
-import importlib.util
 import os
 import statistics
 import sys
@@ -84,7 +83,9 @@ import types
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from common import BACKENDS, backend_and_json, rerun_with_backend, select_backend, sync, write_json  # noqa: E402
+from common import (  # noqa: E402
+    BACKENDS, backend_and_json, installed, limit_threads, rerun_with_backend, select_backend, sync, write_json,
+)
 
 select_backend(__name__ == "__main__")  # before keras is imported
 os.environ.setdefault("JAX_ENABLE_X64", "1")  # float64 in JAX (Keras' JAX backend and optax) before jax loads
@@ -115,23 +116,6 @@ from newton_step import framework_versions  # noqa: E402
 import keras_optlab as ko  # noqa: E402
 from keras_optlab.curvature.autodiff import for_backend  # noqa: E402
 from keras_optlab.lab.data import load_digits  # noqa: E402
-
-
-def limit_threads(threads):
-    """TensorFlow's and torch's thread pools to ``threads`` (XLA's was set above, from the
-    command line): on a few shared cores, oversubscribed pools make the timings noisy."""
-    if installed("torch"):
-        import torch
-
-        torch.set_num_threads(threads)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-        except RuntimeError:  # TensorFlow already started (the script imported as a module)
-            pass
 
 HISTORY = 10  # every L-BFGS here keeps 10 pairs (scipy maxcor, torch history_size, optax memory_size)
 AE_LAYERS = (32, 16, 4, 16, 32)  # benchmarks/hessian_free_autoencoder.py's LAYERS
@@ -419,10 +403,6 @@ def run_optax(problem, repeats, count_calls=True):
     out["evaluations_counted_by"] = ("callback in J" if count_calls
                                      else "sum of the zoom line search's num_linesearch_steps")
     return out
-
-
-def installed(module):
-    return importlib.util.find_spec(module) is not None
 
 
 def race_to_tolerance(name, problem, repeats, skipped, count_optax_calls=True):

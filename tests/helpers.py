@@ -124,3 +124,15 @@ def spd_quadratic(n=8, condition=100.0, seed=0):
 def rosenbrock_loss(var):
     """The closure Σᵢ 100(θᵢ₊₁ − θᵢ²)² + (1 − θᵢ)² on a 1-D variable."""
     return lambda: ops.sum(100.0 * (var[1:] - var[:-1] ** 2) ** 2 + (1.0 - var[:-1]) ** 2)
+
+
+def jax_state_sync(model):
+    """Write a JAX model's trained state back into its variables (``fit`` keeps it apart
+    until the end of an epoch); nothing on the other backends."""
+    if callable(getattr(model, "jax_state_sync", None)):
+        model.jax_state_sync()
+
+
+def variable_values(variables):
+    """NumPy copies of ``variables``' values."""
+    return [np.array(keras.ops.convert_to_numpy(v.value)) for v in variables]

@@ -7,6 +7,8 @@ import pytest
 import keras
 import keras_optlab as ko
 from keras_optlab.averaging import SwapAveragedWeights
+from tests.helpers import jax_state_sync as _sync
+from tests.helpers import variable_values as _values
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -23,15 +25,6 @@ def _model(optimizer=None):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(1)])
     model.compile(optimizer=optimizer or ko.SGD(0.2, polyak="arithmetic"), loss="mse")
     return model
-
-
-def _sync(model):
-    if callable(getattr(model, "jax_state_sync", None)):
-        model.jax_state_sync()
-
-
-def _values(variables):
-    return [np.array(keras.ops.convert_to_numpy(v.value)) for v in variables]
 
 
 class _Seen(keras.callbacks.Callback):

@@ -14,6 +14,8 @@ import pytest
 import keras
 import keras_optlab as ko
 from keras_optlab.averaging import SwapAveragedWeights, update_batch_norm
+from tests.helpers import jax_state_sync as _sync
+from tests.helpers import variable_values as _values
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -50,15 +52,6 @@ def _model(batch_norm=False):
             layer.kernel.assign(rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype("float32"))
     model.compile(optimizer=ko.SGD(0.1, polyak="arithmetic"), loss="mse")
     return model
-
-
-def _sync(model):
-    if callable(getattr(model, "jax_state_sync", None)):
-        model.jax_state_sync()
-
-
-def _values(variables):
-    return [np.array(keras.ops.convert_to_numpy(v.value)) for v in variables]
 
 
 def _equal(a, b):
