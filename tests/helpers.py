@@ -15,6 +15,8 @@
   minimum, ``make test-min``).
 """
 
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -136,3 +138,8 @@ def jax_state_sync(model):
 def variable_values(variables):
     """NumPy copies of ``variables``' values."""
     return [np.array(keras.ops.convert_to_numpy(v.value)) for v in variables]
+
+
+def finite_positive(value):
+    """Whether ``value`` is a float, finite and > 0 (a benchmark's reported number)."""
+    return isinstance(value, float) and math.isfinite(value) and value > 0

@@ -18,6 +18,8 @@ import sys
 
 import pytest
 
+from tests.helpers import finite_positive
+
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "pinn_burgers.py"
 ITERATIONS = 20  # --quick
 ADAM_STEPS = 20  # --quick
@@ -33,10 +35,6 @@ def report(tmp_path_factory):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(path.read_text())
-
-
-def finite_positive(value):
-    return isinstance(value, float) and math.isfinite(value) and value > 0
 
 
 @pytest.mark.slow

@@ -16,6 +16,8 @@ import sys
 import numpy as np
 import pytest
 
+from tests.helpers import finite_positive
+
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "quasi_newton.py"
 CONTENDERS = {"lbfgs", "nonlinear_cg", "scipy_lbfgsb", "scipy_cg", "torch_lbfgs", "optax_lbfgs"}
 WALL_TIME_CONTENDERS = {"adam_1e-3_batch64", "adam_3e-3_batch64", "hf_gauss_newton_batch700", "lbfgs_full_batch",
@@ -33,10 +35,6 @@ def report(tmp_path_factory):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(path.read_text())
-
-
-def finite_positive(value):
-    return isinstance(value, float) and math.isfinite(value) and value > 0
 
 
 @pytest.mark.slow
